@@ -1,0 +1,115 @@
+//! One multiplexed connection shared by every caller of a client, re-established on demand
+//! after Redis goes away. No lock is held while a command is on the wire.
+
+use crate::error::{from_redis, Error, Result};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, FromRedisValue, ScriptInvocation};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub(crate) struct SharedConnection {
+    client: redis::Client,
+    config: AsyncConnectionConfig,
+    connect_timeout: Duration,
+    /// Address for messages (never the URL: it may hold a password).
+    server: String,
+    /// The live connection and its generation, so a failed caller only discards the
+    /// connection it used, not a newer one another caller has already made.
+    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    /// Serialises reconnects so that a burst of callers makes one connection, not many.
+    connecting: tokio::sync::Mutex<u64>,
+}
+
+impl SharedConnection {
+    pub(crate) fn new(
+        client: redis::Client,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> Self {
+        let server = client.get_connection_info().addr().to_string();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(command_timeout));
+        SharedConnection {
+            client,
+            config,
+            connect_timeout,
+            server,
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(0),
+        }
+    }
+
+    pub(crate) fn redis_client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// Runs one script call and classifies its failure.
+    pub(crate) async fn invoke<T: FromRedisValue>(&self, call: &ScriptInvocation<'_>) -> Result<T> {
+        let (generation, mut conn) = self.get().await?;
+        call.invoke_async(&mut conn)
+            .await
+            .map_err(|err| self.failed(generation, &err))
+    }
+
+    /// Sends a plain command (used by `ping`).
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        let (generation, mut conn) = self.get().await?;
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|err| self.failed(generation, &err))
+    }
+
+    async fn get(&self) -> Result<(u64, MultiplexedConnection)> {
+        if let Some(live) = self.live() {
+            return Ok(live);
+        }
+        let mut generation = self.connecting.lock().await;
+        if let Some(live) = self.live() {
+            return Ok(live);
+        }
+        let connect = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config);
+        let conn = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(err)) => return Err(from_redis(&err, &self.server)),
+            Err(_) => {
+                return Err(Error::Connection(format!(
+                    "connection to {} timed out after {} ms",
+                    self.server,
+                    self.connect_timeout.as_millis()
+                )))
+            }
+        };
+        *generation += 1;
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((*generation, conn.clone()));
+        Ok((*generation, conn))
+    }
+
+    fn live(&self) -> Option<(u64, MultiplexedConnection)> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Classifies a failed command; anything but an error reply means the connection is
+    /// suspect, so the next caller makes a new one.
+    fn failed(&self, generation: u64, err: &redis::RedisError) -> Error {
+        if !matches!(
+            err.kind(),
+            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+        ) {
+            self.discard(generation);
+        }
+        from_redis(err, &self.server)
+    }
+
+    fn discard(&self, generation: u64) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *current = None;
+        }
+    }
+}

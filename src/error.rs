@@ -1,0 +1,86 @@
+//! The one error type of the crate. Each variant maps to one stable C status (see `ffi`).
+
+use std::fmt;
+
+/// Why a lock operation did not succeed.
+///
+/// Messages name what went wrong in words a log reader understands and never contain a
+/// password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The caller passed something unusable (empty name, zero TTL, …); nothing was sent.
+    InvalidArgument(String),
+    /// The lock is held by another owner and the wait ended (try-once or timeout).
+    NotAcquired(String),
+    /// The token does not hold the lock (expired, never held, or someone else's).
+    NotOwner(String),
+    /// The wait was cancelled through a [`crate::CancelSignal`] before the lock was taken.
+    Cancelled(String),
+    /// Redis could not be reached, the connection broke, or a reply did not come in time.
+    Connection(String),
+    /// Redis answered with an error reply (NOAUTH, NOPERM, READONLY, OOM, …).
+    Redis(String),
+}
+
+impl Error {
+    /// The human-readable message without the variant name.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::InvalidArgument(m)
+            | Error::NotAcquired(m)
+            | Error::NotOwner(m)
+            | Error::Cancelled(m)
+            | Error::Connection(m)
+            | Error::Redis(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result alias used across the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Classifies an error from the redis crate: error replies are `Redis`, everything else
+/// (refused, reset, timed out, unparsable) is `Connection`. `server` names the address only,
+/// so credentials cannot leak into the message.
+pub(crate) fn from_redis(err: &redis::RedisError, server: &str) -> Error {
+    use redis::ErrorKind;
+    match err.kind() {
+        ErrorKind::Server(_) | ErrorKind::Extension | ErrorKind::AuthenticationFailed => {
+            let code = err.code().unwrap_or("ERR");
+            let detail = err.detail().unwrap_or("");
+            Error::Redis(
+                format!("redis at {server} replied with an error: {code} {detail}")
+                    .trim_end()
+                    .to_string(),
+            )
+        }
+        _ if err.is_connection_refusal() => {
+            Error::Connection(format!("connection to {server} refused"))
+        }
+        _ if err.is_timeout() => {
+            Error::Connection(format!("redis at {server} did not answer in time"))
+        }
+        _ => Error::Connection(format!(
+            "connection to {server} failed: {}",
+            describe_io(err)
+        )),
+    }
+}
+
+/// The error's own text with any `redis://…` address removed (defence in depth: the redis
+/// crate does not print URLs today, but a password must never reach a message).
+fn describe_io(err: &redis::RedisError) -> String {
+    err.to_string()
+        .split_whitespace()
+        .filter(|word| !word.contains("://"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

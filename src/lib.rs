@@ -1,0 +1,37 @@
+//! # redilock — a distributed lock on Redis
+//!
+//! `lock(name, ttl)` returns a secret token; `unlock(name, token)` releases only for the
+//! owner; the TTL is mandatory, so a crashed holder's lock expires. Waiters are woken by the
+//! release itself (pub/sub) instead of polling, and still re-check at a retry interval and at
+//! the holder's expiry.
+//!
+//! Two Rust clients share one engine: [`Client`] (async, tokio) and [`blocking::Client`].
+//! The C ABI (`include/redilock.h`) is a thin layer over the blocking client, in [`ffi`].
+//!
+//! ```no_run
+//! use redilock::{blocking, Options, Wait};
+//! use std::time::Duration;
+//!
+//! let client = blocking::Client::new("redis://127.0.0.1:6379", Options::default())?;
+//! let token = client.lock("orders:42", Some(Duration::from_secs(10)), Wait::Forever)?;
+//! // … only one process anywhere runs this …
+//! client.unlock("orders:42", &token)?;
+//! # Ok::<(), redilock::Error>(())
+//! ```
+
+pub mod blocking;
+mod cancel;
+mod client;
+mod connection;
+mod error;
+pub mod ffi;
+mod options;
+mod scripts;
+mod token;
+mod wakeups;
+
+pub use cancel::CancelSignal;
+pub use client::Client;
+pub use error::{Error, Result};
+pub use options::{Options, Wait, MAX_TTL};
+pub use token::{Token, TOKEN_CHARS};

@@ -1,0 +1,8 @@
+-- Takes the lock when it is free, in one atomic step.
+-- KEYS[1]: the lock key; ARGV[1]: the owner's token; ARGV[2]: the TTL in milliseconds.
+-- Returns {1, 0} when taken, else {0, the holder's remaining TTL in ms (-1: no expiry)}, so a
+-- waiter knows how long it may sleep without a second round trip.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, 0}
+end
+return {0, redis.call('PTTL', KEYS[1])}
