@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A status code. The numbers are stable and never reused: 0 is success, 1xx a caller error,
@@ -505,11 +506,16 @@ pub extern "C" fn redilock_free(client: *mut redilock) {
     }
     // SAFETY: made by redilock_new* and, per the contract, freed once.
     let handle = unsafe { Box::from_raw(client) };
-    if handle.owner_pid != std::process::id() {
-        std::mem::forget(handle);
-        return;
-    }
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(handle)));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if handle.owner_pid == std::process::id() {
+            drop(handle);
+        } else {
+            // Tearing down the parent's runtime here would wait for threads that do not exist
+            // in this process: keep the handle, reachable, for the life of the child instead.
+            static INHERITED: Mutex<Vec<Box<redilock>>> = Mutex::new(Vec::new());
+            INHERITED.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+        }
+    }));
 }
 
 /// Creates a cancellation signal. On success `*cancel_out` owns it; free it with
