@@ -1,0 +1,157 @@
+/* The redilock demo: several processes update one shared file, which must always be found in
+ * its valid state. Each update is a read, a deliberately slow two-step write, and a check; with
+ * the lock no process ever sees a half-written file or loses an update. Then the same run
+ * without the lock shows the errors the lock prevents.
+ *
+ *   REDIS_URL=redis://127.0.0.1:6379 ./demo [processes] [iterations]
+ */
+#define _GNU_SOURCE
+#include "redilock.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCK_NAME "redilock-demo:ledger"
+#define LOCK_TTL_MS 10000
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The ledger file holds "<count> <count * 7>"; anything else is a torn (invalid) state. */
+static int read_ledger(const char *path, long *count) {
+    char text[64] = "";
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    if (fd >= 0) close(fd);
+    long check = -1;
+    if (n <= 0 || sscanf(text, "%ld %ld", count, &check) != 2) return -1;
+    return check == *count * 7 ? 0 : -1;
+}
+
+static void write_ledger(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CREAT, 0644);
+    if (fd < 0 || write(fd, text, strlen(text)) < 0) perror("write ledger");
+    if (fd >= 0) close(fd);
+}
+
+/* One update: read, write a half-done state, pause, write the new valid state. */
+static int update_ledger(const char *path) {
+    long count = 0;
+    int errors = read_ledger(path, &count) == 0 ? 0 : 1;
+    char text[64];
+    snprintf(text, sizeof text, "%ld", count + 1); /* torn: the check number is missing */
+    write_ledger(path, text);
+    usleep(200);
+    snprintf(text, sizeof text, "%ld %ld", count + 1, (count + 1) * 7);
+    write_ledger(path, text);
+    return errors;
+}
+
+struct results {
+    int errors;
+    double waits_ms[]; /* one per iteration of every worker */
+};
+
+static int worker(int id, int iterations, int use_lock, const char *url, const char *path, struct results *out) {
+    redilock *client = NULL;
+    if (use_lock && redilock_new(url, LOCK_TTL_MS, &client) != REDILOCK_STATUS_OK) {
+        fprintf(stderr, "worker %d: %s\n", id, redilock_last_error());
+        return 1;
+    }
+    int errors = 0;
+    for (int i = 0; i < iterations; i++) {
+        char token[REDILOCK_TOKEN_LEN];
+        double asked = now_ms();
+        if (use_lock) {
+            redilock_status status = redilock_lock(client, LOCK_NAME, 0, REDILOCK_WAIT_FOREVER, token, sizeof token);
+            if (status != REDILOCK_STATUS_OK) {
+                fprintf(stderr, "worker %d: lock: %s\n", id, redilock_last_error());
+                errors++;
+                continue;
+            }
+        }
+        out->waits_ms[id * iterations + i] = now_ms() - asked;
+        errors += update_ledger(path);
+        if (use_lock && redilock_unlock(client, LOCK_NAME, token) != REDILOCK_STATUS_OK) {
+            fprintf(stderr, "worker %d: unlock: %s\n", id, redilock_last_error());
+            errors++;
+        }
+        if ((i + 1) * 4 / iterations != i * 4 / iterations) /* each quarter */
+            printf("  worker %d: %d/%d updates\n", id, i + 1, iterations);
+    }
+    __atomic_add_fetch(&out->errors, errors, __ATOMIC_SEQ_CST);
+    redilock_free(client);
+    return 0;
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Runs the workers as separate processes; returns the number of errors seen. */
+static int run(int processes, int iterations, int use_lock, const char *url) {
+    char path[] = "/tmp/redilock-demo-ledgerXXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    write_ledger(path, "0 0");
+    size_t size = sizeof(struct results) + sizeof(double) * (size_t)processes * (size_t)iterations;
+    struct results *results = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (results == MAP_FAILED) return -1;
+
+    printf("%s: %d processes x %d updates of one file\n", use_lock ? "with the lock" : "WITHOUT the lock",
+           processes, iterations);
+    fflush(stdout);
+    double start = now_ms();
+    for (int id = 0; id < processes; id++) {
+        if (fork() == 0) _exit(worker(id, iterations, use_lock, url, path, results));
+    }
+    int failed_workers = 0;
+    for (int id = 0; id < processes; id++) {
+        int status = 0;
+        wait(&status);
+        failed_workers += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    double elapsed_s = (now_ms() - start) / 1e3;
+
+    long final_count = 0;
+    int torn = read_ledger(path, &final_count) != 0;
+    long total = (long)processes * iterations;
+    long lost = total - final_count;
+    int errors = results->errors + torn + (lost > 0 ? (int)lost : 0) + failed_workers;
+    qsort(results->waits_ms, (size_t)total, sizeof(double), by_value);
+    printf("  summary: %d x %d = %ld updates, errors: %d (torn reads %d, lost updates %ld), %.0f updates/s",
+           processes, iterations, total, errors, results->errors, lost > 0 ? lost : 0, (double)total / elapsed_s);
+    if (use_lock)
+        printf(", lock wait p50 %.2f ms, p99 %.2f ms", results->waits_ms[total / 2],
+               results->waits_ms[total * 99 / 100]);
+    printf("\n\n");
+    munmap(results, size);
+    unlink(path);
+    return errors;
+}
+
+int main(int argc, char **argv) {
+    const char *url = getenv("REDIS_URL");
+    int processes = argc > 1 ? atoi(argv[1]) : 4;
+    int iterations = argc > 2 ? atoi(argv[2]) : 250;
+    if (url == NULL || processes < 1 || iterations < 1) {
+        fprintf(stderr, "usage: REDIS_URL=redis://host:port %s [processes] [iterations]\n", argv[0]);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("redilock %s demo against %s\n\n", redilock_version(), url);
+    int with_lock = run(processes, iterations, 1, url);
+    int without_lock = run(processes, iterations, 0, url);
+    printf("result: %d errors with the lock, %d without it\n", with_lock, without_lock);
+    return with_lock == 0 ? 0 : 1;
+}
