@@ -12,7 +12,7 @@ WITH_REDIS := tests/harness/with-redis
 CFLAGS_C  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
 LINK_LIB  := -L$(LIB_DIR) -lredilock -Wl,-rpath,$(LIB_DIR)
 
-.PHONY: all lib demo test bench install header check-header lint \
+.PHONY: all lib local-pc demo test bench install header check-header lint \
         test-rust test-c test-valgrind demo-c \
         test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby
 
@@ -26,6 +26,17 @@ lib:
 
 $(OUT):
 	mkdir -p $(OUT)
+
+# A pkg-config file for the build tree, so bindings that link with `pkg-config redilock`
+# (Go's #cgo pkg-config) build against target/release without installing:
+#   PKG_CONFIG_PATH=$(OUT)/pkgconfig go test ./...
+LOCAL_PC := $(OUT)/pkgconfig/redilock.pc
+local-pc: $(LOCAL_PC)
+$(LOCAL_PC): redilock.pc.in Cargo.toml | $(OUT)
+	mkdir -p $(OUT)/pkgconfig
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|^libdir=.*|libdir=$(LIB_DIR)|' \
+	  -e 's|^includedir=.*|includedir=$(CURDIR)/include|' -e 's|^prefix=.*|prefix=$(CURDIR)|' \
+	  -e 's|^Libs: .*|Libs: -L$${libdir} -lredilock -Wl,-rpath,$${libdir}|' redilock.pc.in > $@
 
 # ---- demo -------------------------------------------------------------------------------
 demo:
