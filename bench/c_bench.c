@@ -7,7 +7,9 @@
  *       line per critical section: "cs <asked_ns> <acquired_ns> <released_ns>" (CLOCK_MONOTONIC,
  *       comparable across processes).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "redilock.h"
 
 #include <stdio.h>

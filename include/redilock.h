@@ -46,8 +46,8 @@
 #define REDILOCK_VERSION_PATCH 0
 
 /*
- A lock client: one multiplexed connection, one wake-up subscription and one I/O thread,
- shared by every thread that calls it. All functions taking a `redilock *` may be called
+ A lock client: one multiplexed connection and one wake-up subscription, shared by every
+ thread that calls it (a calling thread drives the I/O itself: the client starts no threads). All functions taking a `redilock *` may be called
  from any number of threads at once, except `redilock_free`.
  */
 typedef struct redilock redilock;
@@ -217,7 +217,7 @@ redilock_status redilock_unlock(redilock *client, const char *name, const char *
 redilock_status redilock_ping(redilock *client);
 
 /*
- Frees a client and stops its I/O thread. NULL is a no-op. No other call may use the client
+ Frees a client and closes its connections. NULL is a no-op. No other call may use the client
  during or after this one. Locks still held are not released (their TTL ends them). In a
  forked child the parent's handle is only forgotten, never torn down twice.
  */

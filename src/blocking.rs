@@ -8,8 +8,11 @@ use crate::token::Token;
 use std::time::Duration;
 
 /// A blocking lock client, safe to share between threads (`&Client` from any number of
-/// threads at once). Each call blocks the calling thread; network I/O runs on one background
-/// thread that all callers share.
+/// threads at once). Each call blocks the calling thread.
+///
+/// The private runtime has no threads of its own: a calling thread drives the network I/O
+/// itself, so an uncontended call costs its round trips and no thread hand-offs. When several
+/// threads call at once, one of them drives the I/O for all and wakes the others.
 ///
 /// Do not call it from inside an async runtime; use [`crate::Client`] there.
 pub struct Client {
@@ -21,12 +24,10 @@ impl Client {
     /// Creates a client; no I/O happens until the first call.
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
         let inner = crate::Client::new(redis_url, options)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("redilock-io")
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Connection(format!("cannot start the I/O thread: {e}")))?;
+            .map_err(|e| Error::Connection(format!("cannot start the I/O driver: {e}")))?;
         Ok(Client { runtime, inner })
     }
 

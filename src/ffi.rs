@@ -61,12 +61,13 @@ pub const REDILOCK_VERSION_MAJOR: u32 = 0;
 pub const REDILOCK_VERSION_MINOR: u32 = 1;
 pub const REDILOCK_VERSION_PATCH: u32 = 0;
 
-/// A lock client: one multiplexed connection, one wake-up subscription and one I/O thread,
-/// shared by every thread that calls it. All functions taking a `redilock *` may be called
+/// A lock client: one multiplexed connection and one wake-up subscription, shared by every
+/// thread that calls it (a calling thread drives the I/O itself: the client starts no threads). All functions taking a `redilock *` may be called
 /// from any number of threads at once, except `redilock_free`.
 pub struct redilock {
     client: Client,
-    /// A handle does not survive `fork()`: its I/O thread exists only in the parent.
+    /// A handle does not survive `fork()`: its sockets and event queue are shared with the
+    /// parent, so a child must neither use nor tear them down.
     owner_pid: u32,
 }
 
@@ -496,7 +497,7 @@ pub extern "C" fn redilock_ping(client: *mut redilock) -> redilock_status {
     boundary(|| Ok(live_client(client)?.ping()?))
 }
 
-/// Frees a client and stops its I/O thread. NULL is a no-op. No other call may use the client
+/// Frees a client and closes its connections. NULL is a no-op. No other call may use the client
 /// during or after this one. Locks still held are not released (their TTL ends them). In a
 /// forked child the parent's handle is only forgotten, never torn down twice.
 #[no_mangle]
@@ -510,10 +511,13 @@ pub extern "C" fn redilock_free(client: *mut redilock) {
         if handle.owner_pid == std::process::id() {
             drop(handle);
         } else {
-            // Tearing down the parent's runtime here would wait for threads that do not exist
-            // in this process: keep the handle, reachable, for the life of the child instead.
+            // Tearing the handle down here would unregister sockets from the event queue the
+            // child shares with its parent: keep it, reachable, for the life of the child.
             static INHERITED: Mutex<Vec<Box<redilock>>> = Mutex::new(Vec::new());
-            INHERITED.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+            INHERITED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(handle);
         }
     }));
 }

@@ -5,7 +5,9 @@
  *
  *   REDIS_URL=redis://127.0.0.1:6379 ./demo [processes] [iterations]
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "redilock.h"
 
 #include <fcntl.h>

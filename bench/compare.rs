@@ -1,0 +1,314 @@
+//! `make bench`: every way of taking the lock, side by side against one private redis-server,
+//! in one run, reported as medians and ratios to a raw baseline.
+//!
+//! Rows of the uncontended table are separate worker programs built by `make bench`
+//! (`build/bench-c`, `bench-cpp`, `bench-go`, `bench-ruby`; a missing one is listed as such)
+//! plus two in-process rows: the raw baseline (the same two round trips issued directly with
+//! the redis crate: SET NX PX, then an EVALSHA compare-and-delete) and the Rust blocking client.
+//! Rounds interleave the rows so that drift on a noisy machine hits them all alike.
+//!
+//! Environment: BENCH_ROUNDS (default 5), BENCH_SECONDS per row and round (default 2).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use redilock::{blocking, Options, Wait};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const RAW_RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+fn main() {
+    let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "build".into()));
+    let rounds: usize = env_or("BENCH_ROUNDS", 5);
+    let seconds: f64 = env_or("BENCH_SECONDS", 2.0);
+    let server = common::RedisServer::start();
+    let url = server.url();
+    println!(
+        "redilock {} benchmark: redis-server on loopback, {rounds} rounds x {seconds} s per row\n",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    uncontended(&out_dir, &url, rounds, seconds);
+    contended(&out_dir, &url, seconds.max(1.0) * 2.5);
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+enum Row {
+    InProcess(fn(&str, Duration) -> f64),
+    Program(PathBuf),
+}
+
+fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
+    let mut rows: Vec<(&str, Row)> = vec![
+        ("raw redis crate (baseline)", Row::InProcess(raw_cycles)),
+        ("Rust blocking client", Row::InProcess(blocking_cycles)),
+    ];
+    let mut missing = Vec::new();
+    for (label, program) in [
+        ("C ABI", "bench-c"),
+        ("C++", "bench-cpp"),
+        ("Go", "bench-go"),
+        ("Ruby", "bench-ruby"),
+    ] {
+        let path = out_dir.join(program);
+        if path.exists() {
+            rows.push((label, Row::Program(path)));
+        } else {
+            missing.push(format!("{label} ({} not built)", path.display()));
+        }
+    }
+    let mut samples = vec![Vec::new(); rows.len()];
+    for _ in 0..rounds {
+        for (i, (_, row)) in rows.iter().enumerate() {
+            samples[i].push(match row {
+                Row::InProcess(run) => run(url, Duration::from_secs_f64(seconds)),
+                Row::Program(path) => program_cycles(path, url, seconds),
+            });
+        }
+    }
+    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    let c_row = rows
+        .iter()
+        .position(|(label, _)| *label == "C ABI")
+        .map(|i| medians[i]);
+    println!("Uncontended lock + unlock, one name, one worker (median cycles/s)");
+    println!(
+        "| {:<28} | {:>10} | {:>8} | {:>8} |",
+        "row", "cycles/s", "vs raw", "vs C"
+    );
+    println!("|{:-<30}|{:->12}|{:->10}|{:->10}|", "", "", "", "");
+    for ((label, _), median) in rows.iter().zip(&medians) {
+        let vs_c = c_row
+            .map(|c| format!("{:.2}x", median / c))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "| {label:<28} | {median:>10.0} | {:>7.2}x | {vs_c:>8} |",
+            median / medians[0]
+        );
+    }
+    for row in missing {
+        println!("| {row:<28} | not run |");
+    }
+    println!("targets: C ABI >= 0.90x raw; C++ >= 0.95x C; Go >= 0.90x C\n");
+}
+
+fn raw_cycles(url: &str, duration: Duration) -> f64 {
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let release = redis::Script::new(RAW_RELEASE);
+    let name = format!("bench:raw:{}", std::process::id());
+    count_cycles(duration, || {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(&name)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(10_000)
+            .query(&mut conn)
+            .unwrap();
+        assert!(taken.is_some());
+        let released: i64 = release.key(&name).arg(&token).invoke(&mut conn).unwrap();
+        assert_eq!(released, 1);
+    })
+}
+
+fn blocking_cycles(url: &str, duration: Duration) -> f64 {
+    let client = blocking::Client::new(url, Options::default()).unwrap();
+    let name = format!("bench:rust:{}", std::process::id());
+    count_cycles(duration, || {
+        let token = client
+            .lock(&name, Some(Duration::from_secs(10)), Wait::TryOnce)
+            .unwrap();
+        client.unlock(&name, &token).unwrap();
+    })
+}
+
+fn count_cycles(duration: Duration, mut cycle: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut cycles = 0u64;
+    while start.elapsed() < duration {
+        cycle();
+        cycles += 1;
+    }
+    cycles as f64 / start.elapsed().as_secs_f64()
+}
+
+fn program_cycles(path: &Path, url: &str, seconds: f64) -> f64 {
+    let out = Command::new(path)
+        .args(["uncontended", url, &seconds.to_string()])
+        .output()
+        .expect("bench worker");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix("cycles_per_sec ")?.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} printed no cycles_per_sec: {text} {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+/// One critical section as a worker reports it (CLOCK_MONOTONIC nanoseconds).
+struct Section {
+    asked: i64,
+    acquired: i64,
+    released: i64,
+}
+
+fn contended(out_dir: &Path, url: &str, seconds: f64) {
+    const PROCESSES: usize = 4;
+    println!(
+        "Contended hand-off: {PROCESSES} processes, one name, hold 2 ms, pause 2 ms, {seconds} s"
+    );
+    println!(
+        "| {:<34} | {:>7} | {:>9} | {:>9} | {:>9} | {:>9} |",
+        "row", "CS/s", "wait p50", "wait p99", "wait max", "gap p50"
+    );
+    println!(
+        "|{:-<36}|{:->9}|{:->11}|{:->11}|{:->11}|{:->11}|",
+        "", "", "", "", "", ""
+    );
+    let program = out_dir.join("bench-c");
+    let sections = if program.exists() {
+        run_contenders(&program, url, seconds, PROCESSES)
+    } else {
+        Vec::new()
+    };
+    report_contended("C ABI (pub/sub wake-up)", &sections, seconds);
+    let polled = polling_baseline(url, seconds, PROCESSES);
+    report_contended("polling every 250 ms (python-redilock)", &polled, seconds);
+}
+
+fn run_contenders(program: &Path, url: &str, seconds: f64, processes: usize) -> Vec<Section> {
+    let children: Vec<_> = (0..processes)
+        .map(|_| {
+            Command::new(program)
+                .args(["contend", url, &seconds.to_string(), "2", "2"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("bench worker")
+        })
+        .collect();
+    children
+        .into_iter()
+        .flat_map(|child| {
+            let out = child.wait_with_output().expect("bench worker");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|line| {
+                    let mut f = line
+                        .strip_prefix("cs ")?
+                        .split(' ')
+                        .map(|v| v.parse::<i64>().ok());
+                    Some(Section {
+                        asked: f.next()??,
+                        acquired: f.next()??,
+                        released: f.next()??,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The design this project grew from: SET NX PX, and on failure sleep the retry interval.
+fn polling_baseline(url: &str, seconds: f64, workers: usize) -> Vec<Section> {
+    let clock = Instant::now(); // one origin for all threads
+    let threads: Vec<_> = (0..workers)
+        .map(|_| {
+            let url = url.to_string();
+            std::thread::spawn(move || {
+                let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let release = redis::Script::new(RAW_RELEASE);
+                let ns = || clock.elapsed().as_nanos() as i64;
+                let mut sections = Vec::new();
+                while clock.elapsed().as_secs_f64() < seconds {
+                    let token = uuid::Uuid::new_v4().simple().to_string();
+                    let asked = ns();
+                    loop {
+                        let taken: Option<String> = redis::cmd("SET")
+                            .arg("bench:polled")
+                            .arg(&token)
+                            .arg("NX")
+                            .arg("PX")
+                            .arg(10_000)
+                            .query(&mut conn)
+                            .unwrap();
+                        if taken.is_some() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(250));
+                    }
+                    let acquired = ns();
+                    std::thread::sleep(Duration::from_millis(2));
+                    let released = ns();
+                    let _: i64 = release
+                        .key("bench:polled")
+                        .arg(&token)
+                        .invoke(&mut conn)
+                        .unwrap();
+                    sections.push(Section {
+                        asked,
+                        acquired,
+                        released,
+                    });
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                sections
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect()
+}
+
+fn report_contended(label: &str, sections: &[Section], seconds: f64) {
+    if sections.is_empty() {
+        println!("| {label:<34} | not run (worker program not built) |");
+        return;
+    }
+    let ms = |ns: i64| ns as f64 / 1e6;
+    let mut waits: Vec<f64> = sections.iter().map(|s| ms(s.acquired - s.asked)).collect();
+    let mut by_acquisition: Vec<&Section> = sections.iter().collect();
+    by_acquisition.sort_by_key(|s| s.acquired);
+    // A hand-off: the next holder was already waiting when the previous one released.
+    let mut gaps: Vec<f64> = by_acquisition
+        .windows(2)
+        .filter(|w| w[1].asked < w[0].released)
+        .map(|w| ms(w[1].acquired - w[0].released))
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    println!(
+        "| {label:<34} | {:>7.0} | {:>6.2} ms | {:>6.2} ms | {:>6.2} ms | {:>6.2} ms |",
+        sections.len() as f64 / seconds,
+        percentile(&waits, 0.50),
+        percentile(&waits, 0.99),
+        waits.last().copied().unwrap_or(0.0),
+        median(&mut gaps)
+    );
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    percentile(values, 0.5)
+}
