@@ -44,29 +44,46 @@ impl SharedConnection {
         &self.client
     }
 
-    /// Runs one script call and classifies its failure.
+    /// Runs one script call and classifies its failure. A connection found dead on first use
+    /// (Redis restarted while this client was idle) is replaced and the call sent once more;
+    /// the scripts are written so that running twice for one token does no harm.
     pub(crate) async fn invoke<T: FromRedisValue>(&self, call: &ScriptInvocation<'_>) -> Result<T> {
-        let (generation, mut conn) = self.get().await?;
-        call.invoke_async(&mut conn)
+        self.with_retry(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await
-            .map_err(|err| self.failed(generation, &err))
     }
 
-    /// Sends a plain command (used by `ping`).
+    /// Sends a plain command (used by `ping`), with the same retry.
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        let (generation, mut conn) = self.get().await?;
-        cmd.query_async(&mut conn)
+        self.with_retry(|mut conn| async move { cmd.query_async(&mut conn).await })
             .await
-            .map_err(|err| self.failed(generation, &err))
     }
 
-    async fn get(&self) -> Result<(u64, MultiplexedConnection)> {
-        if let Some(live) = self.live() {
-            return Ok(live);
+    async fn with_retry<T, F, Fut>(&self, send: F) -> Result<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let (generation, conn, reused) = self.get().await?;
+        match send(conn).await {
+            Err(err) if reused && err.is_connection_dropped() => {
+                self.discard(generation);
+                let (generation, conn, _) = self.get().await?;
+                send(conn)
+                    .await
+                    .map_err(|err| self.failed(generation, &err))
+            }
+            result => result.map_err(|err| self.failed(generation, &err)),
+        }
+    }
+
+    /// The live connection (and whether it was made by an earlier call), connecting if needed.
+    async fn get(&self) -> Result<(u64, MultiplexedConnection, bool)> {
+        if let Some((generation, conn)) = self.live() {
+            return Ok((generation, conn, true));
         }
         let mut generation = self.connecting.lock().await;
-        if let Some(live) = self.live() {
-            return Ok(live);
+        if let Some((generation, conn)) = self.live() {
+            return Ok((generation, conn, true));
         }
         let connect = self
             .client
@@ -84,7 +101,7 @@ impl SharedConnection {
         };
         *generation += 1;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((*generation, conn.clone()));
-        Ok((*generation, conn))
+        Ok((*generation, conn, false))
     }
 
     fn live(&self) -> Option<(u64, MultiplexedConnection)> {

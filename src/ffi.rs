@@ -6,6 +6,9 @@
 //! status and leaves a message for `redilock_last_error()`.
 
 #![allow(non_camel_case_types)]
+// These functions exist for C callers, whose pointer contracts are written in the header's
+// doc comments; Rust code uses the safe API instead. Every pointer is checked for NULL.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::blocking::Client;
 use crate::cancel::CancelSignal;
@@ -513,11 +516,11 @@ pub extern "C" fn redilock_free(client: *mut redilock) {
         } else {
             // Tearing the handle down here would unregister sockets from the event queue the
             // child shares with its parent: keep it, reachable, for the life of the child.
-            static INHERITED: Mutex<Vec<Box<redilock>>> = Mutex::new(Vec::new());
+            static INHERITED: Mutex<Vec<redilock>> = Mutex::new(Vec::new());
             INHERITED
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(handle);
+                .push(*handle);
         }
     }));
 }

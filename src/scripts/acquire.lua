@@ -5,4 +5,8 @@
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, 0}
 end
+-- Already ours: this attempt was resent after its reply was lost with the connection.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return {1, 0}
+end
 return {0, redis.call('PTTL', KEYS[1])}

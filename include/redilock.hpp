@@ -1,0 +1,602 @@
+// redilock.hpp: the C++17 layer over the redilock C ABI (redilock.h). Header-only.
+//
+//   #include <redilock.hpp>
+//   using namespace std::chrono_literals;
+//
+//   redilock::Client client(std::getenv("REDIS_URL"), 10s);   // default TTL: 10 s
+//   {
+//       redilock::Lock lock(client, "orders:42", 5s);        // waits until acquired
+//       ship_order(42);
+//   }                                                         // released here; never throws
+//
+//   redilock::Lock report(client, "report", 30s, std::try_to_lock);
+//   if (!report) return;                                      // another process is on it
+//
+//   redilock::Mutex ledger(client, "ledger", redilock::default_ttl);
+//   std::lock_guard<redilock::Mutex> guard(ledger);           // any standard guard works
+//
+// Failures throw redilock::error, a std::system_error whose code() is a redilock::errc in
+// redilock::category(). Every throwing member has a noexcept overload taking std::error_code&;
+// after it fails, redilock::last_error() gives the library's message.
+//
+// A lock that is merely held by someone else is not an error: try_lock, try_lock_for and the
+// std::try_to_lock constructor report it as "not acquired" (false, owns_lock() == false).
+
+#ifndef REDILOCK_HPP
+#define REDILOCK_HPP
+
+#if __cplusplus < 201703L
+#error "redilock.hpp needs C++17 or later"
+#endif
+
+#include "redilock.h"
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace redilock {
+
+/// The C ABI's status codes (redilock_status) as an error code enum: `ec == errc::not_owner`.
+enum class errc : redilock_status {
+    ok = REDILOCK_STATUS_OK,
+    invalid_argument = REDILOCK_STATUS_INVALID_ARGUMENT,
+    null_argument = REDILOCK_STATUS_NULL_ARGUMENT,
+    wrong_process = REDILOCK_STATUS_WRONG_PROCESS,
+    not_acquired = REDILOCK_STATUS_NOT_ACQUIRED,
+    not_owner = REDILOCK_STATUS_NOT_OWNER,
+    cancelled = REDILOCK_STATUS_CANCELLED,
+    connection = REDILOCK_STATUS_CONNECTION,
+    redis = REDILOCK_STATUS_REDIS,
+    panic = REDILOCK_STATUS_PANIC,
+};
+
+/// Pass as a TTL to use the client's default TTL (the C ABI's `ttl_ms = 0`).
+inline constexpr std::chrono::milliseconds default_ttl{0};
+
+/// The largest TTL Redis accepts (REDILOCK_MAX_TTL_MS): an effectively eternal lock.
+inline constexpr std::chrono::milliseconds max_ttl{static_cast<std::int64_t>(REDILOCK_MAX_TTL_MS)};
+
+namespace detail {
+
+// The error category of errc. Messages are the library's static status descriptions.
+class category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "redilock"; }
+
+    std::string message(int value) const override {
+        return redilock_status_str(static_cast<redilock_status>(value));
+    }
+
+    // Only natural matches are mapped; the others compare equal to themselves alone.
+    // not_acquired is the condition the standard gives a mutex that is "already locked and
+    // blocking is not possible"; not_owner is what pthread_mutex_unlock returns for a mutex
+    // the caller does not own.
+    std::error_condition default_error_condition(int value) const noexcept override {
+        switch (static_cast<errc>(value)) {
+        case errc::invalid_argument:
+        case errc::null_argument:
+            return std::errc::invalid_argument;
+        case errc::not_acquired:
+            return std::errc::device_or_resource_busy;
+        case errc::not_owner:
+            return std::errc::operation_not_permitted;
+        case errc::cancelled:
+            return std::errc::operation_canceled;
+        default:
+            return {value, *this};
+        }
+    }
+};
+
+}  // namespace detail
+
+/// The error category of every code the library reports. One instance per program.
+inline const std::error_category& category() noexcept {
+    static const detail::category_impl instance;
+    return instance;
+}
+
+/// Makes `errc` values usable as std::error_code (found by argument-dependent lookup).
+inline std::error_code make_error_code(errc value) noexcept {
+    return {static_cast<int>(value), category()};
+}
+
+/// The library's message for the last failed call on this thread ("" if none). Read it right
+/// after the failing call: the next failure on the same thread replaces it.
+[[nodiscard]] inline std::string last_error() { return redilock_last_error(); }
+
+/// The library version at run time ("MAJOR.MINOR.PATCH").
+[[nodiscard]] inline const char* version() noexcept { return redilock_version(); }
+
+/// What every throwing call throws. code() is an errc in category(), or, for misuse of a
+/// guard, the std::errc that std::unique_lock reports (resource_deadlock_would_occur when it
+/// already owns its lock, operation_not_permitted when it owns none). what() includes the
+/// library's message for the failure.
+class error : public std::system_error {
+public:
+    using std::system_error::system_error;
+};
+
+namespace detail {
+
+[[noreturn]] inline void throw_error(std::error_code code) {
+    // The library's message describes only failures it reported itself.
+    const std::string detail = &code.category() == &category() ? last_error() : std::string();
+    if (detail.empty()) throw error(code);
+    throw error(code, detail);
+}
+
+// Records a C status in `ec`; true on success.
+inline bool succeeded(redilock_status result, std::error_code& ec) noexcept {
+    ec = result == REDILOCK_STATUS_OK ? std::error_code() : make_error_code(static_cast<errc>(result));
+    return !ec;
+}
+
+// Runs a noexcept overload that reports through std::error_code and throws what it reports,
+// so each throwing overload is the non-throwing one plus this.
+template <class Call>
+auto throw_on_error(Call&& call) {
+    std::error_code ec;
+    if constexpr (std::is_void_v<decltype(call(ec))>) {
+        call(ec);
+        if (ec) throw_error(ec);
+    } else {
+        auto result = call(ec);
+        if (ec) throw_error(ec);
+        return result;
+    }
+}
+
+// The C ABI takes unsigned milliseconds. Negative durations map to values the library refuses
+// with its own message: above the maximum for a TTL (0 would mean "the default"), 0 for an
+// interval.
+inline std::uint64_t ttl_ms(std::chrono::milliseconds ttl) noexcept {
+    return ttl.count() < 0 ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(ttl.count());
+}
+
+inline std::uint64_t interval_ms(std::chrono::milliseconds interval) noexcept {
+    return interval.count() < 0 ? 0 : static_cast<std::uint64_t>(interval.count());
+}
+
+// A wait as the C ABI's timeout_ms. As for std::timed_mutex, a wait of zero or less tries once;
+// a partial millisecond rounds up; a wait too long for int64 milliseconds waits forever.
+template <class Rep, class Period>
+std::int64_t timeout_ms(const std::chrono::duration<Rep, Period>& wait) noexcept {
+    if (wait <= wait.zero()) return REDILOCK_NO_WAIT;
+    // Compared in floating point so that e.g. hours::max() cannot overflow the conversion.
+    if (std::chrono::duration<double, std::milli>(wait).count() >=
+        static_cast<double>(std::numeric_limits<std::int64_t>::max()))
+        return REDILOCK_WAIT_FOREVER;
+    return std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+}
+
+}  // namespace detail
+
+/// Client settings, mirroring redilock_options. An unset optional keeps the library default
+/// (retry interval 250 ms, connect timeout 2000 ms, command timeout 2000 ms); durations must
+/// be positive. A plain value type: copy it, share it, build many clients from it.
+struct ClientOptions {
+    /// How often a waiter re-checks a held lock when no release message reaches it.
+    std::optional<std::chrono::milliseconds> retry_interval;
+    /// How long establishing a connection may take.
+    std::optional<std::chrono::milliseconds> connect_timeout;
+    /// How long one Redis command may wait for its reply.
+    std::optional<std::chrono::milliseconds> command_timeout;
+    /// TTL of locks taken with redilock::default_ttl; 0 means every lock must pass a TTL.
+    std::chrono::milliseconds default_ttl{0};
+    /// Text put in front of every lock name to form its Redis key (e.g. "myapp:").
+    std::string key_prefix;
+};
+
+/// A cancellation signal: trigger() ends, from any thread, every lock wait given this signal
+/// (Lock::lock(cancel), Client::lock_async) with errc::cancelled. An attempt already sent to
+/// Redis may still take the lock; the wait then succeeds normally, so no lock is left unknown.
+/// Once triggered it stays triggered. Copies share one signal, which lives as long as any copy
+/// or any wait using it. Thread-safe.
+class CancelSignal {
+public:
+    /// Creates an untriggered signal. Throws redilock::error.
+    CancelSignal() : signal_(create(), redilock_cancel_free) {}
+
+    /// Ends the waits using this signal. Thread-safe, never throws.
+    void trigger() const noexcept { redilock_cancel_trigger(signal_.get()); }
+
+    /// The C handle, owned by this signal; valid while this object lives.
+    [[nodiscard]] const redilock_cancel* c_handle() const noexcept { return signal_.get(); }
+
+private:
+    static redilock_cancel* create() {
+        return detail::throw_on_error([](std::error_code& ec) {
+            redilock_cancel* signal = nullptr;
+            detail::succeeded(redilock_cancel_new(&signal), ec);
+            return signal;
+        });
+    }
+
+    std::shared_ptr<redilock_cancel> signal_;
+};
+
+class Lock;
+
+/// A connection to one Redis server (one multiplexed connection and one I/O thread), owning a
+/// `redilock*`. Move-only; a moved-from client is empty and every lock call on it fails with
+/// errc::null_argument. Any number of threads may use one client at once; moving or destroying
+/// it must not overlap other calls. Constructors do no I/O: the client connects on first use
+/// and reconnects by itself. Destroying it does not release locks still held (their TTL ends
+/// them); every Lock, Mutex and pending lock_async must be done with it first. Moving a client
+/// is fine for them: they hold the C handle, not the Client object.
+class Client {
+public:
+    /// A client for `url` (`redis://[user:password@]host[:port][/db]` or `unix:///path`) whose
+    /// locks last `default_ttl` unless they pass a TTL (0: every lock must pass one).
+    /// Throws redilock::error (errc::invalid_argument for an unusable URL).
+    Client(const std::string& url, std::chrono::milliseconds default_ttl)
+        : handle_(detail::throw_on_error([&](std::error_code& ec) { return open(url, default_ttl, ec); })) {}
+
+    /// Like the constructor above; on failure sets `ec` and leaves the client empty.
+    Client(const std::string& url, std::chrono::milliseconds default_ttl, std::error_code& ec) noexcept
+        : handle_(open(url, default_ttl, ec)) {}
+
+    /// A client with options. Throws redilock::error (errc::invalid_argument for a bad URL or
+    /// option value).
+    Client(const std::string& url, const ClientOptions& options)
+        : handle_(detail::throw_on_error([&](std::error_code& ec) { return open(url, options, ec); })) {}
+
+    /// Like the constructor above; on failure sets `ec` and leaves the client empty.
+    Client(const std::string& url, const ClientOptions& options, std::error_code& ec) noexcept
+        : handle_(open(url, options, ec)) {}
+
+    Client(Client&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+
+    Client& operator=(Client&& other) noexcept {
+        std::swap(handle_, other.handle_);
+        return *this;  // `other` frees what this held
+    }
+
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    ~Client() { redilock_free(handle_); }
+
+    /// Checks that Redis answers, connecting first if needed. Throws redilock::error.
+    void ping() {
+        detail::throw_on_error([&](std::error_code& ec) { ping(ec); });
+    }
+
+    /// Like ping(); reports a failure through `ec`.
+    void ping(std::error_code& ec) noexcept { detail::succeeded(redilock_ping(handle_), ec); }
+
+    /// Starts acquiring `name` for `ttl` (redilock::default_ttl: the client's) on its own thread,
+    /// waiting as long as it takes. The future yields the owning Lock or rethrows its
+    /// redilock::error; triggering `cancel` ends the wait with errc::cancelled. As with every
+    /// std::async future, destroying it waits for the acquisition to end (cancel it to end it
+    /// now), and a Lock nobody collects is released. Throws std::system_error if no thread
+    /// can be started.
+    [[nodiscard]] std::future<Lock> lock_async(std::string name, std::chrono::milliseconds ttl,
+                                               std::optional<CancelSignal> cancel = std::nullopt) const;
+
+    /// The C handle, still owned by this client (NULL when empty), for calls the C++ layer
+    /// does not wrap.
+    [[nodiscard]] redilock* c_handle() const noexcept { return handle_; }
+
+private:
+    static redilock* open(const std::string& url, std::chrono::milliseconds default_ttl,
+                          std::error_code& ec) noexcept {
+        redilock* client = nullptr;
+        detail::succeeded(redilock_new(url.c_str(), detail::ttl_ms(default_ttl), &client), ec);
+        return client;
+    }
+
+    static redilock* open(const std::string& url, const ClientOptions& options, std::error_code& ec) noexcept {
+        redilock_options* raw = nullptr;
+        if (!detail::succeeded(redilock_options_new(&raw), ec)) return nullptr;
+        const std::unique_ptr<redilock_options, void (*)(redilock_options*)> owned(raw, redilock_options_free);
+        const auto set_interval = [&](auto setter, const std::optional<std::chrono::milliseconds>& value) {
+            return !value || detail::succeeded(setter(raw, detail::interval_ms(*value)), ec);
+        };
+        const bool applied =
+            set_interval(redilock_options_set_retry_interval_ms, options.retry_interval) &&
+            set_interval(redilock_options_set_connect_timeout_ms, options.connect_timeout) &&
+            set_interval(redilock_options_set_command_timeout_ms, options.command_timeout) &&
+            detail::succeeded(redilock_options_set_default_ttl_ms(raw, detail::ttl_ms(options.default_ttl)), ec) &&
+            detail::succeeded(redilock_options_set_key_prefix(raw, options.key_prefix.c_str()), ec);
+        redilock* client = nullptr;
+        if (applied) detail::succeeded(redilock_new_with_options(url.c_str(), raw, &client), ec);
+        return client;
+    }
+
+    redilock* handle_;
+};
+
+/// A guard for one distributed lock, modelled on std::unique_lock: it owns the lock `name` or
+/// nothing, and releases what it owns when destroyed. The destructor never throws: if the lock
+/// already expired or Redis is unreachable there is nothing to release or nothing it can do
+/// (the TTL ends the lock). Call unlock() to learn the outcome.
+///
+/// Move-only. One guard is not for concurrent use by several threads; guards in any number of
+/// threads and processes exclude each other through Redis. The guard keeps the client's C
+/// handle: the Client must outlive it (moving the Client is fine). A guard that owns its lock
+/// and asks for it again would wait on itself, so lock() and the try forms throw
+/// std::errc::resource_deadlock_would_occur instead.
+class Lock {
+public:
+    /// Owns nothing and belongs to no client, like a default std::unique_lock.
+    Lock() noexcept = default;
+
+    /// Acquires `name` for `ttl` (redilock::default_ttl: the client's), waiting as long as it
+    /// takes. Throws redilock::error.
+    Lock(Client& client, std::string name, std::chrono::milliseconds ttl)
+        : Lock(client, std::move(name), ttl, std::defer_lock) {
+        lock();
+    }
+
+    /// Tries once to acquire `name`: owns_lock() tells whether it did. Throws redilock::error
+    /// for failures other than the lock being held.
+    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::try_to_lock_t)
+        : Lock(client, std::move(name), ttl, std::defer_lock) {
+        static_cast<void>(try_lock());
+    }
+
+    /// Owns nothing yet: lock(), try_lock() or try_lock_for() acquire `name` for `ttl` later.
+    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::defer_lock_t) noexcept
+        : Lock(client.c_handle(), std::move(name), ttl) {}
+
+    /// Takes over what `other` owns; `other` is left owning nothing and belonging to no client.
+    Lock(Lock&& other) noexcept
+        : client_(std::exchange(other.client_, nullptr)),
+          name_(std::move(other.name_)),
+          ttl_(other.ttl_),
+          token_(std::exchange(other.token_, {})) {}
+
+    /// Releases what this guard owns (quietly, as the destructor does), then takes over `other`.
+    Lock& operator=(Lock&& other) noexcept {
+        Lock(std::move(other)).swap(*this);  // the temporary ends with this guard's old lock
+        return *this;
+    }
+
+    Lock(const Lock&) = delete;
+    Lock& operator=(const Lock&) = delete;
+
+    /// Releases the lock if owned. Never throws.
+    ~Lock() {
+        if (owns_lock()) redilock_unlock(client_, name_.c_str(), token_.data());
+    }
+
+    /// Waits until the lock is acquired. Throws redilock::error.
+    void lock() {
+        detail::throw_on_error([&](std::error_code& ec) { lock(ec); });
+    }
+
+    /// Like lock(); reports a failure through `ec`.
+    void lock(std::error_code& ec) noexcept { acquire(REDILOCK_WAIT_FOREVER, nullptr, ec); }
+
+    /// Waits until the lock is acquired or `cancel` is triggered (errc::cancelled).
+    /// Throws redilock::error.
+    void lock(const CancelSignal& cancel) {
+        detail::throw_on_error([&](std::error_code& ec) { lock(cancel, ec); });
+    }
+
+    /// Like lock(cancel); reports a failure through `ec`.
+    void lock(const CancelSignal& cancel, std::error_code& ec) noexcept {
+        acquire(REDILOCK_WAIT_FOREVER, cancel.c_handle(), ec);
+    }
+
+    /// Tries once: true if acquired, false if another owner holds it. Throws redilock::error.
+    [[nodiscard]] bool try_lock() {
+        return detail::throw_on_error([&](std::error_code& ec) { return try_lock(ec); });
+    }
+
+    /// Like try_lock(); false with `ec` set on failure, false with `ec` clear when merely held.
+    [[nodiscard]] bool try_lock(std::error_code& ec) noexcept { return acquire(REDILOCK_NO_WAIT, nullptr, ec); }
+
+    /// Waits at most `wait` (rounded up to whole milliseconds; zero or less tries once): true if
+    /// acquired, false if still held by another owner. Throws redilock::error.
+    template <class Rep, class Period>
+    [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& wait) {
+        return detail::throw_on_error([&](std::error_code& ec) { return try_lock_for(wait, ec); });
+    }
+
+    /// Like try_lock_for(wait); false with `ec` set on failure.
+    template <class Rep, class Period>
+    [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& wait, std::error_code& ec) noexcept {
+        return acquire(detail::timeout_ms(wait), nullptr, ec);
+    }
+
+    /// try_lock_for() until `deadline`, measured on its clock now. Throws redilock::error.
+    template <class Clock, class Duration>
+    [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+        return try_lock_for(deadline - Clock::now());
+    }
+
+    /// Releases the lock. Throws redilock::error: errc::not_owner when it had expired (and maybe
+    /// been taken by another owner) or was released behind this guard's back, so the work done
+    /// under it may not have been exclusive; std::errc::operation_not_permitted when the guard
+    /// owns nothing. Afterwards the guard owns nothing, whatever the outcome.
+    void unlock() {
+        detail::throw_on_error([&](std::error_code& ec) { unlock(ec); });
+    }
+
+    /// Like unlock(); reports a failure through `ec`.
+    void unlock(std::error_code& ec) noexcept {
+        if (!owns_lock()) {
+            ec = std::make_error_code(std::errc::operation_not_permitted);
+            return;
+        }
+        detail::succeeded(redilock_unlock(client_, name_.c_str(), token_.data()), ec);
+        token_[0] = '\0';
+    }
+
+    /// Gives up ownership without releasing: the lock stays in Redis until its TTL ends or
+    /// someone unlocks it with the returned token (e.g. redilock_unlock). "" if nothing owned.
+    [[nodiscard]] std::string release() { return std::string(std::exchange(token_, {}).data()); }
+
+    /// Exchanges the state of two guards.
+    void swap(Lock& other) noexcept {
+        std::swap(client_, other.client_);
+        std::swap(name_, other.name_);
+        std::swap(ttl_, other.ttl_);
+        std::swap(token_, other.token_);
+    }
+
+    /// Whether this guard holds the lock (as far as it knows: the TTL may have ended it since).
+    [[nodiscard]] bool owns_lock() const noexcept { return token_[0] != '\0'; }
+
+    /// owns_lock().
+    explicit operator bool() const noexcept { return owns_lock(); }
+
+    /// The owner token (32 characters), "" when nothing is owned. The view stays valid until
+    /// the guard is unlocked, released, moved from or destroyed.
+    [[nodiscard]] std::string_view token() const noexcept { return token_.data(); }
+
+    /// The lock's name.
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+    /// The TTL each acquisition asks for (redilock::default_ttl: the client's).
+    [[nodiscard]] std::chrono::milliseconds ttl() const noexcept { return ttl_; }
+
+private:
+    friend class Client;
+    friend class Mutex;
+
+    Lock(redilock* client, std::string name, std::chrono::milliseconds ttl) noexcept
+        : client_(client), name_(std::move(name)), ttl_(ttl) {}
+
+    // One acquisition attempt as the C ABI's timeout_ms says; true when it acquired. A lock
+    // held by another owner is not a failure: false with `ec` clear.
+    bool acquire(std::int64_t timeout_ms, const redilock_cancel* cancel, std::error_code& ec) noexcept {
+        if (owns_lock()) {
+            ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
+            return false;
+        }
+        const std::uint64_t ttl_ms = detail::ttl_ms(ttl_);
+        const redilock_status result =
+            cancel == nullptr
+                ? redilock_lock(client_, name_.c_str(), ttl_ms, timeout_ms, token_.data(), token_.size())
+                : redilock_lock_cancellable(client_, name_.c_str(), ttl_ms, timeout_ms, cancel, token_.data(),
+                                            token_.size());
+        if (result != REDILOCK_STATUS_OK) token_[0] = '\0';  // ownership is "token non-empty"
+        return detail::succeeded(result == REDILOCK_STATUS_NOT_ACQUIRED ? REDILOCK_STATUS_OK : result, ec) &&
+               owns_lock();
+    }
+
+    redilock* client_ = nullptr;
+    std::string name_;
+    std::chrono::milliseconds ttl_{0};
+    std::array<char, REDILOCK_TOKEN_LEN> token_{};  // "" when nothing is owned
+};
+
+/// Exchanges the state of two guards (found by argument-dependent lookup, as for unique_lock).
+inline void swap(Lock& a, Lock& b) noexcept { a.swap(b); }
+
+inline std::future<Lock> Client::lock_async(std::string name, std::chrono::milliseconds ttl,
+                                            std::optional<CancelSignal> cancel) const {
+    // The task owns copies of everything it uses but the C handle, and the signal's copy keeps
+    // the signal alive until the wait returns.
+    return std::async(std::launch::async,
+                      [client = handle_, name = std::move(name), ttl, cancel = std::move(cancel)]() mutable {
+                          Lock lock(client, std::move(name), ttl);
+                          detail::throw_on_error([&](std::error_code& ec) {
+                              lock.acquire(REDILOCK_WAIT_FOREVER, cancel ? cancel->c_handle() : nullptr, ec);
+                          });
+                          return lock;
+                      });
+}
+
+/// A distributed lock with the standard Lockable and TimedLockable members, so std::lock_guard,
+/// std::unique_lock, std::scoped_lock and std::lock work with it. Mutexes on the same name
+/// exclude each other across threads, processes and machines.
+///
+/// Like a std::mutex, one Mutex may be shared by threads; it is neither copyable nor movable.
+/// It is not recursive: a thread locking it again waits until the TTL ends the first hold.
+/// unlock() cannot report failure (the standard guards call it from destructors); call
+/// unlock(std::error_code&) to learn whether the lock had expired. The Client must outlive it.
+class Mutex {
+public:
+    /// A mutex for the lock `name`, held for at most `ttl` (redilock::default_ttl: the client's)
+    /// at each acquisition. No I/O happens here.
+    Mutex(Client& client, std::string name, std::chrono::milliseconds ttl)
+        : client_(client.c_handle()), name_(std::move(name)), ttl_(ttl) {}
+
+    Mutex(const Mutex&) = delete;
+    Mutex& operator=(const Mutex&) = delete;
+
+    /// Waits until acquired. Throws redilock::error.
+    void lock() {
+        Lock acquired = unlocked_guard();
+        acquired.lock();
+        hold(std::move(acquired));
+    }
+
+    /// Tries once: true if acquired. Throws redilock::error for failures other than the lock
+    /// being held.
+    [[nodiscard]] bool try_lock() { return try_lock_for(std::chrono::milliseconds::zero()); }
+
+    /// Waits at most `wait`: true if acquired. Throws redilock::error, as try_lock().
+    template <class Rep, class Period>
+    [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& wait) {
+        Lock acquired = unlocked_guard();
+        if (!acquired.try_lock_for(wait)) return false;
+        hold(std::move(acquired));
+        return true;
+    }
+
+    /// try_lock_for() until `deadline`, measured on its clock now. Throws redilock::error.
+    template <class Clock, class Duration>
+    [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+        return try_lock_for(deadline - Clock::now());
+    }
+
+    /// Releases the lock; a failure (it had expired, Redis is unreachable) is ignored, since
+    /// the TTL ends the lock anyway. Never throws.
+    void unlock() noexcept {
+        std::error_code ignored;
+        unlock(ignored);
+    }
+
+    /// Releases the lock; reports a failure through `ec` as Lock::unlock(std::error_code&).
+    void unlock(std::error_code& ec) noexcept {
+        Lock releasing;
+        {
+            const std::lock_guard<std::mutex> guard(state_);
+            releasing.swap(held_);
+        }
+        releasing.unlock(ec);  // outside state_: a waiting lock() must not block this
+    }
+
+    /// The lock's name.
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+private:
+    Lock unlocked_guard() const { return Lock(client_, name_, ttl_); }
+
+    void hold(Lock&& acquired) noexcept {
+        const std::lock_guard<std::mutex> guard(state_);
+        held_ = std::move(acquired);
+    }
+
+    redilock* const client_;
+    const std::string name_;
+    const std::chrono::milliseconds ttl_;
+    // The guard owning the lock between lock() and unlock(), which may run on different
+    // threads sharing this Mutex; the waiting itself happens outside state_.
+    std::mutex state_;
+    Lock held_;
+};
+
+}  // namespace redilock
+
+template <>
+struct std::is_error_code_enum<redilock::errc> : std::true_type {};
+
+#endif  // REDILOCK_HPP
