@@ -15,9 +15,13 @@
 //   redilock::Mutex ledger(client, "ledger", redilock::default_ttl);
 //   std::lock_guard<redilock::Mutex> guard(ledger);           // any standard guard works
 //
+//   std::future<redilock::Lock> pending = client.lock_async("nightly", 1min);
+//   redilock::Lock nightly = pending.get();                   // waited on another thread
+//
 // Failures throw redilock::error, a std::system_error whose code() is a redilock::errc in
-// redilock::category(). Every throwing member has a noexcept overload taking std::error_code&;
-// after it fails, redilock::last_error() gives the library's message.
+// redilock::category(). The Client constructors, ping(), the Lock members and Mutex::unlock
+// also have noexcept overloads taking std::error_code&; after one fails,
+// redilock::last_error() gives the library's message.
 //
 // A lock that is merely held by someone else is not an error: try_lock, try_lock_for and the
 // std::try_to_lock constructor report it as "not acquired" (false, owns_lock() == false).
@@ -29,7 +33,16 @@
 #error "redilock.hpp needs C++17 or later"
 #endif
 
+// The C header names its handle type `redilock`, which in C++ would clash with this header's
+// namespace; here the handle type is spelled `redilock_handle` (the ABI is unchanged). So the
+// C header must not come first in a translation unit that uses this one; after it, it is a no-op
+// and its functions are available with that spelling.
+#ifdef REDILOCK_H
+#error "include redilock.hpp instead of redilock.h, or before it: C++ cannot have both a type and a namespace named redilock"
+#endif
+#define redilock redilock_handle
 #include "redilock.h"
+#undef redilock
 
 #include <array>
 #include <chrono>
@@ -60,6 +73,15 @@ enum class errc : redilock_status {
     redis = REDILOCK_STATUS_REDIS,
     panic = REDILOCK_STATUS_PANIC,
 };
+
+}  // namespace redilock
+
+namespace std {
+template <>
+struct is_error_code_enum<redilock::errc> : true_type {};
+}  // namespace std
+
+namespace redilock {
 
 /// Pass as a TTL to use the client's default TTL (the C ABI's `ttl_ms = 0`).
 inline constexpr std::chrono::milliseconds default_ttl{0};
@@ -132,9 +154,9 @@ namespace detail {
 
 [[noreturn]] inline void throw_error(std::error_code code) {
     // The library's message describes only failures it reported itself.
-    const std::string detail = &code.category() == &category() ? last_error() : std::string();
-    if (detail.empty()) throw error(code);
-    throw error(code, detail);
+    const std::string message = &code.category() == &category() ? last_error() : std::string();
+    if (message.empty()) throw error(code);
+    throw error(code, message);
 }
 
 // Records a C status in `ec`; true on success.
@@ -229,8 +251,8 @@ private:
 
 class Lock;
 
-/// A connection to one Redis server (one multiplexed connection and one I/O thread), owning a
-/// `redilock*`. Move-only; a moved-from client is empty and every lock call on it fails with
+/// A connection to one Redis server (one multiplexed connection and one I/O thread), owning
+/// the C handle (`redilock *`, spelled `redilock_handle *` here). Move-only; a moved-from client is empty and every lock call on it fails with
 /// errc::null_argument. Any number of threads may use one client at once; moving or destroying
 /// it must not overlap other calls. Constructors do no I/O: the client connects on first use
 /// and reconnects by itself. Destroying it does not release locks still held (their TTL ends
@@ -260,8 +282,11 @@ public:
     Client(Client&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
 
     Client& operator=(Client&& other) noexcept {
-        std::swap(handle_, other.handle_);
-        return *this;  // `other` frees what this held
+        if (this != &other) {
+            redilock_free(handle_);
+            handle_ = std::exchange(other.handle_, nullptr);
+        }
+        return *this;
     }
 
     Client(const Client&) = delete;
@@ -288,17 +313,17 @@ public:
 
     /// The C handle, still owned by this client (NULL when empty), for calls the C++ layer
     /// does not wrap.
-    [[nodiscard]] redilock* c_handle() const noexcept { return handle_; }
+    [[nodiscard]] redilock_handle* c_handle() const noexcept { return handle_; }
 
 private:
-    static redilock* open(const std::string& url, std::chrono::milliseconds default_ttl,
+    static redilock_handle* open(const std::string& url, std::chrono::milliseconds default_ttl,
                           std::error_code& ec) noexcept {
-        redilock* client = nullptr;
+        redilock_handle* client = nullptr;
         detail::succeeded(redilock_new(url.c_str(), detail::ttl_ms(default_ttl), &client), ec);
         return client;
     }
 
-    static redilock* open(const std::string& url, const ClientOptions& options, std::error_code& ec) noexcept {
+    static redilock_handle* open(const std::string& url, const ClientOptions& options, std::error_code& ec) noexcept {
         redilock_options* raw = nullptr;
         if (!detail::succeeded(redilock_options_new(&raw), ec)) return nullptr;
         const std::unique_ptr<redilock_options, void (*)(redilock_options*)> owned(raw, redilock_options_free);
@@ -311,12 +336,12 @@ private:
             set_interval(redilock_options_set_command_timeout_ms, options.command_timeout) &&
             detail::succeeded(redilock_options_set_default_ttl_ms(raw, detail::ttl_ms(options.default_ttl)), ec) &&
             detail::succeeded(redilock_options_set_key_prefix(raw, options.key_prefix.c_str()), ec);
-        redilock* client = nullptr;
+        redilock_handle* client = nullptr;
         if (applied) detail::succeeded(redilock_new_with_options(url.c_str(), raw, &client), ec);
         return client;
     }
 
-    redilock* handle_;
+    redilock_handle* handle_;
 };
 
 /// A guard for one distributed lock, modelled on std::unique_lock: it owns the lock `name` or
@@ -469,7 +494,7 @@ private:
     friend class Client;
     friend class Mutex;
 
-    Lock(redilock* client, std::string name, std::chrono::milliseconds ttl) noexcept
+    Lock(redilock_handle* client, std::string name, std::chrono::milliseconds ttl) noexcept
         : client_(client), name_(std::move(name)), ttl_(ttl) {}
 
     // One acquisition attempt as the C ABI's timeout_ms says; true when it acquired. A lock
@@ -485,12 +510,13 @@ private:
                 ? redilock_lock(client_, name_.c_str(), ttl_ms, timeout_ms, token_.data(), token_.size())
                 : redilock_lock_cancellable(client_, name_.c_str(), ttl_ms, timeout_ms, cancel, token_.data(),
                                             token_.size());
-        if (result != REDILOCK_STATUS_OK) token_[0] = '\0';  // ownership is "token non-empty"
-        return detail::succeeded(result == REDILOCK_STATUS_NOT_ACQUIRED ? REDILOCK_STATUS_OK : result, ec) &&
-               owns_lock();
+        const bool acquired = result == REDILOCK_STATUS_OK;
+        if (!acquired) token_[0] = '\0';  // ownership is "token non-empty", whatever the C side wrote
+        detail::succeeded(result == REDILOCK_STATUS_NOT_ACQUIRED ? REDILOCK_STATUS_OK : result, ec);
+        return acquired;
     }
 
-    redilock* client_ = nullptr;
+    redilock_handle* client_ = nullptr;
     std::string name_;
     std::chrono::milliseconds ttl_{0};
     std::array<char, REDILOCK_TOKEN_LEN> token_{};  // "" when nothing is owned
@@ -585,7 +611,7 @@ private:
         held_ = std::move(acquired);
     }
 
-    redilock* const client_;
+    redilock_handle* const client_;
     const std::string name_;
     const std::chrono::milliseconds ttl_;
     // The guard owning the lock between lock() and unlock(), which may run on different
@@ -595,8 +621,5 @@ private:
 };
 
 }  // namespace redilock
-
-template <>
-struct std::is_error_code_enum<redilock::errc> : std::true_type {};
 
 #endif  // REDILOCK_HPP
