@@ -1,0 +1,178 @@
+package redilock
+
+// Every call into the C library goes through this file.
+
+/*
+#cgo pkg-config: redilock
+#include <stdlib.h>
+#include <string.h>
+#include "redilock.h"
+
+// A status and, on failure, a copy of redilock_last_error(). The message is thread-local and
+// a goroutine may resume on another OS thread, so it is read in the same C call.
+typedef struct {
+	redilock_status status;
+	char *message;
+} go_result;
+
+static go_result go_result_of(redilock_status status) {
+	go_result result = {status, NULL};
+	if (status != REDILOCK_STATUS_OK) result.message = strdup(redilock_last_error());
+	return result;
+}
+
+// Zero durations and an empty prefix keep the library's defaults.
+static go_result go_new(const char *url, uint64_t retry_interval_ms, uint64_t connect_timeout_ms,
+                        uint64_t command_timeout_ms, uint64_t default_ttl_ms, const char *key_prefix,
+                        redilock **client_out) {
+	redilock_options *options = NULL;
+	redilock_status status = redilock_options_new(&options);
+	if (status == REDILOCK_STATUS_OK && retry_interval_ms > 0)
+		status = redilock_options_set_retry_interval_ms(options, retry_interval_ms);
+	if (status == REDILOCK_STATUS_OK && connect_timeout_ms > 0)
+		status = redilock_options_set_connect_timeout_ms(options, connect_timeout_ms);
+	if (status == REDILOCK_STATUS_OK && command_timeout_ms > 0)
+		status = redilock_options_set_command_timeout_ms(options, command_timeout_ms);
+	if (status == REDILOCK_STATUS_OK && default_ttl_ms > 0)
+		status = redilock_options_set_default_ttl_ms(options, default_ttl_ms);
+	if (status == REDILOCK_STATUS_OK && key_prefix[0] != '\0')
+		status = redilock_options_set_key_prefix(options, key_prefix);
+	if (status == REDILOCK_STATUS_OK)
+		status = redilock_new_with_options(url, options, client_out);
+	redilock_options_free(options);
+	return go_result_of(status);
+}
+
+// A NULL cancel makes a plain lock call.
+static go_result go_lock(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms,
+                         const redilock_cancel *cancel, char *token_out) {
+	return go_result_of(cancel == NULL
+		? redilock_lock(client, name, ttl_ms, timeout_ms, token_out, REDILOCK_TOKEN_LEN)
+		: redilock_lock_cancellable(client, name, ttl_ms, timeout_ms, cancel, token_out, REDILOCK_TOKEN_LEN));
+}
+
+static go_result go_unlock(redilock *client, const char *name, const char *token) {
+	return go_result_of(redilock_unlock(client, name, token));
+}
+
+static go_result go_ping(redilock *client) {
+	return go_result_of(redilock_ping(client));
+}
+
+static go_result go_cancel_new(redilock_cancel **cancel_out) {
+	return go_result_of(redilock_cancel_new(cancel_out));
+}
+*/
+import "C"
+
+import (
+	"time"
+	"unsafe"
+)
+
+// Status is a status code of the C library. The numbers are stable: 1xx caller errors, 2xx
+// expected outcomes, 3xx problems in the environment, 9xx internal errors.
+type Status uint32
+
+const (
+	// StatusOK is success; an Error never carries it.
+	StatusOK Status = C.REDILOCK_STATUS_OK
+	// StatusInvalidArgument: an argument is unusable (empty name, bad URL, negative TTL…).
+	StatusInvalidArgument Status = C.REDILOCK_STATUS_INVALID_ARGUMENT
+	// StatusNullArgument: a required pointer was NULL; the Go API never causes it.
+	StatusNullArgument Status = C.REDILOCK_STATUS_NULL_ARGUMENT
+	// StatusWrongProcess: the client was created in another process.
+	StatusWrongProcess Status = C.REDILOCK_STATUS_WRONG_PROCESS
+	// StatusNotAcquired: another owner holds the lock and the wait ended. Matches ErrNotAcquired.
+	StatusNotAcquired Status = C.REDILOCK_STATUS_NOT_ACQUIRED
+	// StatusNotOwner: the token does not hold the lock. Matches ErrNotOwner.
+	StatusNotOwner Status = C.REDILOCK_STATUS_NOT_OWNER
+	// StatusCancelled: the wait was cancelled through its context.
+	StatusCancelled Status = C.REDILOCK_STATUS_CANCELLED
+	// StatusConnection: Redis is unreachable or a reply timed out. Matches ErrConnection.
+	StatusConnection Status = C.REDILOCK_STATUS_CONNECTION
+	// StatusRedis: Redis replied with an error (NOAUTH, WRONGTYPE…). Matches ErrRedis.
+	StatusRedis Status = C.REDILOCK_STATUS_REDIS
+	// StatusPanic: the library caught an internal bug; the client may be unusable.
+	StatusPanic Status = C.REDILOCK_STATUS_PANIC
+)
+
+// String is the library's description of the status.
+func (s Status) String() string {
+	return C.GoString(C.redilock_status_str(C.redilock_status(s)))
+}
+
+// Version is the version of the linked C library ("MAJOR.MINOR.PATCH").
+func Version() string {
+	return C.GoString(C.redilock_version())
+}
+
+// tokenBuffer receives an owner token from C: 32 characters and a NUL.
+type tokenBuffer [C.REDILOCK_TOKEN_LEN]byte
+
+// clientHandle and cancelHandle are owned C objects; the types let the rest of the package
+// hold them without cgo.
+type (
+	clientHandle = *C.redilock
+	cancelHandle = *C.redilock_cancel
+)
+
+const (
+	waitForever = int64(C.REDILOCK_WAIT_FOREVER)
+	noWait      = int64(C.REDILOCK_NO_WAIT)
+)
+
+// failure turns a shim's result into an *Error (nil on success), freeing the copied message.
+func failure(result C.go_result) *Error {
+	if result.status == C.REDILOCK_STATUS_OK {
+		return nil
+	}
+	message := C.GoString(result.message)
+	C.free(unsafe.Pointer(result.message))
+	return &Error{Status: Status(result.status), Message: message}
+}
+
+// cString points C at a NUL-terminated Go byte slice; cgo keeps it in place during the call.
+func cString(text []byte) *C.char {
+	return (*C.char)(unsafe.Pointer(&text[0]))
+}
+
+// newClientHandle takes the URL and key prefix NUL-terminated.
+func newClientHandle(url, keyPrefix []byte, cfg *config) (clientHandle, *Error) {
+	var handle clientHandle
+	err := failure(C.go_new(cString(url), C.uint64_t(millis(cfg.retryInterval)),
+		C.uint64_t(millis(cfg.connectTimeout)), C.uint64_t(millis(cfg.commandTimeout)),
+		C.uint64_t(millis(cfg.defaultTTL)), cString(keyPrefix), &handle))
+	return handle, err
+}
+
+func freeClientHandle(handle clientHandle) {
+	C.redilock_free(handle)
+}
+
+func lockCall(handle clientHandle, name []byte, ttl time.Duration, timeoutMs int64, cancel cancelHandle, token *tokenBuffer) *Error {
+	return failure(C.go_lock(handle, cString(name), C.uint64_t(millis(ttl)), C.int64_t(timeoutMs),
+		cancel, (*C.char)(unsafe.Pointer(&token[0]))))
+}
+
+func unlockCall(handle clientHandle, name []byte, token *tokenBuffer) *Error {
+	return failure(C.go_unlock(handle, cString(name), (*C.char)(unsafe.Pointer(&token[0]))))
+}
+
+func pingCall(handle clientHandle) *Error {
+	return failure(C.go_ping(handle))
+}
+
+func newCancelHandle() (cancelHandle, *Error) {
+	var handle cancelHandle
+	err := failure(C.go_cancel_new(&handle))
+	return handle, err
+}
+
+func triggerCancelHandle(handle cancelHandle) {
+	C.redilock_cancel_trigger(handle)
+}
+
+func freeCancelHandle(handle cancelHandle) {
+	C.redilock_cancel_free(handle)
+}

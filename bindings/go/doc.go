@@ -1,0 +1,25 @@
+// Package redilock is a distributed lock on Redis, backed by the redilock C library.
+//
+//	c, err := redilock.New("redis://127.0.0.1:6379", redilock.WithDefaultTTL(30*time.Second))
+//	if err != nil { ... }
+//	defer c.Close()
+//
+//	lock, err := c.Lock(ctx, "orders:42", 10*time.Second)
+//	if err != nil { ... } // errors.Is(err, redilock.ErrNotAcquired) when ctx's deadline passed
+//	defer lock.Unlock(ctx)
+//
+// A lock is a Redis key holding a random owner token with a TTL; Unlock deletes it only if
+// the token still holds it. Waiters are woken by a message when the holder releases, and
+// re-check at the retry interval in case that message is lost.
+//
+// Contexts are honoured inside the C call: cancelling ctx or reaching its deadline ends a
+// waiting Lock within milliseconds. An acquisition attempt already sent to Redis is allowed to
+// finish; if it took the lock after ctx ended, Lock releases it and returns the context's
+// error, so a lock is returned only while ctx is still live and none is ever left behind.
+//
+// Linking: the package uses `#cgo pkg-config: redilock`, so an installed library (make
+// install) is found by pkg-config. To build against a source tree without installing, point
+// PKG_CONFIG_PATH at the pkg-config file `make local-pc` writes:
+//
+//	make lib local-pc && PKG_CONFIG_PATH=$PWD/build/pkgconfig go test ./bindings/go/...
+package redilock

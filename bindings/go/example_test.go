@@ -1,0 +1,97 @@
+package redilock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	redilock "github.com/redilock/redilock/bindings/go"
+)
+
+func ExampleClient_Lock() {
+	c, err := redilock.New(os.Getenv("REDIS_URL"), redilock.WithDefaultTTL(30*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lock, err := c.Lock(ctx, "example:orders:42", 10*time.Second)
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, redilock.ErrNotAcquired) if 5 s were not enough
+	}
+	defer lock.Unlock(ctx)
+	fmt.Println("holding", lock.Name())
+	// Output: holding example:orders:42
+}
+
+func ExampleClient_TryLock() {
+	c, err := redilock.New(os.Getenv("REDIS_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	first, err := c.TryLock(ctx, "example:report", time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = c.TryLock(ctx, "example:report", time.Minute)
+	fmt.Println("second attempt:", errors.Is(err, redilock.ErrNotAcquired))
+
+	fmt.Println("unlock:", first.Unlock(ctx))
+	fmt.Println("unlock again:", errors.Is(first.Unlock(ctx), redilock.ErrNotOwner))
+	// Output:
+	// second attempt: true
+	// unlock: <nil>
+	// unlock again: true
+}
+
+func ExampleClient_WithLock() {
+	c, err := redilock.New(os.Getenv("REDIS_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	err = c.WithLock(context.Background(), "example:nightly", time.Minute, func(ctx context.Context) error {
+		fmt.Println("only one process runs this at a time")
+		return nil
+	})
+	fmt.Println("err:", err)
+	// Output:
+	// only one process runs this at a time
+	// err: <nil>
+}
+
+func ExampleError() {
+	c, err := redilock.New(os.Getenv("REDIS_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	held, err := c.TryLock(context.Background(), "example:busy", time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer held.Unlock(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = c.Lock(ctx, "example:busy", time.Minute)
+	var failure *redilock.Error
+	if errors.As(err, &failure) {
+		fmt.Println("status:", failure.Status == redilock.StatusNotAcquired)
+	}
+	fmt.Println("not acquired:", errors.Is(err, redilock.ErrNotAcquired))
+	fmt.Println("deadline:", errors.Is(err, context.DeadlineExceeded))
+	// Output:
+	// status: true
+	// not acquired: true
+	// deadline: true
+}

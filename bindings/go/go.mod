@@ -1,0 +1,3 @@
+module github.com/redilock/redilock/bindings/go
+
+go 1.24

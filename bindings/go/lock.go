@@ -1,0 +1,201 @@
+package redilock
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Lock is a lock held by this client. Release it with Unlock; if it is not released its TTL
+// ends it. A Lock may be used from any goroutine.
+type Lock struct {
+	client  *Client
+	name    string
+	cName   []byte // name with a NUL, as C takes it
+	token   tokenBuffer
+	expires time.Time // about when the TTL ends, measured when the lock was returned
+}
+
+// Lock acquires the lock name for ttl (0: the client's default TTL), waiting while another
+// owner holds it. The wait ends when the lock is acquired, when ctx is cancelled (the error
+// matches context.Canceled and has StatusCancelled), at ctx's deadline (the error matches both
+// ErrNotAcquired and context.DeadlineExceeded), or when the client is closed (ErrClosed).
+// Each waiting Lock occupies an OS thread, inside the C call.
+//
+// A lock is returned only if ctx is still live when the call returns: one acquired while ctx
+// ended is released at once and the context's error is returned instead.
+func (c *Client) Lock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
+	return c.lock(ctx, name, ttl, true)
+}
+
+// TryLock makes one attempt to acquire the lock name for ttl (0: the client's default TTL):
+// ErrNotAcquired if another owner holds it. ctx is checked before the attempt, which is one
+// round trip bounded by the client's command timeout.
+func (c *Client) TryLock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
+	return c.lock(ctx, name, ttl, false)
+}
+
+// WithLock runs fn while holding the lock name, acquired as Lock does, and releases it when fn
+// returns or panics. fn's context is also cancelled when the lock's TTL runs out, since past
+// that point the lock no longer protects the work. The error is fn's, joined with Unlock's if
+// the release failed (errors.Is(err, ErrNotOwner) when the lock expired during fn).
+func (c *Client) WithLock(ctx context.Context, name string, ttl time.Duration, fn func(ctx context.Context) error) (err error) {
+	lock, err := c.Lock(ctx, name, ttl)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if unlockErr := lock.Unlock(ctx); unlockErr != nil {
+			err = errors.Join(err, unlockErr)
+		}
+	}()
+	held, stop := context.WithDeadline(ctx, lock.expires)
+	defer stop()
+	return fn(held)
+}
+
+// Unlock releases the lock if this owner still holds it, waking the waiters. It returns an
+// error matching ErrNotOwner if the lock expired, was already released, or was taken by
+// another owner after expiring; nothing is deleted then.
+//
+// The release is one round trip bounded by the client's command timeout. It is attempted even
+// when ctx is done, so that a deferred Unlock still releases the lock after the caller's
+// context ended. Unlock on a nil *Lock returns ErrNotOwner.
+func (l *Lock) Unlock(ctx context.Context) error {
+	if l == nil {
+		return ErrNotOwner
+	}
+	handle, err := l.client.borrow()
+	if err != nil {
+		return err
+	}
+	defer l.client.giveBack()
+	return asError(unlockCall(handle, l.cName, &l.token))
+}
+
+// Name is the lock's name, without the client's key prefix.
+func (l *Lock) Name() string {
+	return l.name
+}
+
+// Token is the random owner token stored in Redis while the lock is held (32 characters).
+func (l *Lock) Token() string {
+	return string(l.token[:len(l.token)-1])
+}
+
+func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait bool) (*Lock, error) {
+	if ttl < 0 {
+		return nil, invalidArgument("the TTL must not be negative")
+	}
+	cName, invalid := nulTerminated("the lock name", name)
+	if invalid != nil {
+		return nil, invalid
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, contextEnded(name, err)
+	}
+	timeoutMs := noWait
+	deadline, hasDeadline := ctx.Deadline()
+	if wait {
+		timeoutMs = waitForever
+		if hasDeadline {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil, contextEnded(name, context.DeadlineExceeded)
+			}
+			timeoutMs = int64(millis(left))
+		}
+	}
+
+	handle, err := c.borrow()
+	if err != nil {
+		return nil, err
+	}
+	defer c.giveBack()
+	var cancel cancelHandle
+	if wait {
+		signal, failed := newCancelSignal()
+		if failed != nil {
+			return nil, failed
+		}
+		defer signal.free()
+		stopOnDone := context.AfterFunc(ctx, signal.trigger)
+		defer stopOnDone()
+		stopOnClose := context.AfterFunc(c.closing, signal.trigger)
+		defer stopOnClose()
+		cancel = signal.handle
+	}
+
+	lock := &Lock{client: c, name: name, cName: cName}
+	failed := lockCall(handle, cName, ttl, timeoutMs, cancel, &lock.token)
+	switch {
+	case failed == nil:
+		if interrupted := c.interruption(ctx, name); interrupted != nil {
+			// The cancellation raced the acquisition and lost: hand the lock straight back.
+			if unlockFailed := unlockCall(handle, cName, &lock.token); unlockFailed != nil {
+				return nil, errors.Join(interrupted, unlockFailed)
+			}
+			return nil, interrupted
+		}
+		lock.expires = time.Now().Add(c.effectiveTTL(ttl))
+		return lock, nil
+	case failed.Status == StatusCancelled:
+		if interrupted := c.interruption(ctx, name); interrupted != nil {
+			return nil, interrupted
+		}
+	case failed.Status == StatusNotAcquired && wait && hasDeadline:
+		// The C timeout was ctx's deadline, which its timer may not have marked yet.
+		failed.cause = context.DeadlineExceeded
+	}
+	return nil, failed
+}
+
+// interruption is why a lock call must not hand out a lock even if it got one: the client is
+// closing, or ctx ended.
+func (c *Client) interruption(ctx context.Context, name string) error {
+	if c.closing.Err() != nil {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return contextEnded(name, err)
+	}
+	return nil
+}
+
+func (c *Client) effectiveTTL(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return c.defaultTTL
+	}
+	return ttl
+}
+
+// cancelSignal is a C cancellation handle that context callbacks trigger from their own
+// goroutines; mu keeps a trigger from running into free.
+type cancelSignal struct {
+	mu     sync.Mutex
+	handle cancelHandle
+}
+
+func newCancelSignal() (*cancelSignal, *Error) {
+	handle, err := newCancelHandle()
+	if err != nil {
+		return nil, err
+	}
+	return &cancelSignal{handle: handle}, nil
+}
+
+func (s *cancelSignal) trigger() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handle != nil {
+		triggerCancelHandle(s.handle)
+	}
+}
+
+func (s *cancelSignal) free() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	freeCancelHandle(s.handle)
+	s.handle = nil
+}
