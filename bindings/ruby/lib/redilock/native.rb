@@ -1,0 +1,82 @@
+# frozen_string_literal: true
+
+require "ffi"
+
+module Redilock
+  # The C ABI of libredilock (include/redilock.h), attached through the ffi gem.
+  #
+  # Calls that wait on the network are attached with `blocking: true`: the ffi gem releases
+  # the GVL around them, so other Ruby threads run meanwhile. The call still runs on the
+  # calling thread's own native thread, which is what keeps the thread-local
+  # `redilock_last_error()` readable right after it (Ruby threads are native threads; under
+  # the opt-in M:N scheduler of Ruby 3.3+ a message could come from another thread's call,
+  # while the status stays exact).
+  #
+  # @api private
+  module Native
+    extend FFI::Library
+
+    # Where to look for the library, first match wins: $REDILOCK_LIB, a copy bundled in the
+    # gem's vendor/ directory, the build output of the source tree the gem sits in, then the
+    # system library path.
+    def self.library_candidates
+      override = ENV["REDILOCK_LIB"]
+      return [override] if override && !override.empty?
+
+      file = FFI.map_library_name("redilock")
+      gem_root = File.expand_path("../..", __dir__)
+      beside_gem = [File.join(gem_root, "vendor", file),
+                    File.expand_path("../../target/release/#{file}", gem_root)]
+      beside_gem.select { |path| File.file?(path) } + ["redilock", "libredilock.so.0"]
+    end
+
+    ffi_lib library_candidates
+
+    TOKEN_LEN = 33
+    WAIT_FOREVER = -1
+    NO_WAIT = 0
+    MAX_TTL_MS = 4_611_686_018_427_387_904
+
+    STATUS_OK = 0
+    STATUS_NOT_ACQUIRED = 200
+    STATUS_CANCELLED = 202
+
+    typedef :uint32, :status
+
+    attach_function :redilock_options_new, [:pointer], :status
+    attach_function :redilock_options_set_retry_interval_ms, %i[pointer uint64], :status
+    attach_function :redilock_options_set_connect_timeout_ms, %i[pointer uint64], :status
+    attach_function :redilock_options_set_command_timeout_ms, %i[pointer uint64], :status
+    attach_function :redilock_options_set_default_ttl_ms, %i[pointer uint64], :status
+    attach_function :redilock_options_set_key_prefix, %i[pointer string], :status
+    attach_function :redilock_options_free, [:pointer], :void
+    attach_function :redilock_new_with_options, %i[string pointer pointer], :status
+    attach_function :redilock_lock, %i[pointer string uint64 int64 pointer size_t], :status, blocking: true
+    attach_function :redilock_lock_cancellable, %i[pointer string uint64 int64 pointer pointer size_t], :status,
+                    blocking: true
+    attach_function :redilock_unlock, %i[pointer string string], :status, blocking: true
+    attach_function :redilock_ping, [:pointer], :status, blocking: true
+    attach_function :redilock_free, [:pointer], :void
+    attach_function :redilock_cancel_new, [:pointer], :status
+    attach_function :redilock_cancel_trigger, [:pointer], :void
+    attach_function :redilock_cancel_free, [:pointer], :void
+    attach_function :redilock_last_error, [], :string
+    attach_function :redilock_status_str, [:status], :string
+    attach_function :redilock_version, [], :string
+
+    # Runs a native call returning a status and pairs it with the failure message, read at
+    # once on the same thread (the message is thread-local and only kept until the next
+    # failing call there).
+    #
+    # @yieldreturn [Integer] the status of the native call the block makes
+    # @return [Array(Integer, String), Array(Integer, nil)] the status, and the message
+    #   unless it is OK
+    def self.status_and_message
+      status = yield
+      return [status, nil] if status == STATUS_OK
+
+      message = redilock_last_error
+      [status, message.empty? ? redilock_status_str(status) : message]
+    end
+  end
+end

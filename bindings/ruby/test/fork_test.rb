@@ -1,0 +1,62 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+class ForkTest < Minitest::Test
+  include RedilockTestHelper
+
+  # The child reports through its exit status; exit! skips the at_exit hooks of minitest.
+  def in_child
+    pid = Process.fork do
+      failure = begin
+        yield
+      rescue Exception => e # anything the child hits is reported as a failure
+        "#{e.class}: #{e.message}"
+      end
+      warn "child: #{failure}" if failure
+      exit!(failure ? 1 : 0)
+    end
+    Process.wait(pid)
+    assert $?.success?, "the child failed"
+  end
+
+  def test_a_child_must_create_its_own_client
+    client = new_client
+    name = unique_name
+    parent_lock = client.lock(name)
+    in_child do
+      error = begin
+        client.try_lock(unique_name)
+      rescue Redilock::WrongProcess => e
+        e
+      end
+      next "the inherited client worked" unless error.is_a?(Redilock::WrongProcess) && error.status == 102
+      next "no clear message: #{error.message}" unless error.message.include?("fork")
+
+      mine = Redilock::Client.new(@url, ttl: 5)
+      next "the child could take the parent's lock" if mine.try_lock(name)
+
+      mine.lock(unique_name, timeout: 1).unlock
+      mine.close
+      nil
+    end
+    assert parent_lock.unlock
+    client.lock(name, timeout: 1).unlock
+  end
+
+  def test_a_child_never_frees_its_parents_handle
+    client = new_client
+    freed = []
+    Redilock::Native.stub(:redilock_free, ->(pointer) { freed << pointer }) do
+      in_child do
+        client.close
+        "the child freed the parent's handle" unless freed.empty?
+      end
+      own = Redilock::Client.new(@url)
+      own_address = own.instance_variable_get(:@handle).address
+      own.close
+      assert_includes freed.map(&:address), own_address, "the parent frees its own handle"
+    end
+    assert client.ping
+  end
+end
