@@ -103,18 +103,91 @@ install: lib
 	install -m 644 include/redilock.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' redilock.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/redilock.pc
+	install -m 644 include/redilock.hpp $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/redilock
+	install -m 644 cmake/redilockConfig.cmake $(DESTDIR)$(PREFIX)/lib/cmake/redilock/
+	sed -e 's|@VERSION@|$(VERSION)|' cmake/redilockConfigVersion.cmake.in \
+	  > $(DESTDIR)$(PREFIX)/lib/cmake/redilock/redilockConfigVersion.cmake
 
 # ---- C++ (include/redilock.hpp, tests/cpp, examples/cpp) --------------------------------
-test-cpp:
-demo-cpp:
-bench-cpp:
+CXXFLAGS_CPP := -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude
+CPP_TEST_SOURCES := $(wildcard tests/cpp/*.cpp)
+CPP_TEST_DEPS := $(CPP_TEST_SOURCES) $(wildcard tests/cpp/*.hpp) include/redilock.hpp include/redilock.h
+CPP_PREFIX := $(OUT)/cpp/prefix
+
+# Debian's libgtest-dev ships static libraries; where it ships only sources, build them here.
+GTEST_LIB_DIR := $(or $(patsubst %/,%,$(dir $(firstword $(wildcard /usr/lib/*/libgtest.a /usr/lib/libgtest.a)))),$(OUT)/gtest/lib)
+GTEST_LINK := -L$(GTEST_LIB_DIR) -lgtest -lpthread
+
+$(OUT)/gtest/lib/libgtest.a:
+	cmake -S /usr/src/googletest -B $(OUT)/gtest -DBUILD_GMOCK=OFF >/dev/null
+	cmake --build $(OUT)/gtest -j 2 >/dev/null
+
+$(OUT)/cpp/test-cpp: $(CPP_TEST_DEPS) $(GTEST_LIB_DIR)/libgtest.a lib | $(OUT)
+	mkdir -p $(OUT)/cpp
+	c++ $(CXXFLAGS_CPP) -O2 -g $(CPP_TEST_SOURCES) -o $@ $(LINK_LIB) $(GTEST_LINK)
+
+$(OUT)/cpp/test-cpp-asan: $(CPP_TEST_DEPS) $(GTEST_LIB_DIR)/libgtest.a lib | $(OUT)
+	mkdir -p $(OUT)/cpp
+	c++ $(CXXFLAGS_CPP) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	  $(CPP_TEST_SOURCES) -o $@ $(LINK_LIB) $(GTEST_LINK)
+
+# The suite, the same suite under ASan+UBSan, then an out-of-tree CMake project (and a
+# pkg-config build of the same program) against a fresh `make install`.
+test-cpp: $(OUT)/cpp/test-cpp $(OUT)/cpp/test-cpp-asan
+	$(WITH_REDIS) -- $(OUT)/cpp/test-cpp --gtest_brief=1
+	$(WITH_REDIS) -- $(OUT)/cpp/test-cpp-asan --gtest_brief=1
+	rm -rf $(CPP_PREFIX) $(OUT)/cpp/consumer
+	$(MAKE) --no-print-directory install PREFIX=$(CPP_PREFIX) >/dev/null
+	cmake -S tests/cpp/consumer -B $(OUT)/cpp/consumer -DCMAKE_PREFIX_PATH=$(CPP_PREFIX) >/dev/null
+	cmake --build $(OUT)/cpp/consumer >/dev/null
+	$(WITH_REDIS) -- $(OUT)/cpp/consumer/consumer
+	c++ -std=c++17 tests/cpp/consumer/main.cpp -o $(OUT)/cpp/consumer-pkg-config \
+	  $$(PKG_CONFIG_PATH=$(CPP_PREFIX)/lib/pkgconfig pkg-config --cflags --libs redilock) -Wl,-rpath,$(CPP_PREFIX)/lib
+	$(WITH_REDIS) -- $(OUT)/cpp/consumer-pkg-config
+
+demo-cpp: lib | $(OUT)
+	c++ $(CXXFLAGS_CPP) -O2 -g examples/cpp/demo.cpp -o $(OUT)/demo-cpp $(LINK_LIB)
+	$(WITH_REDIS) --keep-url -- $(OUT)/demo-cpp
+
+# The bench driver runs it: bench-cpp uncontended URL SECONDS
+bench-cpp: lib | $(OUT)
+	c++ $(CXXFLAGS_CPP) -O2 bench/cpp_bench.cpp -o $(OUT)/bench-cpp $(LINK_LIB)
 
 # ---- Go (bindings/go, examples/go) ------------------------------------------------------
-test-go:
-demo-go:
-bench-go:
+# cgo links through `pkg-config redilock`; the build-tree redilock.pc (local-pc) points it at
+# target/release, so nothing needs installing.
+GO     ?= go
+GO_ENV := PKG_CONFIG_PATH=$(OUT)/pkgconfig
+
+test-go: lib local-pc
+	@unformatted=$$(gofmt -l bindings/go examples/go); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt -l: $$unformatted"; exit 1; fi
+	cd bindings/go && $(GO_ENV) $(GO) vet ./...
+	cd examples/go && $(GO_ENV) $(GO) vet ./...
+	cd bindings/go && $(GO_ENV) $(CURDIR)/$(WITH_REDIS) -- $(GO) test -race -count=1 ./...
+	cd bindings/go && GOGC=1 $(GO_ENV) $(CURDIR)/$(WITH_REDIS) -- $(GO) test -count=1 ./...
+
+demo-go: lib local-pc | $(OUT)
+	cd examples/go && $(GO_ENV) $(GO) build -o $(OUT)/demo-go .
+	$(WITH_REDIS) --keep-url -- $(OUT)/demo-go
+
+# The bench driver runs it: bench-go uncontended URL SECONDS
+bench-go: lib local-pc | $(OUT)
+	cd bindings/go && $(GO_ENV) $(GO) build -o $(OUT)/bench-go ./internal/bench
 
 # ---- Ruby (bindings/ruby, examples/ruby) ------------------------------------------------
-test-ruby:
-demo-ruby:
-bench-ruby:
+RUBY_LIB := $(LIB_DIR)/libredilock.so
+
+test-ruby: lib | $(OUT)
+	REDILOCK_LIB=$(RUBY_LIB) $(WITH_REDIS) -- rake -C bindings/ruby test
+	gem build -C bindings/ruby redilock.gemspec --output $(OUT)/redilock-$(VERSION).gem
+
+demo-ruby: lib
+	REDILOCK_LIB=$(RUBY_LIB) $(WITH_REDIS) --keep-url -- ruby -Ibindings/ruby/lib examples/ruby/demo.rb
+
+# The bench driver runs $(OUT)/bench-ruby like the C worker: bench-ruby uncontended URL SECONDS
+bench-ruby: lib | $(OUT)
+	printf '#!/bin/sh\nexport REDILOCK_LIB="%s"\nexec ruby -I"%s" "%s" "$$@"\n' '$(RUBY_LIB)' \
+	  '$(CURDIR)/bindings/ruby/lib' '$(CURDIR)/bindings/ruby/bench/uncontended.rb' > $(OUT)/bench-ruby
+	chmod +x $(OUT)/bench-ruby
