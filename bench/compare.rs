@@ -127,7 +127,8 @@ fn blocking_cycles(url: &str, duration: Duration) -> f64 {
     count_cycles(duration, || {
         let token = client
             .lock(&name, Some(Duration::from_secs(10)), Wait::TryOnce)
-            .unwrap();
+            .unwrap()
+            .token;
         client.unlock(&name, &token).unwrap();
     })
 }

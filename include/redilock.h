@@ -70,6 +70,49 @@ typedef struct redilock_options redilock_options;
 typedef uint32_t redilock_status;
 
 /*
+ Called once when an auto-renewed lock is lost (a renewal found it gone, or could not reach
+ Redis before the lease ran out), with the `on_lost_data` given at lock time and the lock's
+ name (valid during the call only). It runs on a thread of the library's own, never on the
+ caller's: make it thread-safe and brief. It may call any redilock function, except
+ `redilock_free` on the client that holds the lock.
+ */
+typedef void (*redilock_lost_callback)(void *user_data, const char *name);
+
+/*
+ Optional parameters of `redilock_lock_ex`. Initialise with `redilock_lock_params_init`,
+ which sets `struct_size` (so the struct can grow without breaking callers) and the
+ defaults, then set the fields you need.
+ */
+typedef struct {
+  /*
+   `sizeof(redilock_lock_params)`, set by `redilock_lock_params_init`.
+   */
+  size_t struct_size;
+  /*
+   Ends the wait when triggered, as in `redilock_lock_cancellable`. NULL: not cancellable.
+   */
+  const redilock_cancel *cancel;
+  /*
+   Renew the lock at about a third of its TTL until `redilock_unlock`. Default false.
+   */
+  bool auto_renew;
+  /*
+   With `auto_renew`: stop renewing once held this long (it then expires at its TTL and
+   counts as lost). 0: no limit.
+   */
+  uint64_t max_hold_ms;
+  /*
+   With `auto_renew`: told when the lock is lost. NULL: nobody is told (query with
+   `redilock_renewal_lost`).
+   */
+  redilock_lost_callback on_lost;
+  /*
+   Passed to `on_lost`, untouched.
+   */
+  void *on_lost_data;
+} redilock_lock_params;
+
+/*
  Success.
  */
 #define REDILOCK_STATUS_OK 0
@@ -203,6 +246,45 @@ redilock_status redilock_lock(redilock *client, const char *name, uint64_t ttl_m
  leaves an unknown lock behind. `cancel` must stay alive until the call returns.
  */
 redilock_status redilock_lock_cancellable(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms, const redilock_cancel *cancel, char *token_out, size_t token_out_len);
+
+/*
+ Sets `params` to the defaults (not cancellable, no auto-renewal) and its `struct_size`.
+ */
+redilock_status redilock_lock_params_init(redilock_lock_params *params);
+
+/*
+ `redilock_lock` with optional parameters (NULL: the defaults) and the fencing number.
+
+ On OK, `*fence_out` (when not NULL) receives the lock's fencing number: it strictly
+ increases with every acquisition of this name, by any holder. Send it with each write to
+ the resource you protect, and have the resource reject numbers older than the newest it
+ has seen: a paused holder can outlive its lease, and fencing is what stops its late writes.
+
+ With `params->auto_renew` the lock is renewed in the background until `redilock_unlock`
+ (which then reports NOT_OWNER if the lease was lost meanwhile); see
+ `redilock_lost_callback` for how a loss is reported.
+ */
+redilock_status redilock_lock_ex(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms, const redilock_lock_params *params, char *token_out, size_t token_out_len, uint64_t *fence_out);
+
+/*
+ Resets the TTL of the lock `name` held by `token` to `ttl_ms` (1 to `REDILOCK_MAX_TTL_MS`;
+ 0 is refused before anything is sent, since it would delete the lock). Atomic and
+ owner-checked: NOT_OWNER when the token does not hold the lock, which is never re-created.
+ */
+redilock_status redilock_extend(redilock *client, const char *name, const char *token, uint64_t ttl_ms);
+
+/*
+ Writes the remaining TTL in milliseconds of the lock `name` held by `token` to
+ `*ttl_ms_out` (`UINT64_MAX`: the key has no expiry, which only other software sets).
+ NOT_OWNER when the token does not hold it.
+ */
+redilock_status redilock_ttl(redilock *client, const char *name, const char *token, uint64_t *ttl_ms_out);
+
+/*
+ Without I/O: sets `*lost_out` to whether the auto-renewed lock held by `token` has been
+ lost. INVALID_ARGUMENT when that token has no auto-renewal (never had, or unlocked).
+ */
+redilock_status redilock_renewal_lost(redilock *client, const char *token, bool *lost_out);
 
 /*
  Releases the lock `name` if `token` holds it, in one atomic compare-and-delete that also

@@ -4,12 +4,14 @@
 use crate::cancel::CancelSignal;
 use crate::connection::SharedConnection;
 use crate::error::{Error, Result};
+use crate::lease::{renew, KeepAlive, Lease, Renewal, RenewalState};
 use crate::options::{Options, Wait};
-use crate::scripts::{wake_channel, ACQUIRE, RELEASE};
+use crate::scripts::{fence_key, wake_channel, ACQUIRE, EXTEND, RELEASE, REMAINING};
 use crate::token::Token;
 use crate::wakeups::Wakeups;
 use once_cell::sync::OnceCell;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 
@@ -26,10 +28,24 @@ struct Inner {
     connection: SharedConnection,
     /// Started on first contention, on the runtime of the caller that waits.
     wakeups: OnceCell<Wakeups>,
+    /// Leases being renewed, by token: unlock stops their renewal and reports a lost one.
+    renewals: Mutex<HashMap<Token, Arc<RenewalState>>>,
+}
+
+/// A client that does not keep its connections alive (held by renewal tasks, so that a
+/// dropped client stops renewing).
+#[derive(Clone)]
+pub(crate) struct WeakClient(Weak<Inner>);
+
+impl WeakClient {
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client { inner })
+    }
 }
 
 enum Attempt {
-    Acquired,
+    /// Taken, with its fencing number.
+    Acquired(u64),
     /// Held by another owner; remaining TTL when it has one.
     Held(Option<Duration>),
 }
@@ -52,6 +68,7 @@ impl Client {
                 options,
                 connection,
                 wakeups: OnceCell::new(),
+                renewals: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -62,7 +79,7 @@ impl Client {
     }
 
     /// Acquires `name` for `ttl` (or the client's default TTL), waiting as `wait` says.
-    /// Returns the owner token needed to unlock.
+    /// Returns the lease: the owner token needed to unlock, and the fencing number.
     ///
     /// Dropping the returned future while an attempt is in flight releases whatever that
     /// attempt took, so wrapping it in `tokio::time::timeout` never leaks a lock.
@@ -71,7 +88,7 @@ impl Client {
         name: impl AsRef<[u8]>,
         ttl: Option<Duration>,
         wait: Wait,
-    ) -> Result<Token> {
+    ) -> Result<Lease> {
         self.acquire(name.as_ref(), ttl, wait, None).await
     }
 
@@ -82,22 +99,126 @@ impl Client {
         ttl: Option<Duration>,
         wait: Wait,
         cancel: &CancelSignal,
-    ) -> Result<Token> {
+    ) -> Result<Lease> {
         self.acquire(name.as_ref(), ttl, wait, Some(cancel)).await
     }
 
     /// Releases `name` if `token` holds it; [`Error::NotOwner`] (and nothing deleted) otherwise.
+    /// Stops the lock's auto-renewal; after a lost lease it reports `NotOwner`, never success.
     pub async fn unlock(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<()> {
         let name = name.as_ref();
         let key = self.key(name)?;
-        if self.release(&key, token).await? {
+        let renewal = self.lock_renewals().remove(token);
+        let lease_was_lost = renewal.is_some_and(|state| state.stop());
+        if self.release(&key, token).await? && !lease_was_lost {
             Ok(())
         } else {
-            Err(Error::NotOwner(format!(
-                "lock '{}' is not held by this token (it expired, was released, or belongs to another owner)",
-                display_name(name)
-            )))
+            Err(not_owner(name))
         }
+    }
+
+    /// Resets the TTL of a held lock to `ttl`, atomically and only for its owner. Never
+    /// re-creates an expired lock: [`Error::NotOwner`] then.
+    pub async fn extend(&self, name: impl AsRef<[u8]>, token: &Token, ttl: Duration) -> Result<()> {
+        let name = name.as_ref();
+        let key = self.key(name)?;
+        let ttl = self.inner.options.effective_ttl(Some(ttl))?;
+        if self.extend_key(&key, token, ttl).await? {
+            Ok(())
+        } else {
+            Err(not_owner(name))
+        }
+    }
+
+    /// The remaining TTL of a lock `token` holds (`None`: it has no expiry, which only a lock
+    /// set by other software can have); [`Error::NotOwner`] when it does not hold it.
+    pub async fn remaining_ttl(
+        &self,
+        name: impl AsRef<[u8]>,
+        token: &Token,
+    ) -> Result<Option<Duration>> {
+        let name = name.as_ref();
+        let key = self.key(name)?;
+        let mut call = REMAINING.key(&key);
+        call.arg(token.as_str());
+        match self.inner.connection.invoke::<i64>(&call).await? {
+            -3 => Err(not_owner(name)),
+            ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Keeps `lease` on `name` alive until it is unlocked: renews it at about a third of its
+    /// TTL, and marks it lost (calling `keep.on_lost`) when a renewal finds the lock gone or
+    /// cannot reach Redis before the lease runs out. Renewal runs on the caller's tokio
+    /// runtime and stops when the client is dropped.
+    pub fn keep_alive(
+        &self,
+        name: impl AsRef<[u8]>,
+        lease: &Lease,
+        keep: KeepAlive,
+    ) -> Result<Renewal> {
+        self.keep_alive_on(
+            name.as_ref(),
+            lease,
+            keep,
+            self,
+            &tokio::runtime::Handle::current(),
+        )
+    }
+
+    /// [`Client::keep_alive`] whose renewals are sent by `renewer` on `runtime` (the blocking
+    /// client's renewal thread, with its own connection).
+    pub(crate) fn keep_alive_on(
+        &self,
+        name: &[u8],
+        lease: &Lease,
+        keep: KeepAlive,
+        renewer: &Client,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Renewal> {
+        let key = self.key(name)?;
+        let state = RenewalState::new(keep.on_lost);
+        self.lock_renewals()
+            .insert(lease.token.clone(), state.clone());
+        runtime.spawn(renew(
+            renewer.downgrade(),
+            key,
+            lease.token.clone(),
+            lease.ttl,
+            lease.acquired_at,
+            keep.max_hold,
+            state.clone(),
+        ));
+        Ok(Renewal { state })
+    }
+
+    /// Whether the auto-renewed lease of `token` was lost; `None` without auto-renewal.
+    pub(crate) fn renewal_lost(&self, token: &Token) -> Option<bool> {
+        self.lock_renewals().get(token).map(|state| state.is_lost())
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner))
+    }
+
+    /// The owner-checked PEXPIRE; true when `token` held the lock.
+    pub(crate) async fn extend_key(
+        &self,
+        key: &[u8],
+        token: &Token,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let mut call = EXTEND.key(key);
+        call.arg(token.as_str()).arg(ttl.as_millis() as u64);
+        Ok(self.inner.connection.invoke::<i64>(&call).await? == 1)
+    }
+
+    fn lock_renewals(&self) -> std::sync::MutexGuard<'_, HashMap<Token, Arc<RenewalState>>> {
+        self.inner
+            .renewals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Checks that Redis answers.
@@ -115,7 +236,7 @@ impl Client {
         ttl: Option<Duration>,
         wait: Wait,
         cancel: Option<&CancelSignal>,
-    ) -> Result<Token> {
+    ) -> Result<Lease> {
         let key = self.key(name)?;
         let ttl = self.inner.options.effective_ttl(ttl)?;
         let deadline = match wait {
@@ -130,8 +251,15 @@ impl Client {
             ))
         };
 
+        let lease = |fence, acquired_at| Lease {
+            token: token.clone(),
+            fence,
+            ttl,
+            acquired_at,
+        };
+        let asked = Instant::now();
         let mut held_for = match self.attempt(&key, &token, ttl).await? {
-            Attempt::Acquired => return Ok(token),
+            Attempt::Acquired(fence) => return Ok(lease(fence, asked)),
             Attempt::Held(_) if wait == Wait::TryOnce => return Err(not_acquired()),
             Attempt::Held(remaining) => remaining,
         };
@@ -151,8 +279,9 @@ impl Client {
             _ = sleep_until_opt(deadline) => return Err(not_acquired()),
         };
         loop {
+            let asked = Instant::now();
             match self.attempt(&key, &token, ttl).await? {
-                Attempt::Acquired => return Ok(token),
+                Attempt::Acquired(fence) => return Ok(lease(fence, asked)),
                 Attempt::Held(remaining) => held_for = remaining.or(held_for),
             }
             let now = Instant::now();
@@ -183,19 +312,14 @@ impl Client {
             key,
             token,
         };
-        let reply: (i64, i64) = self
-            .inner
-            .connection
-            .invoke(
-                ACQUIRE
-                    .key(key)
-                    .arg(token.as_str())
-                    .arg(ttl.as_millis() as u64),
-            )
-            .await?;
+        let mut call = ACQUIRE.key(key);
+        call.key(fence_key(key))
+            .arg(token.as_str())
+            .arg(ttl.as_millis() as u64);
+        let reply: (i64, i64) = self.inner.connection.invoke(&call).await?;
         std::mem::forget(guard);
         Ok(match reply {
-            (1, _) => Attempt::Acquired,
+            (1, fence) => Attempt::Acquired(fence as u64),
             (_, remaining_ms) if remaining_ms >= 0 => {
                 Attempt::Held(Some(Duration::from_millis(remaining_ms as u64)))
             }
@@ -253,6 +377,13 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
         Some(deadline) => sleep_until(deadline).await,
         None => std::future::pending().await,
     }
+}
+
+fn not_owner(name: &[u8]) -> Error {
+    Error::NotOwner(format!(
+        "lock '{}' is not held by this token (it expired, was released, or belongs to another owner)",
+        display_name(name)
+    ))
 }
 
 fn cancelled(name: &[u8]) -> Error {

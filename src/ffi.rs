@@ -13,10 +13,11 @@
 use crate::blocking::Client;
 use crate::cancel::CancelSignal;
 use crate::error::Error;
+use crate::lease::KeepAlive;
 use crate::options::{Options, Wait};
 use crate::token::{Token, TOKEN_CHARS};
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Mutex;
@@ -83,6 +84,35 @@ pub struct redilock_options {
 /// thread while a lock call waits on it. Once triggered it stays triggered.
 pub struct redilock_cancel {
     signal: CancelSignal,
+}
+
+/// Called once when an auto-renewed lock is lost (a renewal found it gone, or could not reach
+/// Redis before the lease ran out), with the `on_lost_data` given at lock time and the lock's
+/// name (valid during the call only). It runs on a thread of the library's own, never on the
+/// caller's: make it thread-safe and brief. It may call any redilock function, except
+/// `redilock_free` on the client that holds the lock.
+pub type redilock_lost_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, name: *const c_char)>;
+
+/// Optional parameters of `redilock_lock_ex`. Initialise with `redilock_lock_params_init`,
+/// which sets `struct_size` (so the struct can grow without breaking callers) and the
+/// defaults, then set the fields you need.
+#[repr(C)]
+pub struct redilock_lock_params {
+    /// `sizeof(redilock_lock_params)`, set by `redilock_lock_params_init`.
+    pub struct_size: usize,
+    /// Ends the wait when triggered, as in `redilock_lock_cancellable`. NULL: not cancellable.
+    pub cancel: *const redilock_cancel,
+    /// Renew the lock at about a third of its TTL until `redilock_unlock`. Default false.
+    pub auto_renew: bool,
+    /// With `auto_renew`: stop renewing once held this long (it then expires at its TTL and
+    /// counts as lost). 0: no limit.
+    pub max_hold_ms: u64,
+    /// With `auto_renew`: told when the lock is lost. NULL: nobody is told (query with
+    /// `redilock_renewal_lost`).
+    pub on_lost: redilock_lost_callback,
+    /// Passed to `on_lost`, untouched.
+    pub on_lost_data: *mut c_void,
 }
 
 /// Why a call failed: the status and the text for `redilock_last_error()`.
@@ -159,6 +189,20 @@ fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a [u8], Failure> {
     Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }
 
+fn non_null_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T, Failure> {
+    // SAFETY: the caller promises `ptr` is NULL or valid and writable for the call.
+    unsafe { ptr.as_mut() }.ok_or_else(|| Failure {
+        status: REDILOCK_STATUS_NULL_ARGUMENT,
+        message: format!("{what} is NULL"),
+    })
+}
+
+fn token_from(ptr: *const c_char) -> Result<Token, Failure> {
+    Ok(Token::from_string(String::from_utf8_lossy(c_str(
+        ptr, "token",
+    )?)))
+}
+
 fn live_client<'a>(ptr: *const redilock) -> Result<&'a Client, Failure> {
     let handle = non_null(ptr, "client")?;
     if handle.owner_pid != std::process::id() {
@@ -172,13 +216,7 @@ fn live_client<'a>(ptr: *const redilock) -> Result<&'a Client, Failure> {
 }
 
 fn options_mut<'a>(ptr: *mut redilock_options) -> Result<&'a mut Options, Failure> {
-    // SAFETY: the caller promises `ptr` is NULL or a live options object no other thread uses.
-    unsafe { ptr.as_mut() }
-        .map(|o| &mut o.options)
-        .ok_or_else(|| Failure {
-            status: REDILOCK_STATUS_NULL_ARGUMENT,
-            message: "options is NULL".into(),
-        })
+    non_null_mut(ptr, "options").map(|o| &mut o.options)
 }
 
 fn positive_ms(ms: u64, what: &str) -> Result<Duration, Failure> {
@@ -201,14 +239,8 @@ fn wait_from(timeout_ms: i64) -> Result<Wait, Failure> {
 
 /// Moves a new object to the caller through `out` (checked for NULL first).
 fn hand_out<T>(out: *mut *mut T, value: T) -> Result<(), Failure> {
-    if out.is_null() {
-        return Err(Failure {
-            status: REDILOCK_STATUS_NULL_ARGUMENT,
-            message: "output pointer is NULL".into(),
-        });
-    }
-    // SAFETY: non-NULL and, per the contract, writable.
-    unsafe { *out = Box::into_raw(Box::new(value)) };
+    let out = non_null_mut(out, "output pointer")?; // before boxing: a refused value is dropped
+    *out = Box::into_raw(Box::new(value));
     Ok(())
 }
 
@@ -245,12 +277,20 @@ fn clear_token(token_out: *mut c_char, token_out_len: usize) {
     }
 }
 
+/// What the extended lock call adds to a plain one.
+#[derive(Default)]
+struct LockExtras<'a> {
+    cancel: Option<&'a CancelSignal>,
+    renewal: Option<KeepAlive>,
+    fence_out: Option<&'a mut u64>,
+}
+
 fn lock_into(
     client_ptr: *mut redilock,
     name: *const c_char,
     ttl_ms: u64,
     timeout_ms: i64,
-    cancel: Option<&CancelSignal>,
+    extras: LockExtras,
     token_out: *mut c_char,
     token_out_len: usize,
 ) -> Result<(), Failure> {
@@ -265,17 +305,75 @@ fn lock_into(
     }
     let wait = wait_from(timeout_ms)?;
     let ttl = ttl_from(ttl_ms);
-    let token = match cancel {
+    let lease = match extras.cancel {
         Some(cancel) => client.lock_cancellable(name, ttl, wait, cancel)?,
         None => client.lock(name, ttl, wait)?,
     };
-    let bytes = token.as_str().as_bytes();
+    if let Some(keep) = extras.renewal {
+        if let Err(err) = client.keep_alive(name, &lease, keep) {
+            let _ = client.unlock(name, &lease.token); // leave no lock behind
+            return Err(err.into());
+        }
+    }
+    let bytes = lease.token.as_str().as_bytes();
     // SAFETY: the buffer holds at least REDILOCK_TOKEN_LEN = bytes.len() + 1 bytes.
     unsafe {
         ptr::copy_nonoverlapping(bytes.as_ptr(), token_out.cast::<u8>(), bytes.len());
         *token_out.add(bytes.len()) = 0;
     }
+    if let Some(fence_out) = extras.fence_out {
+        *fence_out = lease.fence;
+    }
     Ok(())
+}
+
+/// Reads the caller's parameters (NULL: the defaults) into what the lock call needs.
+fn lock_extras<'a>(
+    params: *const redilock_lock_params,
+    name: *const c_char,
+    fence_out: *mut u64,
+) -> Result<LockExtras<'a>, Failure> {
+    // SAFETY: the caller promises NULL or a writable uint64_t.
+    let mut extras = LockExtras {
+        fence_out: unsafe { fence_out.as_mut() },
+        ..LockExtras::default()
+    };
+    // SAFETY: the caller promises NULL or a live, initialised parameter block.
+    let Some(params) = (unsafe { params.as_ref() }) else {
+        return Ok(extras);
+    };
+    if params.struct_size < std::mem::size_of::<redilock_lock_params>() {
+        return Err(invalid(
+            "params->struct_size is too small: initialise params with redilock_lock_params_init",
+        ));
+    }
+    // SAFETY: the caller promises NULL or a live cancel handle that outlives the call.
+    extras.cancel = unsafe { params.cancel.as_ref() }.map(|cancel| &cancel.signal);
+    if params.auto_renew {
+        let max_hold = (params.max_hold_ms != 0).then(|| Duration::from_millis(params.max_hold_ms));
+        let on_lost = params
+            .on_lost
+            .map(|callback| lost_notice(callback, params.on_lost_data, name));
+        extras.renewal = Some(KeepAlive { max_hold, on_lost });
+    }
+    Ok(extras)
+}
+
+/// Wraps a C loss callback; the name is copied, since the caller's string may be gone by then.
+fn lost_notice(
+    callback: unsafe extern "C" fn(*mut c_void, *const c_char),
+    user_data: *mut c_void,
+    name: *const c_char,
+) -> Box<dyn FnOnce() + Send> {
+    // SAFETY: checked non-NULL by the caller of lock_into before any callback can run.
+    let name = unsafe { name.as_ref() }
+        .map(|_| unsafe { CStr::from_ptr(name) }.to_owned())
+        .unwrap_or_default();
+    let user_data = user_data as usize; // handed back untouched; its thread-safety is the caller's
+    Box::new(move || {
+        // SAFETY: the caller registered this callback and user data for exactly this call.
+        unsafe { callback(user_data as *mut c_void, name.as_ptr()) }
+    })
 }
 
 /// Creates an options object with the defaults: retry interval 250 ms, connect timeout 2000 ms,
@@ -441,7 +539,7 @@ pub extern "C" fn redilock_lock(
             name,
             ttl_ms,
             timeout_ms,
-            None,
+            LockExtras::default(),
             token_out,
             token_out_len,
         )
@@ -470,10 +568,123 @@ pub extern "C" fn redilock_lock_cancellable(
             name,
             ttl_ms,
             timeout_ms,
-            Some(cancel),
+            LockExtras {
+                cancel: Some(cancel),
+                ..LockExtras::default()
+            },
             token_out,
             token_out_len,
         )
+    })
+}
+
+/// Sets `params` to the defaults (not cancellable, no auto-renewal) and its `struct_size`.
+#[no_mangle]
+pub extern "C" fn redilock_lock_params_init(params: *mut redilock_lock_params) -> redilock_status {
+    boundary(|| {
+        *non_null_mut(params, "params")? = redilock_lock_params {
+            struct_size: std::mem::size_of::<redilock_lock_params>(),
+            cancel: ptr::null(),
+            auto_renew: false,
+            max_hold_ms: 0,
+            on_lost: None,
+            on_lost_data: ptr::null_mut(),
+        };
+        Ok(())
+    })
+}
+
+/// `redilock_lock` with optional parameters (NULL: the defaults) and the fencing number.
+///
+/// On OK, `*fence_out` (when not NULL) receives the lock's fencing number: it strictly
+/// increases with every acquisition of this name, by any holder. Send it with each write to
+/// the resource you protect, and have the resource reject numbers older than the newest it
+/// has seen: a paused holder can outlive its lease, and fencing is what stops its late writes.
+///
+/// With `params->auto_renew` the lock is renewed in the background until `redilock_unlock`
+/// (which then reports NOT_OWNER if the lease was lost meanwhile); see
+/// `redilock_lost_callback` for how a loss is reported.
+#[no_mangle]
+pub extern "C" fn redilock_lock_ex(
+    client: *mut redilock,
+    name: *const c_char,
+    ttl_ms: u64,
+    timeout_ms: i64,
+    params: *const redilock_lock_params,
+    token_out: *mut c_char,
+    token_out_len: usize,
+    fence_out: *mut u64,
+) -> redilock_status {
+    boundary(|| {
+        clear_token(token_out, token_out_len);
+        let extras = lock_extras(params, name, fence_out)?;
+        lock_into(
+            client,
+            name,
+            ttl_ms,
+            timeout_ms,
+            extras,
+            token_out,
+            token_out_len,
+        )
+    })
+}
+
+/// Resets the TTL of the lock `name` held by `token` to `ttl_ms` (1 to `REDILOCK_MAX_TTL_MS`;
+/// 0 is refused before anything is sent, since it would delete the lock). Atomic and
+/// owner-checked: NOT_OWNER when the token does not hold the lock, which is never re-created.
+#[no_mangle]
+pub extern "C" fn redilock_extend(
+    client: *mut redilock,
+    name: *const c_char,
+    token: *const c_char,
+    ttl_ms: u64,
+) -> redilock_status {
+    boundary(|| {
+        let client = live_client(client)?;
+        let name = c_str(name, "name")?;
+        let token = token_from(token)?;
+        Ok(client.extend(name, &token, Duration::from_millis(ttl_ms))?)
+    })
+}
+
+/// Writes the remaining TTL in milliseconds of the lock `name` held by `token` to
+/// `*ttl_ms_out` (`UINT64_MAX`: the key has no expiry, which only other software sets).
+/// NOT_OWNER when the token does not hold it.
+#[no_mangle]
+pub extern "C" fn redilock_ttl(
+    client: *mut redilock,
+    name: *const c_char,
+    token: *const c_char,
+    ttl_ms_out: *mut u64,
+) -> redilock_status {
+    boundary(|| {
+        let client = live_client(client)?;
+        let name = c_str(name, "name")?;
+        let token = token_from(token)?;
+        let out = non_null_mut(ttl_ms_out, "ttl_ms_out")?;
+        let remaining = client.remaining_ttl(name, &token)?;
+        *out = remaining.map_or(u64::MAX, |ttl| ttl.as_millis() as u64);
+        Ok(())
+    })
+}
+
+/// Without I/O: sets `*lost_out` to whether the auto-renewed lock held by `token` has been
+/// lost. INVALID_ARGUMENT when that token has no auto-renewal (never had, or unlocked).
+#[no_mangle]
+pub extern "C" fn redilock_renewal_lost(
+    client: *mut redilock,
+    token: *const c_char,
+    lost_out: *mut bool,
+) -> redilock_status {
+    boundary(|| {
+        let client = live_client(client)?;
+        let token = token_from(token)?;
+        let out = non_null_mut(lost_out, "lost_out")?;
+        *out = client.renewal_lost(&token).ok_or_else(|| {
+            invalid("this token has no auto-renewal (never requested, or already unlocked)")
+        })?;
+        Ok(())
     })
 }
 
@@ -489,7 +700,7 @@ pub extern "C" fn redilock_unlock(
     boundary(|| {
         let client = live_client(client)?;
         let name = c_str(name, "name")?;
-        let token = Token::from_string(String::from_utf8_lossy(c_str(token, "token")?));
+        let token = token_from(token)?;
         Ok(client.unlock(name, &token)?)
     })
 }

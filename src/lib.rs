@@ -1,7 +1,8 @@
 //! # redilock — a distributed lock on Redis
 //!
-//! `lock(name, ttl)` returns a secret token; `unlock(name, token)` releases only for the
-//! owner; the TTL is mandatory, so a crashed holder's lock expires. Waiters are woken by the
+//! `lock(name, ttl)` returns a lease (a secret token and a fencing number); `unlock(name,
+//! token)` releases only for the owner; the TTL is mandatory, so a crashed holder's lock
+//! expires, and `extend` or auto-renewal ([`Client::keep_alive`]) keep a long holder's lease. Waiters are woken by the
 //! release itself (pub/sub) instead of polling, and still re-check at a retry interval and at
 //! the holder's expiry.
 //!
@@ -13,9 +14,9 @@
 //! use std::time::Duration;
 //!
 //! let client = blocking::Client::new("redis://127.0.0.1:6379", Options::default())?;
-//! let token = client.lock("orders:42", Some(Duration::from_secs(10)), Wait::Forever)?;
-//! // … only one process anywhere runs this …
-//! client.unlock("orders:42", &token)?;
+//! let lease = client.lock("orders:42", Some(Duration::from_secs(10)), Wait::Forever)?;
+//! // … only one process anywhere runs this; send lease.fence along with each write …
+//! client.unlock("orders:42", &lease.token)?;
 //! # Ok::<(), redilock::Error>(())
 //! ```
 
@@ -25,6 +26,7 @@ mod client;
 mod connection;
 mod error;
 pub mod ffi;
+mod lease;
 mod options;
 mod scripts;
 mod token;
@@ -33,5 +35,6 @@ mod wakeups;
 pub use cancel::CancelSignal;
 pub use client::Client;
 pub use error::{Error, Result};
+pub use lease::{KeepAlive, Lease, Renewal};
 pub use options::{Options, Wait, MAX_TTL};
 pub use token::{Token, TOKEN_CHARS};

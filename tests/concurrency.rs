@@ -43,7 +43,7 @@ fn sixteen_threads_on_one_client_keep_an_exact_count() {
             let (client, guarded) = (client.clone(), guarded.clone());
             std::thread::spawn(move || {
                 for _ in 0..ITERATIONS {
-                    let token = client.lock("counter", TTL, Wait::Forever).unwrap();
+                    let token = client.lock("counter", TTL, Wait::Forever).unwrap().token;
                     guarded.increment();
                     client.unlock("counter", &token).unwrap();
                 }
@@ -70,11 +70,15 @@ fn threads_on_separate_clients_and_distinct_names_do_not_block_each_other() {
                     let token = client
                         .lock(&name, TTL, Wait::TryOnce)
                         .expect("a private name is always free");
-                    client.unlock(&name, &token).unwrap();
+                    client.unlock(&name, &token.token).unwrap();
                 }
             })
         })
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
-    assert_eq!(server.cli(&["DBSIZE"]), "0");
+    assert_eq!(
+        server.cli(&["KEYS", "own-*"]),
+        "",
+        "every lock was released"
+    );
 }

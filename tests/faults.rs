@@ -40,7 +40,7 @@ fn unreachable_server_fails_fast_with_its_address() {
 fn killed_and_restarted_redis_under_a_live_client() {
     let mut server = RedisServer::start();
     let c = Client::new(&server.url(), quick_options()).unwrap();
-    let token = c.lock("survivor", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("survivor", TTL, Wait::TryOnce).unwrap().token;
     c.unlock("survivor", &token).unwrap();
 
     server.kill();
@@ -58,7 +58,7 @@ fn killed_and_restarted_redis_under_a_live_client() {
 
     server.restart();
     // The same handle reconnects by itself: the first call after the restart succeeds.
-    let token = c.lock("survivor", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("survivor", TTL, Wait::TryOnce).unwrap().token;
     c.unlock("survivor", &token).unwrap();
 }
 
@@ -68,7 +68,7 @@ fn restart_while_idle_is_invisible_to_the_next_call() {
     let c = Client::new(&server.url(), quick_options()).unwrap();
     c.ping().unwrap();
     server.restart();
-    let token = c.lock("after-restart", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("after-restart", TTL, Wait::TryOnce).unwrap().token;
     c.unlock("after-restart", &token).unwrap();
 }
 
@@ -94,7 +94,7 @@ fn a_waiter_gets_a_connection_error_when_redis_dies_and_wakeups_return_after_res
         ..quick_options()
     };
     let holder = Client::new(&server.url(), slow_poll.clone()).unwrap();
-    let token = holder.lock("held", TTL, Wait::TryOnce).unwrap();
+    let token = holder.lock("held", TTL, Wait::TryOnce).unwrap().token;
     let waiter = {
         let c = c.clone();
         std::thread::spawn(move || {
@@ -134,7 +134,7 @@ fn passwords_work_and_never_appear_in_messages() {
     let server = RedisServer::start_with(&["--requirepass", "s3cret-pw"]);
     let base = format!("127.0.0.1:{}", server.port);
     let good = Client::new(&format!("redis://:s3cret-pw@{base}"), quick_options()).unwrap();
-    let token = good.lock("guarded", TTL, Wait::TryOnce).unwrap();
+    let token = good.lock("guarded", TTL, Wait::TryOnce).unwrap().token;
     good.unlock("guarded", &token).unwrap();
     let with_user = Client::new(
         &format!("redis://default:s3cret-pw@{base}/2"),

@@ -16,7 +16,7 @@ fn client(server: &RedisServer) -> Client {
 fn lock_then_unlock_stores_the_token_under_the_name_itself() {
     let server = RedisServer::start();
     let c = client(&server);
-    let token = c.lock("orders:42", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("orders:42", TTL, Wait::TryOnce).unwrap().token;
     assert_eq!(
         server.cli(&["GET", "orders:42"]),
         token.as_str(),
@@ -32,7 +32,7 @@ fn lock_then_unlock_stores_the_token_under_the_name_itself() {
 fn second_locker_is_refused_until_release() {
     let server = RedisServer::start();
     let c = client(&server);
-    let token = c.lock("job", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("job", TTL, Wait::TryOnce).unwrap().token;
     let err = c.lock("job", TTL, Wait::TryOnce).unwrap_err();
     assert_eq!(
         err,
@@ -63,7 +63,7 @@ fn timeout_waits_about_that_long_then_gives_up() {
 fn only_the_owner_can_unlock_and_nothing_is_deleted_otherwise() {
     let server = RedisServer::start();
     let c = client(&server);
-    let token = c.lock("owned", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("owned", TTL, Wait::TryOnce).unwrap().token;
     for wrong in [Token::from_string("not-a-token"), Token::from_string("")] {
         assert!(matches!(c.unlock("owned", &wrong), Err(Error::NotOwner(_))));
         assert_eq!(server.cli(&["GET", "owned"]), token.as_str());
@@ -85,9 +85,10 @@ fn expired_lock_is_not_owned_and_is_taken_over() {
     let c = client(&server);
     let first = c
         .lock("short", Some(Duration::from_millis(100)), Wait::TryOnce)
-        .unwrap();
+        .unwrap()
+        .token;
     std::thread::sleep(Duration::from_millis(150));
-    let second = c.lock("short", TTL, Wait::TryOnce).unwrap();
+    let second = c.lock("short", TTL, Wait::TryOnce).unwrap().token;
     assert!(matches!(c.unlock("short", &first), Err(Error::NotOwner(_))));
     assert_eq!(
         server.cli(&["GET", "short"]),
@@ -134,7 +135,7 @@ fn names_with_separators_braces_spaces_and_utf8_work() {
         "}{",
         long.as_str(),
     ] {
-        let token = c.lock(name, TTL, Wait::TryOnce).unwrap();
+        let token = c.lock(name, TTL, Wait::TryOnce).unwrap().token;
         assert!(
             matches!(c.lock(name, TTL, Wait::TryOnce), Err(Error::NotAcquired(_))),
             "{name}"
@@ -148,8 +149,9 @@ fn names_with_separators_braces_spaces_and_utf8_work() {
 fn bad_arguments_are_refused_before_anything_is_sent() {
     let server = RedisServer::start();
     let c = client(&server);
-    let invalid =
-        |r: Result<Token, Error>| assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    let invalid = |r: Result<redilock::Lease, Error>| {
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}")
+    };
     invalid(c.lock("", TTL, Wait::TryOnce));
     invalid(c.lock("x", None, Wait::TryOnce));
     invalid(c.lock("x", Some(Duration::ZERO), Wait::TryOnce));
@@ -173,13 +175,14 @@ fn default_ttl_and_the_maximum_ttl() {
         ..Options::default()
     };
     let c = Client::new(&server.url(), options).unwrap();
-    let token = c.lock("defaulted", None, Wait::TryOnce).unwrap();
+    let token = c.lock("defaulted", None, Wait::TryOnce).unwrap().token;
     let pttl: i64 = server.cli(&["PTTL", "defaulted"]).parse().unwrap();
     assert!(pttl > 4_000 && pttl <= 5_000, "pttl {pttl}");
     c.unlock("defaulted", &token).unwrap();
     let eternal = c
         .lock("eternal", Some(redilock::MAX_TTL), Wait::TryOnce)
-        .unwrap();
+        .unwrap()
+        .token;
     assert!(server.cli(&["PTTL", "eternal"]).parse::<i64>().unwrap() > 1 << 61);
     c.unlock("eternal", &eternal).unwrap();
 }
@@ -192,7 +195,7 @@ fn key_prefix_is_put_in_front_of_the_name() {
         ..Options::default()
     };
     let c = Client::new(&server.url(), options).unwrap();
-    let token = c.lock("job", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("job", TTL, Wait::TryOnce).unwrap().token;
     assert_eq!(server.cli(&["GET", "myapp:job"]), token.as_str());
     assert_eq!(server.cli(&["EXISTS", "job"]), "0");
     c.unlock("job", &token).unwrap();
@@ -202,7 +205,7 @@ fn key_prefix_is_put_in_front_of_the_name() {
 fn database_number_and_unix_socket_urls() {
     let server = RedisServer::start();
     let c = Client::new(&format!("{}/3", server.url()), Options::default()).unwrap();
-    let token = c.lock("in-db-3", TTL, Wait::TryOnce).unwrap();
+    let token = c.lock("in-db-3", TTL, Wait::TryOnce).unwrap().token;
     assert_eq!(server.cli(&["-n", "3", "GET", "in-db-3"]), token.as_str());
     assert_eq!(server.cli(&["EXISTS", "in-db-3"]), "0", "not in db 0");
 
@@ -211,7 +214,7 @@ fn database_number_and_unix_socket_urls() {
         Options::default(),
     )
     .unwrap();
-    let over_unix = unix.lock("in-db-3", TTL, Wait::TryOnce).unwrap();
+    let over_unix = unix.lock("in-db-3", TTL, Wait::TryOnce).unwrap().token;
     assert_eq!(server.cli(&["GET", "in-db-3"]), over_unix.as_str());
 }
 
@@ -228,7 +231,7 @@ fn a_release_wakes_a_waiter_within_milliseconds() {
     let mut worst = Duration::ZERO;
     for round in 0..10 {
         let name = format!("wake-{round}");
-        let token = holder.lock(&name, TTL, Wait::TryOnce).unwrap();
+        let token = holder.lock(&name, TTL, Wait::TryOnce).unwrap().token;
         let w = waiter.clone();
         let n = name.clone();
         let handle = std::thread::spawn(move || {
@@ -257,7 +260,7 @@ fn async_client_and_dropped_futures_leave_no_lock() {
         .unwrap();
     runtime.block_on(async {
         let c = redilock::Client::new(&server.url(), Options::default()).unwrap();
-        let token = c.lock("async", TTL, Wait::TryOnce).await.unwrap();
+        let token = c.lock("async", TTL, Wait::TryOnce).await.unwrap().token;
         // A waiter abandoned by a timeout must not end up holding the lock.
         let abandoned = tokio::time::timeout(
             Duration::from_millis(50),
@@ -276,7 +279,7 @@ fn async_client_and_dropped_futures_leave_no_lock() {
             )
             .await;
             if let Ok(Ok(token)) = attempt {
-                c.unlock("racy", &token).await.unwrap();
+                c.unlock("racy", &token.token).await.unwrap();
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -306,6 +309,7 @@ fn cancel_signal_ends_a_wait_promptly() {
     // An already-cancelled signal still tries once: a free lock is taken, never leaked.
     let free = c
         .lock_cancellable("free", TTL, Wait::Forever, &signal)
-        .unwrap();
+        .unwrap()
+        .token;
     c.unlock("free", &free).unwrap();
 }

@@ -327,6 +327,79 @@ static void test_unreachable_server(void) {
     redilock_free(client);
 }
 
+static void test_extend_and_ttl(void) {
+    redilock *client = new_client();
+    char token[REDILOCK_TOKEN_LEN];
+    uint64_t remaining = 0, fence = 0, next_fence = 0;
+    CHECK_STATUS(redilock_lock_ex(client, "lease", 2000, 0, NULL, token, sizeof token, &fence), REDILOCK_STATUS_OK);
+    CHECK(fence >= 1);
+    CHECK_STATUS(redilock_extend(client, "lease", token, 60000), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_ttl(client, "lease", token, &remaining), REDILOCK_STATUS_OK);
+    CHECK(remaining > 50000 && remaining <= 60000);
+    CHECK_STATUS(redilock_extend(client, "lease", token, 0), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(redilock_extend(client, "lease", token, REDILOCK_MAX_TTL_MS + 1), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(redilock_extend(client, "lease", "someone-else", 1000), REDILOCK_STATUS_NOT_OWNER);
+    CHECK_STATUS(redilock_ttl(client, "lease", "someone-else", &remaining), REDILOCK_STATUS_NOT_OWNER);
+    CHECK_STATUS(redilock_ttl(client, "lease", token, NULL), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_extend(client, "lease", NULL, 1000), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_unlock(client, "lease", token), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_extend(client, "lease", token, 1000), REDILOCK_STATUS_NOT_OWNER);
+    CHECK_STATUS(redilock_lock_ex(client, "lease", 2000, 0, NULL, token, sizeof token, &next_fence), REDILOCK_STATUS_OK);
+    CHECK(next_fence > fence);
+    CHECK_STATUS(redilock_unlock(client, "lease", token), REDILOCK_STATUS_OK);
+    redilock_free(client);
+}
+
+static void note_loss(void *user_data, const char *name) {
+    if (strcmp(name, "renewed") == 0) __atomic_store_n((int *)user_data, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_auto_renewal(void) {
+    redilock *client = new_client();
+    char token[REDILOCK_TOKEN_LEN], other[REDILOCK_TOKEN_LEN];
+    int lost = 0;
+    bool lost_flag = true;
+    redilock_lock_params params;
+    CHECK_STATUS(redilock_lock_params_init(NULL), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_lock_params_init(&params), REDILOCK_STATUS_OK);
+    params.auto_renew = true;
+    params.on_lost = note_loss;
+    params.on_lost_data = &lost;
+
+    /* Held for five times its TTL, then released. */
+    CHECK_STATUS(redilock_lock_ex(client, "renewed", 200, 0, &params, token, sizeof token, NULL), REDILOCK_STATUS_OK);
+    for (int i = 0; i < 10; i++) {
+        usleep(100 * 1000);
+        CHECK_STATUS(redilock_lock(client, "renewed", 200, 0, other, sizeof other), REDILOCK_STATUS_NOT_ACQUIRED);
+    }
+    CHECK_STATUS(redilock_renewal_lost(client, token, &lost_flag), REDILOCK_STATUS_OK);
+    CHECK(!lost_flag);
+    CHECK_STATUS(redilock_unlock(client, "renewed", token), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_renewal_lost(client, token, &lost_flag), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(__atomic_load_n(&lost, __ATOMIC_SEQ_CST) == 0);
+
+    /* A failed acquisition starts no renewal. */
+    CHECK_STATUS(redilock_lock(client, "renewed", 5000, 0, other, sizeof other), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_lock_ex(client, "renewed", 200, 0, &params, token, sizeof token, NULL),
+                 REDILOCK_STATUS_NOT_ACQUIRED);
+    CHECK(token[0] == '\0');
+    CHECK_STATUS(redilock_unlock(client, "renewed", other), REDILOCK_STATUS_OK);
+
+    /* A capped hold runs out: the callback fires and unlock reports NOT_OWNER. */
+    params.max_hold_ms = 300;
+    CHECK_STATUS(redilock_lock_ex(client, "renewed", 200, 0, &params, token, sizeof token, NULL), REDILOCK_STATUS_OK);
+    for (int i = 0; i < 100 && !__atomic_load_n(&lost, __ATOMIC_SEQ_CST); i++) usleep(20 * 1000);
+    CHECK(__atomic_load_n(&lost, __ATOMIC_SEQ_CST) == 1);
+    CHECK_STATUS(redilock_renewal_lost(client, token, &lost_flag), REDILOCK_STATUS_OK);
+    CHECK(lost_flag);
+    CHECK_STATUS(redilock_unlock(client, "renewed", token), REDILOCK_STATUS_NOT_OWNER);
+
+    params.struct_size = 8;
+    CHECK_STATUS(redilock_lock_ex(client, "renewed", 200, 0, &params, token, sizeof token, NULL),
+                 REDILOCK_STATUS_INVALID_ARGUMENT);
+    redilock_free(client);
+}
+
 int main(void) {
     url = getenv("REDIS_URL");
     if (url == NULL) {
@@ -343,6 +416,8 @@ int main(void) {
     test_fork();
     test_cancel();
     test_unreachable_server();
+    test_extend_and_ttl();
+    test_auto_renewal();
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }
