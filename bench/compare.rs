@@ -107,18 +107,23 @@ fn raw_cycles(url: &str, duration: Duration) -> f64 {
     let name = format!("bench:raw:{}", std::process::id());
     count_cycles(duration, || {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let taken: Option<String> = redis::cmd("SET")
-            .arg(&name)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(10_000)
-            .query(&mut conn)
-            .unwrap();
-        assert!(taken.is_some());
+        assert!(raw_try_lock(&mut conn, &name, &token));
         let released: i64 = release.key(&name).arg(&token).invoke(&mut conn).unwrap();
         assert_eq!(released, 1);
     })
+}
+
+/// The baseline's acquisition: one SET NX PX round trip.
+fn raw_try_lock(conn: &mut redis::Connection, name: &str, token: &str) -> bool {
+    let taken: Option<String> = redis::cmd("SET")
+        .arg(name)
+        .arg(token)
+        .arg("NX")
+        .arg("PX")
+        .arg(10_000)
+        .query(conn)
+        .unwrap();
+    taken.is_some()
 }
 
 fn blocking_cycles(url: &str, duration: Duration) -> f64 {
@@ -238,15 +243,7 @@ fn polling_baseline(url: &str, seconds: f64, workers: usize) -> Vec<Section> {
                     let token = uuid::Uuid::new_v4().simple().to_string();
                     let asked = ns();
                     loop {
-                        let taken: Option<String> = redis::cmd("SET")
-                            .arg("bench:polled")
-                            .arg(&token)
-                            .arg("NX")
-                            .arg("PX")
-                            .arg(10_000)
-                            .query(&mut conn)
-                            .unwrap();
-                        if taken.is_some() {
+                        if raw_try_lock(&mut conn, "bench:polled", &token) {
                             break;
                         }
                         std::thread::sleep(Duration::from_millis(250));

@@ -3,11 +3,10 @@
 //! holder works, telling the holder at once when the lease is lost.
 
 use crate::client::WeakClient;
+use crate::flag::Flag;
 use crate::token::Token;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::time::{sleep, sleep_until, timeout_at, Instant};
 
 /// A successful acquisition: the owner token (needed to unlock or extend) and the fencing
@@ -42,9 +41,8 @@ pub struct Renewal {
 }
 
 pub(crate) struct RenewalState {
-    lost: AtomicBool,
-    stopped: AtomicBool,
-    changed: Notify,
+    lost: Flag,
+    stopped: Flag,
     on_lost: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
@@ -52,49 +50,38 @@ impl Renewal {
     /// True once the lease is known to be lost (renewal found the lock gone, or could not
     /// reach Redis before the lease ran out). Unlock then reports `NotOwner`.
     pub fn is_lost(&self) -> bool {
-        self.state.lost.load(Ordering::SeqCst)
+        self.state.is_lost()
     }
 
     /// Resolves when the lease is lost; never, if it is unlocked first.
     pub async fn lost(&self) {
-        loop {
-            let changed = self.state.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if self.is_lost() {
-                return;
-            }
-            changed.await;
-        }
+        self.state.lost.wait().await
     }
 }
 
 impl RenewalState {
     pub(crate) fn new(on_lost: Option<Box<dyn FnOnce() + Send>>) -> Arc<Self> {
         Arc::new(RenewalState {
-            lost: AtomicBool::new(false),
-            stopped: AtomicBool::new(false),
-            changed: Notify::new(),
+            lost: Flag::default(),
+            stopped: Flag::default(),
             on_lost: Mutex::new(on_lost),
         })
     }
 
     pub(crate) fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+        self.lost.is_set()
     }
 
     /// Stops renewing (unlock); returns whether the lease had been lost before.
     pub(crate) fn stop(&self) -> bool {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.changed.notify_waiters();
+        self.stopped.set();
         self.is_lost()
     }
 
     fn mark_lost(&self) {
-        if self.stopped.load(Ordering::SeqCst) || self.lost.swap(true, Ordering::SeqCst) {
+        if self.stopped.is_set() || self.lost.set() {
             return;
         }
-        self.changed.notify_waiters();
         let callback = self
             .on_lost
             .lock()
@@ -104,18 +91,6 @@ impl RenewalState {
             // A thread of its own, outside any runtime: the callback may call back into the
             // library (unlock, lock) without deadlocking the renewal machinery.
             std::thread::spawn(callback);
-        }
-    }
-
-    async fn stopped(&self) {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if self.stopped.load(Ordering::SeqCst) {
-                return;
-            }
-            changed.await;
         }
     }
 }
@@ -172,7 +147,7 @@ pub(crate) async fn renew(
     };
     tokio::select! {
         outcome = work => if outcome.is_err() { state.mark_lost() },
-        _ = state.stopped() => {}
+        _ = state.stopped.wait() => {}
     }
 }
 

@@ -26,6 +26,7 @@ mod client;
 mod connection;
 mod error;
 pub mod ffi;
+mod flag;
 mod lease;
 mod options;
 mod scripts;
