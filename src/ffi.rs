@@ -175,12 +175,16 @@ fn boundary(body: impl FnOnce() -> Result<(), Failure>) -> redilock_status {
     failure.status
 }
 
-fn non_null<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
-    // SAFETY: the caller promises `ptr` is NULL or valid for the duration of the call.
-    unsafe { ptr.as_ref() }.ok_or_else(|| Failure {
+fn null_argument(what: &str) -> Failure {
+    Failure {
         status: REDILOCK_STATUS_NULL_ARGUMENT,
         message: format!("{what} is NULL"),
-    })
+    }
+}
+
+fn non_null<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
+    // SAFETY: the caller promises `ptr` is NULL or valid for the duration of the call.
+    unsafe { ptr.as_ref() }.ok_or_else(|| null_argument(what))
 }
 
 fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a [u8], Failure> {
@@ -191,10 +195,7 @@ fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a [u8], Failure> {
 
 fn non_null_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T, Failure> {
     // SAFETY: the caller promises `ptr` is NULL or valid and writable for the call.
-    unsafe { ptr.as_mut() }.ok_or_else(|| Failure {
-        status: REDILOCK_STATUS_NULL_ARGUMENT,
-        message: format!("{what} is NULL"),
-    })
+    unsafe { ptr.as_mut() }.ok_or_else(|| null_argument(what))
 }
 
 fn token_from(ptr: *const c_char) -> Result<Token, Failure> {
