@@ -66,15 +66,30 @@ fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
             missing.push(format!("{label} ({} not built)", path.display()));
         }
     }
-    let mut samples = vec![Vec::new(); rows.len()];
+    // A row whose worker fails is reported with the reason and not run again.
+    let mut samples: Vec<Result<Vec<f64>, String>> = vec![Ok(Vec::new()); rows.len()];
     for _ in 0..rounds {
-        for (i, (_, row)) in rows.iter().enumerate() {
-            samples[i].push(match row {
-                Row::InProcess(run) => run(url, Duration::from_secs_f64(seconds)),
-                Row::Program(path) => program_cycles(path, url, seconds),
-            });
+        for ((_, row), sample) in rows.iter().zip(samples.iter_mut()) {
+            let Ok(values) = sample else { continue };
+            match row {
+                Row::InProcess(run) => values.push(run(url, Duration::from_secs_f64(seconds))),
+                Row::Program(path) => match program_cycles(path, url, seconds) {
+                    Ok(value) => values.push(value),
+                    Err(reason) => *sample = Err(reason),
+                },
+            }
         }
     }
+    for ((label, _), sample) in rows.iter().zip(&samples) {
+        if let Err(reason) = sample {
+            missing.push(format!("{label} (failed: {reason})"));
+        }
+    }
+    let (rows, mut samples): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .zip(samples)
+        .filter_map(|(row, sample)| Some((row, sample.ok()?)))
+        .unzip();
     let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
     let c_row = rows
         .iter()
@@ -148,20 +163,21 @@ fn count_cycles(duration: Duration, mut cycle: impl FnMut()) -> f64 {
     cycles as f64 / start.elapsed().as_secs_f64()
 }
 
-fn program_cycles(path: &Path, url: &str, seconds: f64) -> f64 {
+fn program_cycles(path: &Path, url: &str, seconds: f64) -> Result<f64, String> {
     let out = Command::new(path)
         .args(["uncontended", url, &seconds.to_string()])
         .output()
-        .expect("bench worker");
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find_map(|line| line.strip_prefix("cycles_per_sec ")?.trim().parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} printed no cycles_per_sec: {text} {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )
+        .ok_or_else(|| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            stderr
+                .lines()
+                .next()
+                .unwrap_or("no cycles_per_sec line")
+                .to_string()
         })
 }
 
