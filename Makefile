@@ -94,7 +94,12 @@ bench:
 	$(CARGO) bench --quiet --bench compare -- $(OUT)
 
 # ---- install ----------------------------------------------------------------------------
-install: lib
+# The command-line tool (src/bin/redilock); `lib` builds the library only.
+.PHONY: cli
+cli:
+	$(CARGO) build --release --bin redilock --quiet
+
+install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 644 target/release/libredilock.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 target/release/libredilock.so $(DESTDIR)$(PREFIX)/lib/libredilock.so.$(VERSION)
@@ -108,6 +113,8 @@ install: lib
 	install -m 644 cmake/redilockConfig.cmake $(DESTDIR)$(PREFIX)/lib/cmake/redilock/
 	sed -e 's|@VERSION@|$(VERSION)|' cmake/redilockConfigVersion.cmake.in \
 	  > $(DESTDIR)$(PREFIX)/lib/cmake/redilock/redilockConfigVersion.cmake
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 target/release/redilock $(DESTDIR)$(PREFIX)/bin/
 
 # ---- C++ (include/redilock.hpp, tests/cpp, examples/cpp) --------------------------------
 CXXFLAGS_CPP := -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude

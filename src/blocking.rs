@@ -2,6 +2,7 @@
 //! callers that have threads rather than futures (and for the C ABI).
 
 use crate::cancel::CancelSignal;
+use crate::client::LockStatus;
 use crate::error::{Error, Result};
 use crate::lease::{KeepAlive, Lease, Renewal};
 use crate::options::{Options, Wait};
@@ -81,6 +82,11 @@ impl Client {
     /// See [`crate::Client::remaining_ttl`].
     pub fn remaining_ttl(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<Option<Duration>> {
         self.runtime.block_on(self.inner.remaining_ttl(name, token))
+    }
+
+    /// See [`crate::Client::status`].
+    pub fn status(&self, name: impl AsRef<[u8]>) -> Result<LockStatus> {
+        self.runtime.block_on(self.inner.status(name))
     }
 
     /// See [`crate::Client::keep_alive`]; renewals run on this client's renewal thread.

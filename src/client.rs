@@ -32,6 +32,17 @@ struct Inner {
     renewals: Mutex<HashMap<Token, Arc<RenewalState>>>,
 }
 
+/// What [`Client::status`] reads of a lock without owning it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockStatus {
+    Free,
+    /// Held by someone; `remaining` is `None` for a lock without expiry (which only a lock set
+    /// by other software can have).
+    Held {
+        remaining: Option<Duration>,
+    },
+}
+
 /// A client that does not keep its connections alive (held by renewal tasks, so that a
 /// dropped client stops renewing).
 #[derive(Clone)]
@@ -146,6 +157,19 @@ impl Client {
             ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
             _ => Ok(None),
         }
+    }
+
+    /// Whether anyone holds `name`, read without a token (for status displays).
+    pub async fn status(&self, name: impl AsRef<[u8]>) -> Result<LockStatus> {
+        let key = self.key(name.as_ref())?;
+        let mut pttl = redis::cmd("PTTL");
+        pttl.arg(key);
+        Ok(match self.inner.connection.query::<i64>(&pttl).await? {
+            -2 => LockStatus::Free,
+            ms => LockStatus::Held {
+                remaining: u64::try_from(ms).ok().map(Duration::from_millis), // -1: no expiry
+            },
+        })
     }
 
     /// Keeps `lease` on `name` alive until it is unlocked: renews it at about a third of its

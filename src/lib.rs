@@ -34,7 +34,7 @@ mod token;
 mod wakeups;
 
 pub use cancel::CancelSignal;
-pub use client::Client;
+pub use client::{Client, LockStatus};
 pub use error::{Error, Result};
 pub use lease::{KeepAlive, Lease, Renewal};
 pub use options::{Options, Wait, MAX_TTL};

@@ -1,0 +1,98 @@
+//! Taking a lock as the command line asks, with a status line while it waits on a terminal.
+
+use crate::args::AcquireArgs;
+use crate::duration;
+use crate::exit::{self, Failure};
+use crate::supervisor::Supervisor;
+use redilock::{blocking::Client, Error, Lease, LockStatus, Wait};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often the status line is refreshed, and how long the wait is before it first shows.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// Takes `name`; a signal (through the supervisor) ends the wait with 128+signal.
+pub fn acquire(
+    client: &Client,
+    name: &str,
+    args: &AcquireArgs,
+    supervisor: &Supervisor,
+    quiet: bool,
+) -> Result<Lease, Failure> {
+    let (ttl, wait) = (Some(args.ttl), args.wait());
+    let outcome = if wait != Wait::TryOnce && !quiet && std::io::stderr().is_terminal() {
+        wait_showing_holder(client, name, ttl, wait, supervisor)
+    } else {
+        client.lock_cancellable(name, ttl, wait, &supervisor.cancel)
+    };
+    outcome.map_err(|err| match (&err, supervisor.interrupted_by()) {
+        (Error::NotAcquired(_), _) => Failure::new(args.conflict_exit_code, err.message()),
+        (Error::Cancelled(_), Some(signal)) => Failure::new(exit::signalled(signal), err.message()),
+        _ => Failure::from(err),
+    })
+}
+
+/// Waits in slices of [`STATUS_EVERY`], telling between them who holds the lock.
+fn wait_showing_holder(
+    client: &Client,
+    name: &str,
+    ttl: Option<Duration>,
+    wait: Wait,
+    supervisor: &Supervisor,
+) -> redilock::Result<Lease> {
+    let deadline = match wait {
+        Wait::AtMost(limit) => Some(Instant::now() + limit),
+        Wait::TryOnce | Wait::Forever => None,
+    };
+    let mut line = StatusLine::default();
+    loop {
+        let slice = deadline.map_or(STATUS_EVERY, |deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(STATUS_EVERY)
+        });
+        match client.lock_cancellable(name, ttl, Wait::AtMost(slice), &supervisor.cancel) {
+            Err(Error::NotAcquired(_)) if deadline.is_none_or(|d| Instant::now() < d) => {
+                line.show(&waiting_for(client, name));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn waiting_for(client: &Client, name: &str) -> String {
+    match client.status(name) {
+        Ok(LockStatus::Held {
+            remaining: Some(remaining),
+        }) => format!(
+            "waiting for '{name}' — held, {} left",
+            duration::describe(remaining)
+        ),
+        Ok(LockStatus::Held { remaining: None }) => {
+            format!("waiting for '{name}' — held, no expiry")
+        }
+        Ok(LockStatus::Free) | Err(_) => format!("waiting for '{name}'"),
+    }
+}
+
+/// One line on stderr, rewritten in place and erased when dropped.
+#[derive(Default)]
+struct StatusLine {
+    shown: bool,
+}
+
+impl StatusLine {
+    fn show(&mut self, text: &str) {
+        // \r returns to the line's start, ESC[K erases what a longer previous text left.
+        let _ = write!(std::io::stderr(), "\r{text}\x1b[K");
+        self.shown = true;
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        if self.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}
