@@ -355,7 +355,8 @@ fn a_holder_paused_past_its_ttl_loses_the_lock_and_its_late_write_is_rejected() 
 }
 
 /// Role: 1000 acquisitions of "fenced"; each appends its fencing number to the shared log
-/// while holding the lock; every 50th is left to expire (a takeover for the next holder).
+/// while holding the lock (with a TTL generous enough for a loaded machine); every 50th is
+/// then shortened to expire on its own, never unlocked, so the next holder takes it over.
 #[test]
 fn role_fencer() {
     let Some(url) = role_url() else { return };
@@ -363,7 +364,7 @@ fn role_fencer() {
     let c = Client::new(&url, Options::default()).unwrap();
     for i in 0..1000 {
         let lease = c
-            .lock("fenced", Some(Duration::from_millis(20)), Wait::Forever)
+            .lock("fenced", Some(Duration::from_secs(5)), Wait::Forever)
             .unwrap();
         let mut log = std::fs::OpenOptions::new()
             .append(true)
@@ -371,7 +372,8 @@ fn role_fencer() {
             .unwrap();
         writeln!(log, "{}", lease.fence).unwrap();
         if i % 50 == 49 {
-            std::thread::sleep(Duration::from_millis(30)); // outlive the TTL, never unlock
+            c.extend("fenced", &lease.token, Duration::from_millis(20))
+                .unwrap();
         } else {
             c.unlock("fenced", &lease.token).unwrap();
         }
