@@ -87,7 +87,7 @@ func TestContextAlreadyDone(t *testing.T) {
 	expired, stop := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer stop()
 
-	for _, lockCall := range []func(context.Context, string, time.Duration) (*redilock.Lock, error){c.Lock, c.TryLock} {
+	for _, lockCall := range []func(context.Context, string, time.Duration, ...redilock.LockOption) (*redilock.Lock, error){c.Lock, c.TryLock} {
 		if _, err := lockCall(cancelled, name, time.Second); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled context: %v", err)
 		}
@@ -144,20 +144,23 @@ func TestCancelRacingAcquisitionLeavesNoLock(t *testing.T) {
 	}
 }
 
-// pausedAttempt makes the next lock attempt wait in Redis for about 300 ms (CLIENT PAUSE
-// holds write commands), so a cancel or Close lands while the attempt is in flight.
-func pausedAttempt(t *testing.T, c *redilock.Client) {
+// pausedAttempt makes the next lock attempt of c, a client on url, wait in Redis for about
+// 300 ms (CLIENT PAUSE holds write commands), so a cancel or Close lands while the attempt is
+// in flight.
+func pausedAttempt(t *testing.T, c *redilock.Client, url string) {
 	t.Helper()
 	if err := c.Ping(context.Background()); err != nil { // connect before the pause
 		t.Fatal(err)
 	}
-	redisDo(t, "CLIENT", "PAUSE", "300", "WRITE")
+	if _, err := redisCommand(url, "CLIENT", "PAUSE", "300", "WRITE"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCancelDuringAttemptReleasesTheLock(t *testing.T) {
 	c := newClient(t)
 	name := lockName(t)
-	pausedAttempt(t, c)
+	pausedAttempt(t, c, redisURL())
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()

@@ -43,12 +43,39 @@ static go_result go_new(const char *url, uint64_t retry_interval_ms, uint64_t co
 	return go_result_of(status);
 }
 
-// A NULL cancel makes a plain lock call.
+// Defined in Go (goLockLost, exported below).
+extern void goLockLost(uintptr_t renewal_id);
+
+// The loss callback: on_lost_data carries the Go renewal's id, not a pointer.
+static void go_lock_lost(void *renewal_id, const char *name) {
+	(void)name;
+	goLockLost((uintptr_t)renewal_id);
+}
+
+// A NULL cancel makes the wait uncancellable; renewal_id 0 means no auto-renewal.
 static go_result go_lock(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms,
-                         const redilock_cancel *cancel, char *token_out) {
-	return go_result_of(cancel == NULL
-		? redilock_lock(client, name, ttl_ms, timeout_ms, token_out, REDILOCK_TOKEN_LEN)
-		: redilock_lock_cancellable(client, name, ttl_ms, timeout_ms, cancel, token_out, REDILOCK_TOKEN_LEN));
+                         const redilock_cancel *cancel, uintptr_t renewal_id, uint64_t max_hold_ms,
+                         char *token_out, uint64_t *fence_out) {
+	redilock_lock_params params;
+	redilock_status status = redilock_lock_params_init(&params);
+	if (status != REDILOCK_STATUS_OK) return go_result_of(status);
+	params.cancel = cancel;
+	if (renewal_id != 0) {
+		params.auto_renew = true;
+		params.max_hold_ms = max_hold_ms;
+		params.on_lost = go_lock_lost;
+		params.on_lost_data = (void *)renewal_id;
+	}
+	return go_result_of(redilock_lock_ex(client, name, ttl_ms, timeout_ms, &params, token_out,
+	                                     REDILOCK_TOKEN_LEN, fence_out));
+}
+
+static go_result go_extend(redilock *client, const char *name, const char *token, uint64_t ttl_ms) {
+	return go_result_of(redilock_extend(client, name, token, ttl_ms));
+}
+
+static go_result go_ttl(redilock *client, const char *name, const char *token, uint64_t *ttl_ms_out) {
+	return go_result_of(redilock_ttl(client, name, token, ttl_ms_out));
 }
 
 static go_result go_unlock(redilock *client, const char *name, const char *token) {
@@ -66,6 +93,7 @@ static go_result go_cancel_new(redilock_cancel **cancel_out) {
 import "C"
 
 import (
+	"math"
 	"time"
 	"unsafe"
 )
@@ -110,6 +138,10 @@ func Version() string {
 // tokenBuffer receives an owner token from C: 32 characters and a NUL.
 type tokenBuffer [C.REDILOCK_TOKEN_LEN]byte
 
+func (t *tokenBuffer) cString() *C.char {
+	return (*C.char)(unsafe.Pointer(&t[0]))
+}
+
 // clientHandle and cancelHandle are owned C objects; the types let the rest of the package
 // hold them without cgo.
 type (
@@ -120,6 +152,7 @@ type (
 const (
 	waitForever = int64(C.REDILOCK_WAIT_FOREVER)
 	noWait      = int64(C.REDILOCK_NO_WAIT)
+	noExpiry    = uint64(math.MaxUint64) // redilock_ttl's UINT64_MAX
 )
 
 // failure turns a shim's result into an *Error (nil on success), freeing the copied message.
@@ -150,13 +183,35 @@ func freeClientHandle(handle clientHandle) {
 	C.redilock_free(handle)
 }
 
-func lockCall(handle clientHandle, name []byte, ttl time.Duration, timeoutMs int64, cancel cancelHandle, token *tokenBuffer) *Error {
+// lockCall writes the token and the fencing number of the lock it takes. renewalID 0: no
+// auto-renewal; otherwise a loss is reported to lockLost(renewalID).
+func lockCall(handle clientHandle, name []byte, ttl time.Duration, timeoutMs int64, cancel cancelHandle,
+	renewalID uintptr, maxHold time.Duration, token *tokenBuffer, fence *uint64) *Error {
 	return failure(C.go_lock(handle, cString(name), C.uint64_t(millis(ttl)), C.int64_t(timeoutMs),
-		cancel, (*C.char)(unsafe.Pointer(&token[0]))))
+		cancel, C.uintptr_t(renewalID), C.uint64_t(millis(maxHold)),
+		token.cString(), (*C.uint64_t)(unsafe.Pointer(fence))))
+}
+
+// goLockLost is the loss callback, called once per lost lock on a thread of the library's own.
+//
+//export goLockLost
+func goLockLost(renewalID C.uintptr_t) {
+	lockLost(uintptr(renewalID))
+}
+
+func extendCall(handle clientHandle, name []byte, token *tokenBuffer, ttl time.Duration) *Error {
+	return failure(C.go_extend(handle, cString(name), token.cString(), C.uint64_t(millis(ttl))))
+}
+
+// ttlCall reports the remaining TTL in milliseconds; noExpiry for a key without one.
+func ttlCall(handle clientHandle, name []byte, token *tokenBuffer) (uint64, *Error) {
+	var remaining C.uint64_t
+	err := failure(C.go_ttl(handle, cString(name), token.cString(), &remaining))
+	return uint64(remaining), err
 }
 
 func unlockCall(handle clientHandle, name []byte, token *tokenBuffer) *Error {
-	return failure(C.go_unlock(handle, cString(name), (*C.char)(unsafe.Pointer(&token[0]))))
+	return failure(C.go_unlock(handle, cString(name), token.cString()))
 }
 
 func pingCall(handle clientHandle) *Error {

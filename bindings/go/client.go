@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"sync"
-	"time"
 )
 
 // Client is a lock client: one multiplexed Redis connection and one wake-up subscription,
@@ -21,7 +20,6 @@ type Client struct {
 	startClosing context.CancelFunc
 	closeOnce    sync.Once
 	cleanup      runtime.Cleanup
-	defaultTTL   time.Duration
 }
 
 // New creates a client for url: redis://[user:password@]host[:port][/db] or
@@ -47,24 +45,32 @@ func New(url string, options ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{handle: handle, defaultTTL: cfg.defaultTTL}
+	c := &Client{handle: handle}
 	c.closing, c.startClosing = context.WithCancel(context.Background())
 	// A backstop for a client that is dropped without Close.
-	c.cleanup = runtime.AddCleanup(c, freeClientHandle, handle)
+	c.cleanup = runtime.AddCleanup(c, freeClient, handle)
 	return c, nil
+}
+
+// freeClient reports the client's renewed locks as lost, then frees it. In that order: once
+// freed, the address may be reused by a new client with renewals of its own.
+func freeClient(handle clientHandle) {
+	endRenewals(handle)
+	freeClientHandle(handle)
 }
 
 // Close ends the waits in flight (their Lock calls return ErrClosed), waits for the other calls
 // in flight to return, and frees the client. Locks still held are not released: their TTL ends
-// them. Close is idempotent, safe to call concurrently, and returns nil; every other method
-// called once Close has begun returns ErrClosed.
+// them. Auto-renewal stops, so auto-renewed locks count as lost (Lost is closed, with a cause
+// matching both ErrClosed and ErrLost). Close is idempotent, safe to call concurrently, and
+// returns nil; every other method called once Close has begun returns ErrClosed.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.startClosing()
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.cleanup.Stop()
-		freeClientHandle(c.handle)
+		freeClient(c.handle)
 		c.handle = nil
 	})
 	return nil
@@ -72,6 +78,11 @@ func (c *Client) Close() error {
 
 // Ping checks that Redis answers, connecting first if needed.
 func (c *Client) Ping(ctx context.Context) error {
+	return c.call(ctx, pingCall)
+}
+
+// call runs one C call with the handle, unless ctx is already done or the client closed.
+func (c *Client) call(ctx context.Context, fn func(clientHandle) *Error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -80,7 +91,7 @@ func (c *Client) Ping(ctx context.Context) error {
 		return err
 	}
 	defer c.giveBack()
-	return asError(pingCall(handle))
+	return asError(fn(handle))
 }
 
 // borrow returns the handle for one call, which must end with giveBack; ErrClosed once Close

@@ -101,7 +101,7 @@ func TestCloseDuringAttemptReleasesTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := lockName(t)
-	pausedAttempt(t, c)
+	pausedAttempt(t, c, redisURL())
 	time.AfterFunc(50*time.Millisecond, func() { c.Close() })
 	if lock, err := c.Lock(context.Background(), name, 10*time.Second); lock != nil || err != redilock.ErrClosed {
 		t.Fatalf("Lock: %v, %v", lock, err)

@@ -17,6 +17,11 @@
 // finish; if it took the lock after ctx ended, Lock releases it and returns the context's
 // error, so a lock is returned only while ctx is still live and none is ever left behind.
 //
+// Leases: a lock taken with AutoRenew (as WithLock does) is renewed in the background until
+// Unlock; Lost is closed at once if it is lost, and WithLock cancels fn's context then. Fence
+// numbers every acquisition of a name, increasing, for the protected resource to check.
+// Extend and TTL reset and read a held lock's TTL.
+//
 // Linking: the package uses `#cgo pkg-config: redilock`, so an installed library (make
 // install) is found by pkg-config. To build against a source tree without installing, point
 // PKG_CONFIG_PATH at the pkg-config file `make local-pc` writes:

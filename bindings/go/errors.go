@@ -31,6 +31,10 @@ var (
 	ErrRedis = &Error{Status: StatusRedis, Message: "Redis replied with an error"}
 	// ErrClosed: the Client was closed, before or during the call.
 	ErrClosed = errors.New("redilock: client is closed")
+	// ErrLost: an auto-renewed lock was lost (a renewal found it gone or taken, it could not
+	// reach Redis before the lease ran out, MaxHold ran out, or the client was closed). It is
+	// the cause of WithLock's context (context.Cause) once the lock is lost.
+	ErrLost = errors.New("redilock: lock lost")
 )
 
 // Error returns the message, prefixed with "redilock: ".

@@ -95,3 +95,28 @@ func ExampleError() {
 	// not acquired: true
 	// deadline: true
 }
+
+func ExampleAutoRenew() {
+	c, err := redilock.New(os.Getenv("REDIS_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	lock, err := c.Lock(ctx, "example:migration", time.Second, redilock.AutoRenew())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lock.Unlock(ctx)
+	// Send the fence with every write; the store refuses fences older than the newest it saw.
+	fence := lock.Fence()
+
+	select {
+	case <-lock.Lost():
+		fmt.Println("lost: stop writing")
+	case <-time.After(1500 * time.Millisecond): // work that outlasts the TTL
+		fmt.Println("still held past the TTL; fence > 0:", fence > 0)
+	}
+	// Output: still held past the TTL; fence > 0: true
+}

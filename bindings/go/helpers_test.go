@@ -156,7 +156,13 @@ func redisURL() string {
 // newClient is a client on $REDIS_URL, closed when the test ends.
 func newClient(t testing.TB, options ...redilock.Option) *redilock.Client {
 	t.Helper()
-	c, err := redilock.New(redisURL(), options...)
+	return newClientAt(t, redisURL(), options...)
+}
+
+// newClientAt is a client on url, closed when the test ends.
+func newClientAt(t testing.TB, url string, options ...redilock.Option) *redilock.Client {
+	t.Helper()
+	c, err := redilock.New(url, options...)
 	if err != nil {
 		t.Fatal(err)
 	}

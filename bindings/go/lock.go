@@ -8,13 +8,14 @@ import (
 )
 
 // Lock is a lock held by this client. Release it with Unlock; if it is not released its TTL
-// ends it. A Lock may be used from any goroutine.
+// ends it (with AutoRenew: Close or a loss ends it). A Lock may be used from any goroutine.
 type Lock struct {
 	client  *Client
 	name    string
 	cName   []byte // name with a NUL, as C takes it
 	token   tokenBuffer
-	expires time.Time // about when the TTL ends, measured when the lock was returned
+	fence   uint64
+	renewal *renewal // nil without AutoRenew
 }
 
 // Lock acquires the lock name for ttl (0: the client's default TTL), waiting while another
@@ -25,23 +26,26 @@ type Lock struct {
 //
 // A lock is returned only if ctx is still live when the call returns: one acquired while ctx
 // ended is released at once and the context's error is returned instead.
-func (c *Client) Lock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
-	return c.lock(ctx, name, ttl, true)
+//
+// Options: AutoRenew, MaxHold. A renewal starts only once a lock is returned.
+func (c *Client) Lock(ctx context.Context, name string, ttl time.Duration, options ...LockOption) (*Lock, error) {
+	return c.lock(ctx, name, ttl, true, options)
 }
 
 // TryLock makes one attempt to acquire the lock name for ttl (0: the client's default TTL):
 // ErrNotAcquired if another owner holds it. ctx is checked before the attempt, which is one
-// round trip bounded by the client's command timeout.
-func (c *Client) TryLock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
-	return c.lock(ctx, name, ttl, false)
+// round trip bounded by the client's command timeout. Options as for Lock.
+func (c *Client) TryLock(ctx context.Context, name string, ttl time.Duration, options ...LockOption) (*Lock, error) {
+	return c.lock(ctx, name, ttl, false, options)
 }
 
-// WithLock runs fn while holding the lock name, acquired as Lock does, and releases it when fn
-// returns or panics. fn's context is also cancelled when the lock's TTL runs out, since past
-// that point the lock no longer protects the work. The error is fn's, joined with Unlock's if
-// the release failed (errors.Is(err, ErrNotOwner) when the lock expired during fn).
-func (c *Client) WithLock(ctx context.Context, name string, ttl time.Duration, fn func(ctx context.Context) error) (err error) {
-	lock, err := c.Lock(ctx, name, ttl)
+// WithLock runs fn while holding the lock name, acquired as Lock does with AutoRenew, and
+// releases it when fn returns or panics. The lock is renewed while fn runs (options may add
+// MaxHold); if it is lost, fn's context is cancelled at once with a cause matching ErrLost
+// (context.Cause), since from then on the lock no longer protects the work. The error is fn's,
+// joined with Unlock's if the release failed (errors.Is(err, ErrNotOwner) after a loss).
+func (c *Client) WithLock(ctx context.Context, name string, ttl time.Duration, fn func(ctx context.Context) error, options ...LockOption) (err error) {
+	lock, err := c.Lock(ctx, name, ttl, append([]LockOption{AutoRenew()}, options...)...)
 	if err != nil {
 		return err
 	}
@@ -50,8 +54,11 @@ func (c *Client) WithLock(ctx context.Context, name string, ttl time.Duration, f
 			err = errors.Join(err, unlockErr)
 		}
 	}()
-	held, stop := context.WithDeadline(ctx, lock.expires)
-	defer stop()
+	held, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lost := lock.renewal.lost
+	stopWatching := context.AfterFunc(lost, func() { cancel(context.Cause(lost)) })
+	defer stopWatching()
 	return fn(held)
 }
 
@@ -71,7 +78,11 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		return err
 	}
 	defer l.client.giveBack()
-	return asError(unlockCall(handle, l.cName, &l.token))
+	failed := unlockCall(handle, l.cName, &l.token)
+	if l.renewal != nil {
+		l.renewal.released(failed)
+	}
+	return asError(failed)
 }
 
 // Name is the lock's name, without the client's key prefix.
@@ -84,9 +95,16 @@ func (l *Lock) Token() string {
 	return string(l.token[:len(l.token)-1])
 }
 
-func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait bool) (*Lock, error) {
+func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait bool, options []LockOption) (_ *Lock, err error) {
 	if ttl < 0 {
 		return nil, invalidArgument("the TTL must not be negative")
+	}
+	var settings lockSettings
+	if len(options) > 0 { // applying them allocates: keep the plain path free of it
+		settings = applyLockOptions(options)
+		if settings.err != nil {
+			return nil, settings.err
+		}
 	}
 	cName, invalid := nulTerminated("the lock name", name)
 	if invalid != nil {
@@ -128,7 +146,18 @@ func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait 
 	}
 
 	lock := &Lock{client: c, name: name, cName: cName}
-	failed := lockCall(handle, cName, ttl, timeoutMs, cancel, &lock.token)
+	var renewalID uintptr
+	if settings.autoRenew {
+		lock.renewal = startRenewal(handle)
+		renewalID = lock.renewal.id
+		// No renewal runs unless a lock is returned.
+		defer func() {
+			if err != nil {
+				unregister(renewalID)
+			}
+		}()
+	}
+	failed := lockCall(handle, cName, ttl, timeoutMs, cancel, renewalID, settings.maxHold, &lock.token, &lock.fence)
 	switch {
 	case failed == nil:
 		if interrupted := c.interruption(ctx, name); interrupted != nil {
@@ -138,7 +167,6 @@ func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait 
 			}
 			return nil, interrupted
 		}
-		lock.expires = time.Now().Add(c.effectiveTTL(ttl))
 		return lock, nil
 	case failed.Status == StatusCancelled:
 		if interrupted := c.interruption(ctx, name); interrupted != nil {
@@ -161,13 +189,6 @@ func (c *Client) interruption(ctx context.Context, name string) error {
 		return contextEnded(name, err)
 	}
 	return nil
-}
-
-func (c *Client) effectiveTTL(ttl time.Duration) time.Duration {
-	if ttl == 0 {
-		return c.defaultTTL
-	}
-	return ttl
 }
 
 // cancelSignal is a C cancellation handle that context callbacks trigger from their own

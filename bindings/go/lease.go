@@ -1,0 +1,164 @@
+package redilock
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// LockOption configures one Lock, TryLock or WithLock call.
+type LockOption func(*lockSettings)
+
+type lockSettings struct {
+	autoRenew bool
+	maxHold   time.Duration
+	err       *Error // the first invalid option
+}
+
+// AutoRenew keeps the lock alive while it is held: the library resets its TTL at about a
+// third of the TTL, from a thread of its own, until Unlock. If a renewal finds the lock gone,
+// or cannot reach Redis before the lease runs out, the lock is lost: Lost is closed at once
+// and Unlock returns ErrNotOwner. Closing the client also ends the renewal and counts as a
+// loss. A renewed lock outlives its TTL, so always Unlock it (defer lock.Unlock(ctx)).
+func AutoRenew() LockOption {
+	return func(s *lockSettings) { s.autoRenew = true }
+}
+
+// MaxHold turns on AutoRenew with a cap: once the lock has been held for d, renewal stops,
+// the lock expires at the end of its current TTL, and it is then reported lost (Lost is
+// closed). d must be positive.
+func MaxHold(d time.Duration) LockOption {
+	return func(s *lockSettings) {
+		s.autoRenew = true
+		s.maxHold = d
+		if d <= 0 && s.err == nil {
+			s.err = invalidArgument("the maximum hold time must be positive")
+		}
+	}
+}
+
+func applyLockOptions(options []LockOption) lockSettings {
+	var settings lockSettings
+	for _, option := range options {
+		option(&settings)
+	}
+	return settings
+}
+
+// renewal is the Go side of one lock's auto-renewal: lost is cancelled when the lock is lost.
+type renewal struct {
+	id       uintptr      // given to C as the loss callback's data
+	owner    clientHandle // the client renewing it; not the *Client, so that its cleanup can run
+	lost     context.Context
+	markLost context.CancelCauseFunc
+}
+
+// renewals finds a renewal by the id the loss callback brings. An id rather than a
+// cgo.Handle: a callback already started when Unlock or Close returns may still arrive, and
+// must then find nothing instead of a deleted handle.
+var renewals = struct {
+	sync.Mutex
+	lastID uintptr
+	byID   map[uintptr]*renewal
+}{byID: map[uintptr]*renewal{}}
+
+func startRenewal(owner clientHandle) *renewal {
+	lost, markLost := context.WithCancelCause(context.Background())
+	renewals.Lock()
+	defer renewals.Unlock()
+	renewals.lastID++
+	r := &renewal{id: renewals.lastID, owner: owner, lost: lost, markLost: markLost}
+	renewals.byID[r.id] = r
+	return r
+}
+
+// unregister removes the renewal with this id and returns it; nil if it is gone already
+// (lost, unlocked or its client freed), so that each renewal ends once.
+func unregister(id uintptr) *renewal {
+	renewals.Lock()
+	defer renewals.Unlock()
+	r := renewals.byID[id]
+	delete(renewals.byID, id)
+	return r
+}
+
+// lockLost handles the loss callback. It runs on a library thread and must stay brief.
+func lockLost(id uintptr) {
+	if r := unregister(id); r != nil {
+		r.markLost(ErrLost)
+	}
+}
+
+// released ends the renewal after Unlock, which stopped it in C. NOT_OWNER means the lease
+// was lost before, whether or not its callback has arrived yet.
+func (r *renewal) released(failed *Error) {
+	if unregister(r.id) != nil && failed != nil && failed.Status == StatusNotOwner {
+		r.markLost(ErrLost)
+	}
+}
+
+// endRenewals reports the locks that owner still renews as lost: the client is being freed,
+// which stops their renewal, so they will expire at their TTL.
+func endRenewals(owner clientHandle) {
+	renewals.Lock()
+	defer renewals.Unlock()
+	for id, r := range renewals.byID {
+		if r.owner == owner {
+			delete(renewals.byID, id)
+			r.markLost(fmt.Errorf("%w: %w", ErrClosed, ErrLost))
+		}
+	}
+}
+
+// Fence is the lock's fencing number: it strictly increases with every acquisition of this
+// name, by any client. Send it with each write to the resource the lock protects, and have
+// the resource refuse numbers older than the newest it has seen: a holder paused past its
+// TTL can still write late, and only fencing stops those writes.
+func (l *Lock) Fence() uint64 {
+	return l.fence
+}
+
+// Lost is closed as soon as an auto-renewed lock is lost (see AutoRenew); Unlock then
+// returns ErrNotOwner. It stays open after a successful Unlock. For a lock taken without
+// AutoRenew it is nil, which blocks forever in a select: no loss is watched for such a lock,
+// which simply ends at its TTL.
+func (l *Lock) Lost() <-chan struct{} {
+	if l.renewal == nil {
+		return nil
+	}
+	return l.renewal.lost.Done()
+}
+
+// Extend resets the lock's TTL to ttl, atomically and only if this owner still holds it:
+// otherwise it returns ErrNotOwner and never re-creates an expired lock. ttl must be positive
+// (it is rounded up to a millisecond); an invalid one has StatusInvalidArgument and nothing is
+// sent. With AutoRenew, later renewals go back to the TTL the lock was taken with. ctx is
+// checked before the call, which is one round trip bounded by the command timeout.
+func (l *Lock) Extend(ctx context.Context, ttl time.Duration) error {
+	if ttl <= 0 {
+		return invalidArgument("the TTL must be positive")
+	}
+	return l.client.call(ctx, func(handle clientHandle) *Error {
+		return extendCall(handle, l.cName, &l.token, ttl)
+	})
+}
+
+// TTL is how long the lock has left, to the millisecond; ErrNotOwner if this owner no longer
+// holds it. A key without expiry (which only other software makes) reports the largest
+// Duration. ctx is checked before the call, which is one round trip.
+func (l *Lock) TTL(ctx context.Context) (time.Duration, error) {
+	var remainingMs uint64
+	err := l.client.call(ctx, func(handle clientHandle) (failed *Error) {
+		remainingMs, failed = ttlCall(handle, l.cName, &l.token)
+		return failed
+	})
+	if err != nil {
+		return 0, err
+	}
+	if remainingMs == noExpiry || remainingMs > uint64(math.MaxInt64/time.Millisecond) {
+		return math.MaxInt64, nil
+	}
+	return time.Duration(remainingMs) * time.Millisecond, nil
+}

@@ -1,0 +1,369 @@
+package redilock_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	redilock "github.com/redilock/redilock/bindings/go"
+)
+
+// Bounds for what the library does in the background, generous for -race on a loaded machine.
+const (
+	renewedTTL = 500 * time.Millisecond // short enough to watch several renewals
+	lossNotice = 3 * time.Second        // the most a loss may take to be reported
+)
+
+// scriptsRun counts the scripts the server at url ran since its statistics were reset: every
+// lock attempt, release, extension and renewal is one.
+func scriptsRun(t testing.TB, url string) int {
+	t.Helper()
+	info, err := redisCommand(url, "INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, match := range regexp.MustCompile(`cmdstat_(?:evalsha|eval):calls=(\d+)`).FindAllStringSubmatch(info, -1) {
+		calls, _ := strconv.Atoi(match[1])
+		total += calls
+	}
+	return total
+}
+
+func resetStats(t testing.TB, url string) {
+	t.Helper()
+	if _, err := redisCommand(url, "CONFIG", "RESETSTAT"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pttl(t testing.TB, url, key string) time.Duration {
+	t.Helper()
+	reply, err := redisCommand(url, "PTTL", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := strconv.Atoi(reply)
+	return time.Duration(ms) * time.Millisecond
+}
+
+// awaitLoss waits for lock's loss notice and returns how long it took.
+func awaitLoss(t *testing.T, lock *redilock.Lock) time.Duration {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-lock.Lost():
+		return time.Since(start)
+	case <-time.After(lossNotice):
+		t.Fatalf("no loss reported for %q within %v", lock.Name(), lossNotice)
+		return 0
+	}
+}
+
+func requireHeld(t *testing.T, lock *redilock.Lock) {
+	t.Helper()
+	select {
+	case <-lock.Lost():
+		t.Fatalf("%q was reported lost", lock.Name())
+	default:
+	}
+}
+
+// requireRenewalsEnded checks that the Go side keeps no renewal beyond the count before.
+func requireRenewalsEnded(t *testing.T, before int) {
+	t.Helper()
+	if after := redilock.RenewalsRegistered(); after != before {
+		t.Errorf("%d renewals registered, want %d", after, before)
+	}
+}
+
+func TestFencesIncreaseAcrossClients(t *testing.T) {
+	clients := []*redilock.Client{newClient(t), newClient(t)}
+	name := lockName(t)
+	var last uint64
+	for round := range 6 {
+		lock := mustLock(t, clients[round%2], name)
+		if lock.Fence() <= last {
+			t.Fatalf("round %d: fence %d after %d", round, lock.Fence(), last)
+		}
+		last = lock.Fence()
+		mustUnlock(t, lock)
+	}
+}
+
+func TestExtendAndTTL(t *testing.T) {
+	c, other := newClient(t), newClient(t)
+	ctx := context.Background()
+	name := lockName(t)
+
+	lock := mustLock(t, c, name) // 10 s
+	if lock.Lost() != nil {
+		t.Error("a lock without AutoRenew has a loss channel")
+	}
+	if err := lock.Extend(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if remaining := pttl(t, redisURL(), name); remaining <= 50*time.Second {
+		t.Errorf("PTTL after Extend: %v", remaining)
+	}
+	if remaining, err := lock.TTL(ctx); err != nil || remaining <= 50*time.Second || remaining > time.Minute {
+		t.Errorf("TTL: %v, %v", remaining, err)
+	}
+
+	// Expired: not re-created. Then taken by another owner: left alone.
+	expired, err := c.TryLock(ctx, name+":short", 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := expired.Extend(ctx, time.Minute); !errors.Is(err, redilock.ErrNotOwner) || keyExists(t, name+":short") {
+		t.Errorf("Extend after expiry: %v; key re-created: %v", err, keyExists(t, name+":short"))
+	}
+	successor := mustLock(t, other, name+":short")
+	if err := expired.Extend(ctx, time.Hour); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("Extend of a lock another owner holds: %v", err)
+	}
+	if _, err := expired.TTL(ctx); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("TTL of a lock another owner holds: %v", err)
+	}
+	if remaining := pttl(t, redisURL(), name+":short"); remaining > 10*time.Second {
+		t.Errorf("the successor's TTL became %v", remaining)
+	}
+	mustUnlock(t, successor)
+
+	mustUnlock(t, lock)
+	if err := lock.Extend(ctx, time.Minute); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("Extend after Unlock: %v", err)
+	}
+	if _, err := lock.TTL(ctx); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("TTL after Unlock: %v", err)
+	}
+}
+
+// Invalid TTLs and options are refused before anything reaches Redis: PEXPIRE 0 would delete
+// the lock.
+func TestInvalidLeaseArgumentsSendNothing(t *testing.T) {
+	server := ownRedis(t)
+	c := newClientAt(t, server.url)
+	ctx := context.Background()
+	lock, err := c.TryLock(ctx, "held", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resetStats(t, server.url)
+	for what, err := range map[string]error{
+		"Extend(0)":        lock.Extend(ctx, 0),
+		"Extend(-1s)":      lock.Extend(ctx, -time.Second),
+		"MaxHold(0)":       lockErr(c.TryLock(ctx, "other", time.Second, redilock.MaxHold(0))),
+		"MaxHold(-1s)":     lockErr(c.Lock(ctx, "other", time.Second, redilock.MaxHold(-time.Second))),
+		"WithLock MaxHold": c.WithLock(ctx, "other", time.Second, func(context.Context) error { return nil }, redilock.MaxHold(-1)),
+	} {
+		if failure := requireStatus(t, err, redilock.StatusInvalidArgument); failure.Message == "" {
+			t.Errorf("%s: no message", what)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := lock.Extend(cancelled, time.Minute); !errors.Is(err, context.Canceled) {
+		t.Errorf("Extend with a cancelled context: %v", err)
+	}
+	if _, err := lock.TTL(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("TTL with a cancelled context: %v", err)
+	}
+	if sent := scriptsRun(t, server.url); sent != 0 {
+		t.Errorf("%d scripts ran", sent)
+	}
+	if remaining := pttl(t, server.url, "held"); remaining <= 9*time.Second {
+		t.Errorf("PTTL %v: the lock's TTL changed", remaining)
+	}
+}
+
+func TestAutoRenewHoldsTheLockAndStopsAtUnlock(t *testing.T) {
+	server := ownRedis(t)
+	c, rival := newClientAt(t, server.url), newClientAt(t, server.url)
+	ctx := context.Background()
+	before := redilock.RenewalsRegistered()
+
+	lock, err := c.TryLock(ctx, "long-job", renewedTTL, redilock.AutoRenew())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); time.Since(start) < 5*renewedTTL; time.Sleep(50 * time.Millisecond) {
+		if _, err := rival.TryLock(ctx, "long-job", time.Second); !errors.Is(err, redilock.ErrNotAcquired) {
+			t.Fatalf("rival TryLock after %v: %v", time.Since(start), err)
+		}
+	}
+	requireHeld(t, lock)
+	if remaining, err := lock.TTL(ctx); err != nil || remaining <= 0 || remaining > renewedTTL {
+		t.Errorf("TTL: %v, %v", remaining, err)
+	}
+	mustUnlock(t, lock)
+	if exists, _ := redisCommand(server.url, "EXISTS", "long-job"); exists != "0" {
+		t.Error("the key outlived Unlock")
+	}
+	requireRenewalsEnded(t, before)
+
+	resetStats(t, server.url)
+	time.Sleep(2 * renewedTTL)
+	if sent := scriptsRun(t, server.url); sent != 0 {
+		t.Errorf("%d scripts ran after Unlock", sent)
+	}
+	requireHeld(t, lock) // a released lock is not a lost one
+	successor := mustLock(t, rival, "long-job")
+	if successor.Fence() <= lock.Fence() {
+		t.Errorf("fence %d after %d", successor.Fence(), lock.Fence())
+	}
+	mustUnlock(t, successor)
+}
+
+// Whichever way an acquisition fails, no renewal is left: neither in Go nor in Redis.
+func TestFailedAcquisitionStartsNoRenewal(t *testing.T) {
+	server := ownRedis(t)
+	holder, c := newClientAt(t, server.url), newClientAt(t, server.url)
+	before := redilock.RenewalsRegistered()
+	held := mustLock(t, holder, "busy")
+	const ttl = 3 * time.Second // a leaked renewal would run after ttl/3
+	started := time.Now()
+
+	if _, err := c.TryLock(context.Background(), "busy", ttl, redilock.AutoRenew()); !errors.Is(err, redilock.ErrNotAcquired) {
+		t.Errorf("TryLock: %v", err)
+	}
+	short, stop := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer stop()
+	if _, err := c.Lock(short, "busy", ttl, redilock.AutoRenew()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Lock past its deadline: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := c.Lock(cancelled, "busy", ttl, redilock.AutoRenew()); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Lock: %v", err)
+	}
+	// The attempt in flight takes the lock; Lock hands it back as the cancel won.
+	pausedAttempt(t, c, server.url)
+	cancelled, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := c.Lock(cancelled, "free", ttl, redilock.AutoRenew()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Lock cancelled during its attempt: %v", err)
+	}
+	if exists, _ := redisCommand(server.url, "EXISTS", "free"); exists != "0" {
+		t.Error("the lock taken by the attempt in flight was left behind")
+	}
+	requireRenewalsEnded(t, before)
+
+	resetStats(t, server.url)
+	time.Sleep(time.Until(started.Add(ttl/3 + time.Second)))
+	if sent := scriptsRun(t, server.url); sent != 0 {
+		t.Errorf("%d scripts ran: a renewal was started", sent)
+	}
+	mustUnlock(t, held)
+}
+
+func TestLossIsReportedAtOnce(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	name := lockName(t)
+	before := redilock.RenewalsRegistered()
+	lock, err := c.TryLock(ctx, name, renewedTTL, redilock.AutoRenew())
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisDo(t, "DEL", name)
+	t.Logf("loss reported %v after the key was deleted", awaitLoss(t, lock))
+	requireRenewalsEnded(t, before)
+	if err := lock.Unlock(ctx); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("Unlock after the loss: %v", err)
+	}
+	if err := lock.Extend(ctx, time.Minute); !errors.Is(err, redilock.ErrNotOwner) || keyExists(t, name) {
+		t.Errorf("Extend after the loss: %v", err)
+	}
+}
+
+func TestMaxHoldCapsTheRenewal(t *testing.T) {
+	c, rival := newClient(t), newClient(t)
+	ctx := context.Background()
+	name := lockName(t)
+	const maxHold = 2 * renewedTTL
+	start := time.Now()
+	lock, err := c.TryLock(ctx, name, renewedTTL, redilock.MaxHold(maxHold))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(renewedTTL + renewedTTL/2)
+	if _, err := rival.TryLock(ctx, name, time.Second); !errors.Is(err, redilock.ErrNotAcquired) {
+		t.Errorf("rival TryLock past the TTL, before the cap: %v", err)
+	}
+	awaitLoss(t, lock)
+	held := time.Since(start)
+	t.Logf("held %v with MaxHold %v", held, maxHold)
+	if held < maxHold-50*time.Millisecond {
+		t.Errorf("lost after %v, before the cap", held)
+	}
+	if keyExists(t, name) {
+		t.Error("reported lost while the key still exists")
+	}
+	if err := lock.Unlock(ctx); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("Unlock after the cap: %v", err)
+	}
+}
+
+func TestWithLockRenewsAndCancelsOnLoss(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	name := lockName(t)
+	before := redilock.RenewalsRegistered()
+
+	err := c.WithLock(ctx, name, renewedTTL, func(ctx context.Context) error {
+		time.Sleep(3 * renewedTTL)
+		if !keyExists(t, name) || ctx.Err() != nil {
+			t.Errorf("past its TTL: key held %v, ctx %v", keyExists(t, name), ctx.Err())
+		}
+		return nil
+	})
+	if err != nil || keyExists(t, name) {
+		t.Errorf("WithLock: %v; key left: %v", err, keyExists(t, name))
+	}
+
+	// Taken over behind the holder's back.
+	err = c.WithLock(ctx, name, renewedTTL, func(ctx context.Context) error {
+		redisDo(t, "SET", name, "someone-else")
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(lossNotice):
+			return errors.New("fn's context was not cancelled")
+		}
+	})
+	if !errors.Is(err, redilock.ErrLost) || !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("WithLock after a loss: %v", err)
+	}
+	if redisDo(t, "GET", name) != "someone-else" {
+		t.Error("the late release deleted another owner's lock")
+	}
+	requireRenewalsEnded(t, before)
+}
+
+func TestCloseEndsRenewals(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	before := redilock.RenewalsRegistered()
+	lock, err := c.TryLock(ctx, lockName(t), renewedTTL, redilock.AutoRenew())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.WithLock(ctx, lockName(t), renewedTTL, func(ctx context.Context) error {
+		c.Close()
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	if !errors.Is(err, redilock.ErrLost) || !errors.Is(err, redilock.ErrClosed) {
+		t.Errorf("WithLock with Close inside: %v", err)
+	}
+	awaitLoss(t, lock)
+	if err := lock.Unlock(ctx); !errors.Is(err, redilock.ErrClosed) {
+		t.Errorf("Unlock after Close: %v", err)
+	}
+	requireRenewalsEnded(t, before)
+}
