@@ -114,7 +114,7 @@ install: lib cli
 	sed -e 's|@VERSION@|$(VERSION)|' cmake/redilockConfigVersion.cmake.in \
 	  > $(DESTDIR)$(PREFIX)/lib/cmake/redilock/redilockConfigVersion.cmake
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 target/release/redilock $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 -s target/release/redilock $(DESTDIR)$(PREFIX)/bin/
 
 # ---- C++ (include/redilock.hpp, tests/cpp, examples/cpp) --------------------------------
 CXXFLAGS_CPP := -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude
