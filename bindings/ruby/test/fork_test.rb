@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "timeout"
 require_relative "test_helper"
 
 class ForkTest < Minitest::Test
@@ -42,6 +43,22 @@ class ForkTest < Minitest::Test
     end
     assert parent_lock.unlock
     client.lock(name, timeout: 1).unlock
+  end
+
+  # The callback that tells of a loss runs in a forked child too (an ffi callback called from
+  # a native thread would not: the gem's dispatcher thread does not survive fork).
+  def test_a_child_is_told_of_a_lost_lock
+    new_client.lock(unique_name, ttl: 0.2, auto_renew: true, on_lost: ->(_) {}) # the parent watches too
+    in_child do
+      told = Queue.new
+      name = unique_name
+      Redilock::Client.new(@url).lock(name, ttl: 0.2, auto_renew: true, on_lost: ->(lock) { told << lock })
+      redis_cli("DEL", name)
+      Timeout.timeout(3) { told.pop }
+      nil
+    rescue Timeout::Error
+      "no loss notice in the child"
+    end
   end
 
   def test_a_child_never_frees_its_parents_handle

@@ -27,4 +27,26 @@ module RedilockTestHelper
   def monotonic
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end
+
+  # The reply of a command sent to the test server by redis-cli, behind the library's back.
+  def redis_cli(*args)
+    IO.popen(["redis-cli", "-u", @url, *args], &:read).strip
+  end
+
+  # How many scripts (the library's lock, unlock, extend and TTL calls) the server ran while
+  # the block ran.
+  def scripts_run_during
+    redis_cli("CONFIG", "RESETSTAT")
+    yield
+    redis_cli("INFO", "commandstats").scan(/^cmdstat_(?:eval|evalsha):calls=(\d+)/).flatten.sum(&:to_i)
+  end
+
+  # Waits up to `seconds` for the block to become truthy; returns its last value.
+  def eventually(seconds = 3)
+    deadline = monotonic + seconds
+    until (value = yield) || monotonic > deadline
+      sleep 0.01
+    end
+    value
+  end
 end

@@ -46,7 +46,7 @@ class ThreadsTest < Minitest::Test
     held = client.lock(name)
     handle = client.instance_variable_get(:@handle)
     token = FFI::MemoryPointer.new(:char, Redilock::Native::TOKEN_LEN)
-    waiter = Thread.new { Redilock::Native.redilock_lock(handle, name, 1000, 1500, token, token.size) }
+    waiter = Thread.new { Redilock::Native.redilock_lock_ex(handle, name, 1000, 1500, nil, token, token.size, nil) }
     assert_other_threads_run_while(waiter)
     assert_equal Redilock::Native::STATUS_NOT_ACQUIRED, waiter.value
     held.unlock

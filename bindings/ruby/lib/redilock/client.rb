@@ -30,6 +30,20 @@ module Redilock
     end
     private_constant :HandleRelease
 
+    # What an auto-renewed acquisition asks for on top of a plain one.
+    Renewal = Struct.new(:max_hold_ms, :on_lost)
+    private_constant :Renewal
+
+    # One acquisition: its arguments and the buffers redilock_lock_ex writes results to.
+    Attempt = Struct.new(:c_name, :ttl_ms, :params, :token, :fence) do
+      def call(handle, timeout_ms)
+        Native.status_and_message do
+          Native.redilock_lock_ex(handle, c_name, ttl_ms, timeout_ms, params, token, Native::TOKEN_LEN, fence)
+        end
+      end
+    end
+    private_constant :Attempt
+
     # Creates a client. No I/O happens here: it connects on first use (see {#ping}) and
     # reconnects by itself after Redis comes back.
     #
@@ -48,6 +62,7 @@ module Redilock
       @in_flight = 0
       @waits = []
       @closed = false
+      @loss_watcher = LossWatcher.new
       durations = { ttl: ttl, retry_interval: retry_interval, connect_timeout: connect_timeout,
                     command_timeout: command_timeout }.compact
       @handle = open_handle(c_string(url, "url"), durations, key_prefix && c_string(key_prefix, "key_prefix"))
@@ -56,24 +71,37 @@ module Redilock
     # Holds the lock `name` while the block runs, like `Mutex#synchronize`, and always
     # releases it. Interrupts (Thread#raise, Thread#kill, Timeout) never leave the lock taken.
     #
+    # The lock is auto-renewed by default, so a block may run longer than the TTL: the TTL
+    # then only bounds how long the lock outlives a holder that died. If the lock is lost
+    # anyway (see {Lock#lost?}), the block is not interrupted (Ruby cannot stop it safely
+    # midway); check `lock.lost?` in long blocks, and expect {LockLost} when the block ends.
+    #
     # @param name [String, Symbol] the lock's name (any UTF-8 text without NUL)
     # @param ttl [Numeric, nil] seconds after which Redis drops the lock if it is not
-    #   released; nil: the client's default
+    #   released (or renewed); nil: the client's default
     # @param timeout [Numeric, nil] at most this many seconds to wait; nil waits until
     #   acquired, 0 tries once
+    # @param auto_renew [Boolean] renew the lock at about a third of its TTL until it is
+    #   released
+    # @param max_hold [Numeric, nil] with auto_renew: stop renewing after this many seconds
+    #   held (the lock then runs out at its TTL and counts as lost); nil: no limit
+    # @param on_lost [#call, nil] with auto_renew: called with the {Lock} once if it is lost
+    #   while held, on a thread of the client's (keep it brief; see {Lock#lost?})
     # @yieldparam lock [Lock] the lock held
     # @return [Object] the block's value
     # @raise [NotAcquired] when the timeout passed first
-    # @raise [NotOwner] when the block finished but the lock had expired meanwhile (when the
-    #   block raised, its exception is the one raised)
-    def synchronize(name, ttl: nil, timeout: nil)
+    # @raise [LockLost] when the block finished but the auto-renewed lock was lost meanwhile
+    # @raise [NotOwner] when the block finished but the lock (not auto-renewed) had expired
+    #   meanwhile. When the block raised, its exception is the one raised.
+    def synchronize(name, ttl: nil, timeout: nil, auto_renew: true, max_hold: nil, on_lost: nil)
       raise ArgumentError, "synchronize needs a block" unless block_given?
 
+      renewal = renewal_settings(auto_renew, max_hold, on_lost)
       lock = nil
       block_raised = false
       begin
         # Interrupts are held back until `lock` is assigned, so the ensure sees every lock taken.
-        Thread.handle_interrupt(Object => :never) { lock = acquire(name, ttl, timeout) }
+        Thread.handle_interrupt(Object => :never) { lock = acquire(name, ttl, timeout, renewal) }
         yield lock
       rescue Exception # noted, then re-raised as is
         block_raised = true
@@ -86,18 +114,20 @@ module Redilock
     # Acquires the lock `name`, waiting while another owner holds it.
     #
     # @param (see #synchronize)
+    # @param auto_renew [Boolean] renew the lock in the background until {Lock#unlock}; an
+    #   auto-renewed lock that is never unlocked stays held until `max_hold` or {#close}
     # @return [Lock] the lock, to release with {Lock#unlock}
     # @raise [NotAcquired] when the timeout passed first
-    def lock(name, ttl: nil, timeout: nil)
-      acquire(name, ttl, timeout)
+    def lock(name, ttl: nil, timeout: nil, auto_renew: false, max_hold: nil, on_lost: nil)
+      acquire(name, ttl, timeout, renewal_settings(auto_renew, max_hold, on_lost))
     end
 
     # Acquires the lock `name` if it is free, without waiting.
     #
-    # @param (see #synchronize)
+    # @param (see #lock)
     # @return [Lock, nil] the lock, or nil when another owner holds it
-    def try_lock(name, ttl: nil)
-      acquire(name, ttl, 0)
+    def try_lock(name, ttl: nil, auto_renew: false, max_hold: nil, on_lost: nil)
+      acquire(name, ttl, 0, renewal_settings(auto_renew, max_hold, on_lost))
     rescue NotAcquired
       nil
     end
@@ -112,7 +142,8 @@ module Redilock
     end
 
     # Releases the native client. Idempotent. Waits in progress end with a {Redilock::Error};
-    # calls made afterwards raise one. Locks still held are not released: their TTL ends them.
+    # calls made afterwards raise one. Locks still held are not released: their auto-renewal
+    # and the watching for `on_lost:` stop, and their TTL ends them.
     #
     # @return [nil]
     def close
@@ -143,6 +174,46 @@ module Redilock
       true
     end
 
+    # Resets a held lock's TTL; {Lock#extend} is the public way.
+    #
+    # @return [true]
+    # @api private
+    def extend_lock(c_name, token, ttl)
+      ttl_ms = positive_milliseconds(ttl, "ttl")
+      with_handle do |handle|
+        raise_unless_ok(*Native.status_and_message { Native.redilock_extend(handle, c_name, token, ttl_ms) })
+      end
+      true
+    end
+
+    # The remaining TTL of a held lock; {Lock#ttl} is the public way.
+    #
+    # @return [Float, nil] seconds; nil for a key without expiry
+    # @api private
+    def lock_ttl(c_name, token)
+      remaining = FFI::MemoryPointer.new(:uint64)
+      with_handle do |handle|
+        raise_unless_ok(*Native.status_and_message { Native.redilock_ttl(handle, c_name, token, remaining) })
+      end
+      ms = remaining.read_uint64
+      ms == Native::TTL_NO_EXPIRY ? nil : ms / 1000.0
+    end
+
+    # Whether the auto-renewal of a lock lost it; {Lock#lost?} is the public way.
+    #
+    # @return [Boolean, nil] nil when the token has no renewal (any more: it was unlocked)
+    # @api private
+    def renewal_lost?(token)
+      lost = FFI::MemoryPointer.new(:bool)
+      status, message = with_handle do |handle|
+        Native.status_and_message { Native.redilock_renewal_lost(handle, token, lost) }
+      end
+      return nil if status == Native::STATUS_INVALID_ARGUMENT
+
+      raise_unless_ok(status, message)
+      lost.read(:bool)
+    end
+
     private
 
     def open_handle(c_url, durations, c_key_prefix)
@@ -164,25 +235,54 @@ module Redilock
       FFI::AutoPointer.new(out.read_pointer, HandleRelease.new(Process.pid))
     end
 
-    def acquire(name, ttl, timeout)
+    # nil for a plain lock: the uncontended path then passes no parameters at all.
+    def renewal_settings(auto_renew, max_hold, on_lost)
+      unless auto_renew
+        raise ArgumentError, "max_hold: and on_lost: need auto_renew: true" if max_hold || on_lost
+
+        return nil
+      end
+      if on_lost && !on_lost.respond_to?(:call)
+        raise ArgumentError, "on_lost must respond to call, not be #{on_lost.class}"
+      end
+
+      Renewal.new(max_hold.nil? ? 0 : positive_milliseconds(max_hold, "max_hold"), on_lost)
+    end
+
+    def acquire(name, ttl, timeout, renewal)
       c_name = c_string(name, "name")
       ttl_ms = ttl.nil? ? 0 : positive_milliseconds(ttl, "ttl")
       timeout_ms = timeout.nil? ? Native::WAIT_FOREVER : milliseconds(timeout, "timeout")
-      token = FFI::MemoryPointer.new(:char, Native::TOKEN_LEN)
+      attempt = Attempt.new(c_name, ttl_ms, renewal && lock_params(renewal),
+                            FFI::MemoryPointer.new(:char, Native::TOKEN_LEN), FFI::MemoryPointer.new(:uint64))
       with_handle do |handle|
         asked_at = Process.clock_gettime(Process::CLOCK_MONOTONIC, :millisecond)
         # Trying once first keeps the helper thread of #wait_for off the uncontended path.
-        status, message = Native.status_and_message do
-          Native.redilock_lock(handle, c_name, ttl_ms, Native::NO_WAIT, token, Native::TOKEN_LEN)
-        end
+        status, message = attempt.call(handle, Native::NO_WAIT)
         if status == Native::STATUS_NOT_ACQUIRED && timeout_ms != Native::NO_WAIT
-          status, message = wait_for(handle, c_name, ttl_ms, remaining(timeout_ms, asked_at), token)
+          status, message = wait_for(handle, attempt, remaining(timeout_ms, asked_at))
           # Only #close cancels a wait that returns here.
           message = "the client was closed while waiting for lock '#{c_name}'" if status == Native::STATUS_CANCELLED
         end
         raise_unless_ok(status, message)
       end
-      Lock.new(self, c_name, token.read_string)
+      new_lock(attempt, renewal)
+    end
+
+    def lock_params(renewal)
+      params = Native::LockParams.new
+      raise_unless_ok(*Native.status_and_message { Native.redilock_lock_params_init(params) })
+      if renewal
+        params[:auto_renew] = true
+        params[:max_hold_ms] = renewal.max_hold_ms
+      end
+      params
+    end
+
+    def new_lock(attempt, renewal)
+      lock = Lock.new(self, attempt.c_name, attempt.token.read_string, attempt.fence.read_uint64, !renewal.nil?)
+      @loss_watcher.watch(lock, renewal.on_lost) if renewal&.on_lost
+      lock
     end
 
     def remaining(timeout_ms, asked_at)
@@ -194,28 +294,27 @@ module Redilock
     # A native wait cannot be interrupted from Ruby (ffi offers no unblock function), but it
     # can be cancelled. So a helper thread waits, and this thread waits for it, which Ruby
     # can interrupt: then the native wait is cancelled, and a lock it took meanwhile released.
-    def wait_for(handle, c_name, ttl_ms, timeout_ms, token)
+    def wait_for(handle, attempt, timeout_ms)
       Thread.handle_interrupt(Object => :never) do
         cancel = new_cancel
         outcome = nil
         begin
-          waiter = Thread.new do
-            Native.status_and_message do
-              Native.redilock_lock_cancellable(handle, c_name, ttl_ms, timeout_ms, cancel, token, Native::TOKEN_LEN)
-            end
-          end
+          attempt.params ||= lock_params(nil)
+          attempt.params[:cancel] = cancel
+          waiter = Thread.new { attempt.call(handle, timeout_ms) }
           outcome = Thread.handle_interrupt(Object => :immediate) { waiter.value }
         ensure
-          abandon_wait(waiter, cancel, handle, c_name, token) if waiter && outcome.nil?
+          abandon_wait(waiter, cancel, handle, attempt) if waiter && outcome.nil?
           forget_cancel(cancel)
         end
       end
     end
 
-    def abandon_wait(waiter, cancel, handle, c_name, token)
+    # Unlocking also ends the auto-renewal a lock taken at the last moment may have started.
+    def abandon_wait(waiter, cancel, handle, attempt)
       Native.redilock_cancel_trigger(cancel)
       status, = waiter.value
-      Native.redilock_unlock(handle, c_name, token.read_string) if status == Native::STATUS_OK
+      Native.redilock_unlock(handle, attempt.c_name, attempt.token.read_string) if status == Native::STATUS_OK
     end
 
     # A cancellation signal that #close triggers while the wait is in progress.

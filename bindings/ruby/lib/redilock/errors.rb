@@ -22,6 +22,11 @@ module Redilock
   # The lock is no longer held by this token: it expired, or was already released.
   class NotOwner < Error; end
 
+  # An auto-renewed lock was lost while held: a renewal found it gone, or could not reach
+  # Redis before the lease ran out. Raised by {Lock#unlock} and at the end of
+  # {Client#synchronize}; {Lock#lost?} tells it earlier.
+  class LockLost < NotOwner; end
+
   # Redis is unreachable, the connection broke, or a reply timed out.
   class ConnectionError < Error; end
 

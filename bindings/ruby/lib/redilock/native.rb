@@ -38,10 +38,26 @@ module Redilock
     MAX_TTL_MS = 4_611_686_018_427_387_904
 
     STATUS_OK = 0
+    STATUS_INVALID_ARGUMENT = 100
     STATUS_NOT_ACQUIRED = 200
     STATUS_CANCELLED = 202
 
+    # What redilock_ttl reports for a key without expiry (UINT64_MAX).
+    TTL_NO_EXPIRY = 2**64 - 1
+
     typedef :uint32, :status
+
+    # redilock_lock_params. Initialise with redilock_lock_params_init (it sets struct_size);
+    # a test checks these offsets against the C header. The loss callback stays NULL: see
+    # LossWatcher for why Ruby learns of losses by asking instead.
+    class LockParams < FFI::Struct
+      layout :struct_size, :size_t,
+             :cancel, :pointer,
+             :auto_renew, :bool,
+             :max_hold_ms, :uint64,
+             :on_lost, :pointer,
+             :on_lost_data, :pointer
+    end
 
     attach_function :redilock_options_new, [:pointer], :status
     attach_function :redilock_options_set_retry_interval_ms, %i[pointer uint64], :status
@@ -51,9 +67,12 @@ module Redilock
     attach_function :redilock_options_set_key_prefix, %i[pointer string], :status
     attach_function :redilock_options_free, [:pointer], :void
     attach_function :redilock_new_with_options, %i[string pointer pointer], :status
-    attach_function :redilock_lock, %i[pointer string uint64 int64 pointer size_t], :status, blocking: true
-    attach_function :redilock_lock_cancellable, %i[pointer string uint64 int64 pointer pointer size_t], :status,
+    attach_function :redilock_lock_params_init, [:pointer], :status
+    attach_function :redilock_lock_ex, %i[pointer string uint64 int64 pointer pointer size_t pointer], :status,
                     blocking: true
+    attach_function :redilock_extend, %i[pointer string string uint64], :status, blocking: true
+    attach_function :redilock_ttl, %i[pointer string string pointer], :status, blocking: true
+    attach_function :redilock_renewal_lost, %i[pointer string pointer], :status
     attach_function :redilock_unlock, %i[pointer string string], :status, blocking: true
     attach_function :redilock_ping, [:pointer], :status, blocking: true
     attach_function :redilock_free, [:pointer], :void
