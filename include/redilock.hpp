@@ -18,6 +18,15 @@
 //   std::future<redilock::Lock> pending = client.lock_async("nightly", 1min);
 //   redilock::Lock nightly = pending.get();                   // waited on another thread
 //
+// Lock, Mutex and lock_async renew their lock while it is held (redilock::LockOptions turns
+// that off, caps the hold, or asks to be told of a loss), so work longer than the TTL stays
+// protected:
+//
+//   std::atomic<bool> lost{false};
+//   redilock::Lock job(client, "reindex", 30s, redilock::LockOptions().on_lost([&] { lost = true; }));
+//   while (!lost && more_work()) write_batch(job.fence());    // the resource rejects stale fences
+//   job.unlock();                                             // errc::not_owner if it was lost
+//
 // Failures throw redilock::error, a std::system_error whose code() is a redilock::errc in
 // redilock::category(). The Client constructors, ping(), the Lock members and Mutex::unlock
 // also have noexcept overloads taking std::error_code&; after one fails,
@@ -44,18 +53,24 @@
 #include "redilock.h"
 #undef redilock
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
 namespace redilock {
@@ -251,6 +266,127 @@ private:
 
 class Lock;
 
+/// How Lock, Mutex and Client::lock_async hold a lock once they have it. A small builder:
+///
+///   redilock::LockOptions().max_hold(10min).on_lost([&] { abandon = true; })
+///   redilock::LockOptions().auto_renew(false)                // the plain lock: its TTL ends it
+///
+/// The defaults: auto-renewal on, no limit on the hold, nobody told of a loss. Copies share one
+/// on_lost callback. A plain value type otherwise: build it once, use it for many locks.
+class LockOptions {
+public:
+    /// Whether the library renews the lock at about a third of its TTL while it is held, so that
+    /// work longer than the TTL stays protected (default true). Renewal stops at unlock. If a
+    /// renewal finds the lock gone, or cannot reach Redis before the lease runs out, the lock is
+    /// lost: Lock::lost() turns true, on_lost is called and unlock reports errc::not_owner.
+    LockOptions& auto_renew(bool renew) noexcept {
+        auto_renew_ = renew;
+        return *this;
+    }
+
+    /// With auto-renewal: stop renewing once the lock has been held for `limit` (at least 1 ms);
+    /// the lock then expires at its TTL and counts as lost. Default: renew until unlocked.
+    LockOptions& max_hold(std::chrono::milliseconds limit) noexcept {
+        max_hold_ = std::max(limit, std::chrono::milliseconds(1));
+        return *this;
+    }
+
+    /// With auto-renewal: called once, as soon as the lock is lost, on a thread of the library's
+    /// own while the holder may still be working. Keep it thread-safe and brief (set a flag,
+    /// notify, cancel the work). It must not use the Lock it reports on, which is not for
+    /// concurrent use (a Mutex's lost() and fence() are fine); an exception leaving it calls
+    /// std::terminate. Unlock and destruction wait for a running call, and after they return
+    /// no call starts, so what it captures need only outlive the guard. A loss racing with
+    /// unlock may be reported by unlock's errc::not_owner alone. An empty function: nobody is
+    /// told (Lock::lost() still knows).
+    LockOptions& on_lost(std::function<void()> callback) {
+        on_lost_ = callback ? std::make_shared<const std::function<void()>>(std::move(callback)) : nullptr;
+        return *this;
+    }
+
+private:
+    friend class Lock;
+
+    bool auto_renew_ = true;
+    std::optional<std::chrono::milliseconds> max_hold_;
+    std::shared_ptr<const std::function<void()>> on_lost_;
+};
+
+namespace detail {
+
+// The on_lost callbacks of the holds that have one, by a number never reused. The C library
+// gets the number as on_lost_data, not a pointer: its notice can come after unlock returned
+// (a loss racing with the unlock), and it then finds no entry instead of freed memory.
+class LostNotices {
+public:
+    using Callback = std::shared_ptr<const std::function<void()>>;
+
+    // One registry per program, never destroyed: a notice may come while the program exits.
+    static LostNotices& instance() {
+        static LostNotices* const notices = new LostNotices;
+        return *notices;
+    }
+
+    // Registers the callback of one hold; 0 when out of memory.
+    std::uintptr_t add(Callback callback) noexcept {
+        const std::lock_guard<std::mutex> guard(mutex_);
+        try {
+            entries_.emplace(last_id_ + 1, Entry{std::move(callback), std::thread::id()});
+        } catch (const std::bad_alloc&) {
+            return 0;
+        }
+        return ++last_id_;
+    }
+
+    // Unregisters a hold's callback (0: none), first waiting for a running call to return,
+    // unless the call is the caller: that entry goes when the call returns.
+    void remove(std::uintptr_t id) noexcept {
+        if (id == 0) return;
+        std::unique_lock<std::mutex> guard(mutex_);
+        const auto entry = entries_.find(id);
+        if (entry == entries_.end()) return;
+        const std::thread::id running_on = entry->second.running_on;
+        if (running_on == std::thread::id()) {
+            entries_.erase(entry);
+        } else if (running_on != std::this_thread::get_id()) {
+            finished_.wait(guard, [&] { return entries_.count(id) == 0; });
+        }
+    }
+
+    // A redilock_lost_callback whose user data is the id.
+    static void deliver(void* id, const char* /*name*/) noexcept {
+        instance().run(reinterpret_cast<std::uintptr_t>(id));
+    }
+
+    static void* user_data(std::uintptr_t id) noexcept { return reinterpret_cast<void*>(id); }
+
+private:
+    struct Entry {
+        Callback callback;
+        std::thread::id running_on;  // the thread calling it; empty until called
+    };
+
+    void run(std::uintptr_t id) noexcept {
+        std::unique_lock<std::mutex> guard(mutex_);
+        const auto entry = entries_.find(id);
+        if (entry == entries_.end()) return;  // unlocked or released meanwhile
+        entry->second.running_on = std::this_thread::get_id();
+        const Callback callback = entry->second.callback;
+        guard.unlock();  // the callback may lock and unlock other locks
+        (*callback)();
+        guard.lock();
+        entries_.erase(id);
+        finished_.notify_all();
+    }
+
+    std::mutex mutex_;
+    std::condition_variable finished_;
+    std::unordered_map<std::uintptr_t, Entry> entries_;
+    std::uintptr_t last_id_ = 0;
+};
+
+}  // namespace detail
+
 /// A connection to one Redis server (one multiplexed connection and one I/O thread), owning
 /// the C handle (`redilock *`, spelled `redilock_handle *` here). Move-only; a moved-from client is empty and every lock call on it fails with
 /// errc::null_argument. Any number of threads may use one client at once; moving or destroying
@@ -303,11 +439,15 @@ public:
     void ping(std::error_code& ec) noexcept { detail::succeeded(redilock_ping(handle_), ec); }
 
     /// Starts acquiring `name` for `ttl` (redilock::default_ttl: the client's) on its own thread,
-    /// waiting as long as it takes. The future yields the owning Lock or rethrows its
-    /// redilock::error; triggering `cancel` ends the wait with errc::cancelled. As with every
-    /// std::async future, destroying it waits for the acquisition to end (cancel it to end it
-    /// now), and a Lock nobody collects is released. Throws std::system_error if no thread
-    /// can be started.
+    /// waiting as long as it takes. The future yields the owning Lock, held as `options` say
+    /// (renewed from the moment it is acquired, by default), or rethrows its redilock::error;
+    /// triggering `cancel` ends the wait with errc::cancelled. As with every std::async future,
+    /// destroying it waits for the acquisition to end (cancel it to end it now), and a Lock
+    /// nobody collects is released. Throws std::system_error if no thread can be started.
+    [[nodiscard]] std::future<Lock> lock_async(std::string name, std::chrono::milliseconds ttl, LockOptions options,
+                                               std::optional<CancelSignal> cancel = std::nullopt) const;
+
+    /// lock_async() with the default LockOptions.
     [[nodiscard]] std::future<Lock> lock_async(std::string name, std::chrono::milliseconds ttl,
                                                std::optional<CancelSignal> cancel = std::nullopt) const;
 
@@ -349,40 +489,42 @@ private:
 /// already expired or Redis is unreachable there is nothing to release or nothing it can do
 /// (the TTL ends the lock). Call unlock() to learn the outcome.
 ///
-/// Move-only. One guard is not for concurrent use by several threads; guards in any number of
-/// threads and processes exclude each other through Redis. The guard keeps the client's C
-/// handle: the Client must outlive it (moving the Client is fine). A guard that owns its lock
-/// and asks for it again would wait on itself, so lock() and the try forms throw
-/// std::errc::resource_deadlock_would_occur instead.
+/// A held lock is a lease. By default the guard has it renewed while it owns it (see
+/// LockOptions): lost() and the on_lost callback tell when that fails; fence() gives the number
+/// that lets the protected resource refuse a late holder's writes.
+///
+/// Move-only; moving keeps the renewal and the callback. One guard is not for concurrent use
+/// by several threads; guards in any number of threads and processes exclude each other
+/// through Redis. The guard keeps the client's C handle: the Client must outlive it (moving
+/// the Client is fine). A guard that owns its lock and asks for it again would wait on itself,
+/// so lock() and the try forms throw std::errc::resource_deadlock_would_occur instead.
 class Lock {
 public:
     /// Owns nothing and belongs to no client, like a default std::unique_lock.
     Lock() noexcept = default;
 
     /// Acquires `name` for `ttl` (redilock::default_ttl: the client's), waiting as long as it
-    /// takes. Throws redilock::error.
-    Lock(Client& client, std::string name, std::chrono::milliseconds ttl)
-        : Lock(client, std::move(name), ttl, std::defer_lock) {
+    /// takes, and holds it as `options` say. Throws redilock::error.
+    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, LockOptions options = {})
+        : Lock(client, std::move(name), ttl, std::defer_lock, std::move(options)) {
         lock();
     }
 
     /// Tries once to acquire `name`: owns_lock() tells whether it did. Throws redilock::error
     /// for failures other than the lock being held.
-    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::try_to_lock_t)
-        : Lock(client, std::move(name), ttl, std::defer_lock) {
+    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::try_to_lock_t,
+         LockOptions options = {})
+        : Lock(client, std::move(name), ttl, std::defer_lock, std::move(options)) {
         static_cast<void>(try_lock());
     }
 
     /// Owns nothing yet: lock(), try_lock() or try_lock_for() acquire `name` for `ttl` later.
-    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::defer_lock_t) noexcept
-        : Lock(client.c_handle(), std::move(name), ttl) {}
+    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::defer_lock_t,
+         LockOptions options = {}) noexcept
+        : Lock(client.c_handle(), std::move(name), ttl, std::move(options)) {}
 
     /// Takes over what `other` owns; `other` is left owning nothing and belonging to no client.
-    Lock(Lock&& other) noexcept
-        : client_(std::exchange(other.client_, nullptr)),
-          name_(std::move(other.name_)),
-          ttl_(other.ttl_),
-          token_(std::exchange(other.token_, {})) {}
+    Lock(Lock&& other) noexcept { swap(other); }
 
     /// Releases what this guard owns (quietly, as the destructor does), then takes over `other`.
     Lock& operator=(Lock&& other) noexcept {
@@ -395,7 +537,8 @@ public:
 
     /// Releases the lock if owned. Never throws.
     ~Lock() {
-        if (owns_lock()) redilock_unlock(client_, name_.c_str(), token_.data());
+        std::error_code ignored;
+        if (owns_lock()) unlock(ignored);
     }
 
     /// Waits until the lock is acquired. Throws redilock::error.
@@ -444,37 +587,90 @@ public:
         return try_lock_for(deadline - Clock::now());
     }
 
-    /// Releases the lock. Throws redilock::error: errc::not_owner when it had expired (and maybe
-    /// been taken by another owner) or was released behind this guard's back, so the work done
-    /// under it may not have been exclusive; std::errc::operation_not_permitted when the guard
-    /// owns nothing. Afterwards the guard owns nothing, whatever the outcome.
+    /// Releases the lock and stops its renewal. Throws redilock::error: errc::not_owner when it
+    /// had expired (and maybe been taken by another owner), was released behind this guard's
+    /// back or was lost by its renewal, so the work done under it may not have been exclusive;
+    /// std::errc::operation_not_permitted when the guard owns nothing. Afterwards the guard owns
+    /// nothing, whatever the outcome, and its on_lost callback is neither running nor to come.
     void unlock() {
         detail::throw_on_error([&](std::error_code& ec) { unlock(ec); });
     }
 
     /// Like unlock(); reports a failure through `ec`.
     void unlock(std::error_code& ec) noexcept {
-        if (!owns_lock()) {
-            ec = std::make_error_code(std::errc::operation_not_permitted);
-            return;
-        }
+        if (!owned(ec)) return;
         detail::succeeded(redilock_unlock(client_, name_.c_str(), token_.data()), ec);
-        token_[0] = '\0';
+        end_hold();
     }
 
-    /// Gives up ownership without releasing: the lock stays in Redis until its TTL ends or
-    /// someone unlocks it with the returned token (e.g. redilock_unlock). "" if nothing owned.
-    [[nodiscard]] std::string release() { return std::string(std::exchange(token_, {}).data()); }
+    /// Resets the lock's TTL in Redis to `ttl`, atomically and only while this guard holds it.
+    /// Throws redilock::error: errc::invalid_argument for a TTL of zero or less or above
+    /// max_ttl, refused before anything is sent; errc::not_owner when the lock expired or is
+    /// another owner's (an expired lock is never re-created); std::errc::operation_not_permitted
+    /// when the guard owns nothing. With auto-renewal the next renewal sets the lock's own TTL
+    /// again: extend() is for locks held without it.
+    void extend(std::chrono::milliseconds ttl) {
+        detail::throw_on_error([&](std::error_code& ec) { extend(ttl, ec); });
+    }
+
+    /// Like extend(ttl); reports a failure through `ec`.
+    void extend(std::chrono::milliseconds ttl, std::error_code& ec) noexcept {
+        if (owned(ec)) detail::succeeded(redilock_extend(client_, name_.c_str(), token_.data(), detail::ttl_ms(ttl)), ec);
+    }
+
+    /// The time left before the lock expires, as Redis counts it (milliseconds::max() when the
+    /// key has no expiry, which only other software sets). Throws redilock::error as extend().
+    [[nodiscard]] std::chrono::milliseconds remaining_ttl() const {
+        return detail::throw_on_error([&](std::error_code& ec) { return remaining_ttl(ec); });
+    }
+
+    /// Like remaining_ttl(); zero with `ec` set on failure.
+    [[nodiscard]] std::chrono::milliseconds remaining_ttl(std::error_code& ec) const noexcept {
+        std::uint64_t remaining = 0;
+        if (!owned(ec) || !detail::succeeded(redilock_ttl(client_, name_.c_str(), token_.data(), &remaining), ec))
+            return std::chrono::milliseconds::zero();
+        if (remaining > static_cast<std::uint64_t>(max_ttl.count())) return std::chrono::milliseconds::max();
+        return std::chrono::milliseconds(static_cast<std::int64_t>(remaining));
+    }
+
+    /// Whether the renewal of the owned lock has lost it (found it gone, or could not reach
+    /// Redis before the lease ran out): stop the work it protects. No I/O. False when nothing
+    /// is owned or auto-renewal is off; for those, remaining_ttl() asks Redis.
+    [[nodiscard]] bool lost() const noexcept {
+        bool lost = false;
+        return owns_lock() && options_.auto_renew_ &&
+               redilock_renewal_lost(client_, token_.data(), &lost) == REDILOCK_STATUS_OK && lost;
+    }
+
+    /// The fencing number of the current hold, 0 when nothing is owned. It strictly increases
+    /// with every acquisition of this name by any holder: send it with each write to the
+    /// resource the lock protects, and have the resource refuse numbers older than the newest
+    /// it has seen, so that a holder paused past its lease cannot overwrite its successor's work.
+    [[nodiscard]] std::uint64_t fence() const noexcept { return fence_; }
+
+    /// Gives up ownership without releasing: the lock stays in Redis until someone unlocks it
+    /// with the returned token (e.g. redilock_unlock) or its TTL ends; with auto-renewal it is
+    /// renewed until that unlock (or until the client is freed). The on_lost callback is no
+    /// longer called. "" if nothing owned.
+    [[nodiscard]] std::string release() {
+        std::string token(token_.data());
+        end_hold();
+        return token;
+    }
 
     /// Exchanges the state of two guards.
     void swap(Lock& other) noexcept {
         std::swap(client_, other.client_);
         std::swap(name_, other.name_);
         std::swap(ttl_, other.ttl_);
+        std::swap(options_, other.options_);
         std::swap(token_, other.token_);
+        std::swap(fence_, other.fence_);
+        std::swap(lost_notice_, other.lost_notice_);
     }
 
-    /// Whether this guard holds the lock (as far as it knows: the TTL may have ended it since).
+    /// Whether this guard holds the lock (as far as it knows: the TTL may have ended it since,
+    /// or lost() may tell that renewal failed).
     [[nodiscard]] bool owns_lock() const noexcept { return token_[0] != '\0'; }
 
     /// owns_lock().
@@ -487,15 +683,16 @@ public:
     /// The lock's name.
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
-    /// The TTL each acquisition asks for (redilock::default_ttl: the client's).
+    /// The TTL each acquisition asks for (redilock::default_ttl: the client's); remaining_ttl()
+    /// tells what is left of the current hold.
     [[nodiscard]] std::chrono::milliseconds ttl() const noexcept { return ttl_; }
 
 private:
     friend class Client;
     friend class Mutex;
 
-    Lock(redilock_handle* client, std::string name, std::chrono::milliseconds ttl) noexcept
-        : client_(client), name_(std::move(name)), ttl_(ttl) {}
+    Lock(redilock_handle* client, std::string name, std::chrono::milliseconds ttl, LockOptions options) noexcept
+        : client_(client), name_(std::move(name)), ttl_(ttl), options_(std::move(options)) {}
 
     // One acquisition attempt as the C ABI's timeout_ms says; true when it acquired. A lock
     // held by another owner is not a failure: false with `ec` clear.
@@ -504,55 +701,99 @@ private:
             ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
             return false;
         }
-        const std::uint64_t ttl_ms = detail::ttl_ms(ttl_);
-        const redilock_status result =
-            cancel == nullptr
-                ? redilock_lock(client_, name_.c_str(), ttl_ms, timeout_ms, token_.data(), token_.size())
-                : redilock_lock_cancellable(client_, name_.c_str(), ttl_ms, timeout_ms, cancel, token_.data(),
-                                            token_.size());
+        // Without a cancel signal or renewal there are no parameters: the plain lock's cost.
+        const bool plain = cancel == nullptr && !options_.auto_renew_;
+        redilock_lock_params params{};
+        if (!plain && !fill_params(cancel, params, ec)) return false;
+        const redilock_status result = redilock_lock_ex(client_, name_.c_str(), detail::ttl_ms(ttl_), timeout_ms,
+                                                        plain ? nullptr : &params, token_.data(), token_.size(), &fence_);
         const bool acquired = result == REDILOCK_STATUS_OK;
-        if (!acquired) token_[0] = '\0';  // ownership is "token non-empty", whatever the C side wrote
+        if (!acquired) end_hold();  // ownership is "token non-empty", whatever the C side wrote
         detail::succeeded(result == REDILOCK_STATUS_NOT_ACQUIRED ? REDILOCK_STATUS_OK : result, ec);
         return acquired;
+    }
+
+    // Fills the parameters of an acquisition with `cancel` and this guard's options, and
+    // registers its on_lost callback for the hold; false with `ec` set when out of memory.
+    bool fill_params(const redilock_cancel* cancel, redilock_lock_params& params, std::error_code& ec) noexcept {
+        static_cast<void>(redilock_lock_params_init(&params));
+        params.cancel = cancel;
+        params.auto_renew = options_.auto_renew_;
+        params.max_hold_ms = options_.max_hold_ ? detail::interval_ms(*options_.max_hold_) : 0;
+        if (!options_.auto_renew_ || !options_.on_lost_) return true;
+        lost_notice_ = detail::LostNotices::instance().add(options_.on_lost_);
+        if (lost_notice_ == 0) {
+            ec = std::make_error_code(std::errc::not_enough_memory);
+            return false;
+        }
+        params.on_lost = &detail::LostNotices::deliver;
+        params.on_lost_data = detail::LostNotices::user_data(lost_notice_);
+        return true;
+    }
+
+    // True when the guard owns its lock; otherwise sets `ec` as std::unique_lock would.
+    bool owned(std::error_code& ec) const noexcept {
+        if (!owns_lock()) ec = std::make_error_code(std::errc::operation_not_permitted);
+        return owns_lock();
+    }
+
+    // Forgets the current hold; its on_lost callback is then neither running nor to come.
+    // The callback goes first: until it returns, this guard still reads as it did.
+    void end_hold() noexcept {
+        detail::LostNotices::instance().remove(std::exchange(lost_notice_, 0));
+        token_[0] = '\0';
+        fence_ = 0;
     }
 
     redilock_handle* client_ = nullptr;
     std::string name_;
     std::chrono::milliseconds ttl_{0};
+    LockOptions options_;
     std::array<char, REDILOCK_TOKEN_LEN> token_{};  // "" when nothing is owned
+    std::uint64_t fence_ = 0;
+    std::uintptr_t lost_notice_ = 0;  // the hold's entry in LostNotices, 0 for none
 };
 
 /// Exchanges the state of two guards (found by argument-dependent lookup, as for unique_lock).
 inline void swap(Lock& a, Lock& b) noexcept { a.swap(b); }
 
-inline std::future<Lock> Client::lock_async(std::string name, std::chrono::milliseconds ttl,
+inline std::future<Lock> Client::lock_async(std::string name, std::chrono::milliseconds ttl, LockOptions options,
                                             std::optional<CancelSignal> cancel) const {
     // The task owns copies of everything it uses but the C handle, and the signal's copy keeps
     // the signal alive until the wait returns.
-    return std::async(std::launch::async,
-                      [client = handle_, name = std::move(name), ttl, cancel = std::move(cancel)]() mutable {
-                          Lock lock(client, std::move(name), ttl);
-                          detail::throw_on_error([&](std::error_code& ec) {
-                              lock.acquire(REDILOCK_WAIT_FOREVER, cancel ? cancel->c_handle() : nullptr, ec);
-                          });
-                          return lock;
-                      });
+    return std::async(std::launch::async, [client = handle_, name = std::move(name), ttl, options = std::move(options),
+                                           cancel = std::move(cancel)]() mutable {
+        Lock lock(client, std::move(name), ttl, std::move(options));
+        detail::throw_on_error([&](std::error_code& ec) {
+            lock.acquire(REDILOCK_WAIT_FOREVER, cancel ? cancel->c_handle() : nullptr, ec);
+        });
+        return lock;
+    });
+}
+
+inline std::future<Lock> Client::lock_async(std::string name, std::chrono::milliseconds ttl,
+                                            std::optional<CancelSignal> cancel) const {
+    return lock_async(std::move(name), ttl, LockOptions(), std::move(cancel));
 }
 
 /// A distributed lock with the standard Lockable and TimedLockable members, so std::lock_guard,
 /// std::unique_lock, std::scoped_lock and std::lock work with it. Mutexes on the same name
 /// exclude each other across threads, processes and machines.
 ///
+/// Each hold is renewed until unlock unless `options` turn that off (see LockOptions); lost()
+/// and the on_lost callback report a hold whose renewal failed, fence() gives its fencing number.
+///
 /// Like a std::mutex, one Mutex may be shared by threads; it is neither copyable nor movable.
-/// It is not recursive: a thread locking it again waits until the TTL ends the first hold.
-/// unlock() cannot report failure (the standard guards call it from destructors); call
-/// unlock(std::error_code&) to learn whether the lock had expired. The Client must outlive it.
+/// It is not recursive: a thread locking it again waits until the first hold ends, which with
+/// renewal is never (or at max_hold). unlock() cannot report failure (the standard guards call
+/// it from destructors); call unlock(std::error_code&) to learn whether the lock had expired or
+/// been lost. The Client must outlive it.
 class Mutex {
 public:
-    /// A mutex for the lock `name`, held for at most `ttl` (redilock::default_ttl: the client's)
-    /// at each acquisition. No I/O happens here.
-    Mutex(Client& client, std::string name, std::chrono::milliseconds ttl)
-        : client_(client.c_handle()), name_(std::move(name)), ttl_(ttl) {}
+    /// A mutex for the lock `name`, taken for `ttl` (redilock::default_ttl: the client's) at
+    /// each acquisition and held as `options` say. No I/O happens here.
+    Mutex(Client& client, std::string name, std::chrono::milliseconds ttl, LockOptions options = {})
+        : client_(client.c_handle()), name_(std::move(name)), ttl_(ttl), options_(std::move(options)) {}
 
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
@@ -600,11 +841,23 @@ public:
         releasing.unlock(ec);  // outside state_: a waiting lock() must not block this
     }
 
+    /// Whether the renewal of the current hold has lost it (Lock::lost()); false when not held.
+    [[nodiscard]] bool lost() const noexcept {
+        const std::lock_guard<std::mutex> guard(state_);
+        return held_.lost();
+    }
+
+    /// The fencing number of the current hold (Lock::fence()); 0 when not held.
+    [[nodiscard]] std::uint64_t fence() const noexcept {
+        const std::lock_guard<std::mutex> guard(state_);
+        return held_.fence();
+    }
+
     /// The lock's name.
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
 private:
-    Lock unlocked_guard() const { return Lock(client_, name_, ttl_); }
+    Lock unlocked_guard() const { return Lock(client_, name_, ttl_, options_); }
 
     void hold(Lock&& acquired) noexcept {
         const std::lock_guard<std::mutex> guard(state_);
@@ -614,9 +867,10 @@ private:
     redilock_handle* const client_;
     const std::string name_;
     const std::chrono::milliseconds ttl_;
+    const LockOptions options_;
     // The guard owning the lock between lock() and unlock(), which may run on different
     // threads sharing this Mutex; the waiting itself happens outside state_.
-    std::mutex state_;
+    mutable std::mutex state_;
     Lock held_;
 };
 

@@ -3,6 +3,7 @@
 #include "redilock.hpp"
 
 #include "second_unit.hpp"
+#include "support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,47 +20,7 @@
 #include <type_traits>
 #include <vector>
 
-using namespace std::chrono_literals;
-using redilock::errc;
-using Clock = std::chrono::steady_clock;
-
 namespace {
-
-std::string redis_url() { return std::getenv("REDIS_URL"); }
-
-// A lock name of the running test's own, so tests never meet each other's locks.
-std::string lock_name(const std::string& what) {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    return std::string("cpp:") + test->test_suite_name() + "." + test->name() + ":" + what;
-}
-
-std::chrono::milliseconds elapsed_since(Clock::time_point start) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-}
-
-// Runs `statement`, which must throw redilock::error, and returns the error for inspection.
-template <class Statement>
-redilock::error thrown_by(Statement&& statement) {
-    try {
-        statement();
-    } catch (const redilock::error& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no redilock::error was thrown";
-    return redilock::error(std::error_code());
-}
-
-class RedilockTest : public ::testing::Test {
-protected:
-    // Whether `name` is held, as seen by another client trying it once.
-    bool held_elsewhere(const std::string& name) {
-        redilock::Lock probe(observer, name, 1s, std::try_to_lock);
-        return !probe;
-    }
-
-    redilock::Client client{redis_url(), 10s};
-    redilock::Client observer{redis_url(), 10s};
-};
 
 TEST(ErrorCategory, NamesMessagesAndConditions) {
     EXPECT_STREQ(redilock::category().name(), "redilock");
@@ -259,12 +220,12 @@ TEST_F(RedilockTest, DestructorOfAnExpiredLockDoesNotThrow) {
     static_assert(std::is_nothrow_destructible_v<redilock::Lock>);
     const std::string name = lock_name("expired");
     EXPECT_NO_THROW({
-        redilock::Lock lock(client, name, 50ms);
+        redilock::Lock lock(client, name, 50ms, without_renewal);
         std::this_thread::sleep_for(150ms);
     });
 
     // Expired and taken by another owner: the old guard must not delete the new owner's lock.
-    std::optional<redilock::Lock> stale(std::in_place, client, name, 50ms);
+    std::optional<redilock::Lock> stale(std::in_place, client, name, 50ms, without_renewal);
     std::this_thread::sleep_for(150ms);
     redilock::Lock current(observer, name, 5s, std::try_to_lock);
     ASSERT_TRUE(current.owns_lock());
@@ -274,7 +235,7 @@ TEST_F(RedilockTest, DestructorOfAnExpiredLockDoesNotThrow) {
 
 TEST_F(RedilockTest, UnlockOfAnExpiredLockReportsNotOwner) {
     const std::string name = lock_name("not-owner");
-    redilock::Lock lock(client, name, 50ms);
+    redilock::Lock lock(client, name, 50ms, without_renewal);
     std::this_thread::sleep_for(150ms);
     const auto e = thrown_by([&] { lock.unlock(); });
     EXPECT_EQ(e.code(), errc::not_owner);
@@ -496,7 +457,7 @@ TEST_F(RedilockTest, ScopedLockTakesSeveralMutexesWithoutDeadlock) {
 }
 
 TEST_F(RedilockTest, MutexUnlockReportsAnExpiredLockOnRequest) {
-    redilock::Mutex mutex(client, lock_name("mutex-expired"), 50ms);
+    redilock::Mutex mutex(client, lock_name("mutex-expired"), 50ms, without_renewal);
     mutex.lock();
     std::this_thread::sleep_for(150ms);
     std::error_code ec;

@@ -13,6 +13,7 @@ int main() {
     try {
         redilock::Client client(url, std::chrono::seconds(10));
         redilock::Lock lock(client, "consumer:check", redilock::default_ttl);
+        if (lock.fence() == 0 || lock.lost()) throw redilock::error(redilock::errc::panic, "no lease");
         lock.unlock();
     } catch (const redilock::error& e) {
         std::fprintf(stderr, "consumer: %s\n", e.what());

@@ -1,0 +1,95 @@
+// What the C++ test files share: lock names of each test's own, error capture, a fixture with
+// two clients, and redis-cli for looking at the server behind the library's back.
+#pragma once
+
+#include "redilock.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+using redilock::errc;
+using Clock = std::chrono::steady_clock;
+
+inline std::string redis_url() { return std::getenv("REDIS_URL"); }
+
+// For the tests of a lock that expires: the scoped forms renew by default.
+inline const redilock::LockOptions without_renewal = redilock::LockOptions().auto_renew(false);
+
+// A lock name of the running test's own, so tests never meet each other's locks.
+inline std::string lock_name(const std::string& what) {
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string("cpp:") + test->test_suite_name() + "." + test->name() + ":" + what;
+}
+
+inline std::chrono::milliseconds elapsed_since(Clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+// Polls `condition` for up to 5 s; true as soon as it holds.
+template <class Condition>
+bool eventually(Condition condition) {
+    for (const auto start = Clock::now(); elapsed_since(start) < 5s; std::this_thread::sleep_for(10ms)) {
+        if (condition()) return true;
+    }
+    return condition();
+}
+
+// Runs `statement`, which must throw redilock::error, and returns the error for inspection.
+template <class Statement>
+redilock::error thrown_by(Statement&& statement) {
+    try {
+        statement();
+    } catch (const redilock::error& e) {
+        return e;
+    }
+    ADD_FAILURE() << "no redilock::error was thrown";
+    return redilock::error(std::error_code());
+}
+
+// Runs redis-cli against the test server (arguments are split by the shell; lock names have
+// no spaces). Returns its output without the final newline.
+inline std::string redis_cli(const std::string& arguments) {
+    const std::string command = "redis-cli -u '" + redis_url() + "' " + arguments;
+    FILE* const pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        ADD_FAILURE() << "cannot run " << command;
+        return "";
+    }
+    std::string output;
+    char buffer[256];
+    for (size_t read; (read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, read);
+    EXPECT_EQ(pclose(pipe), 0) << command;
+    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+    return output;
+}
+
+// How many scripts Redis ran since the last CONFIG RESETSTAT: every lock, unlock, extend,
+// remaining-TTL and renewal command is one.
+inline long scripts_run() {
+    std::istringstream stats(redis_cli("INFO commandstats"));
+    long calls = 0;
+    for (std::string line; std::getline(stats, line);) {
+        if (line.rfind("cmdstat_evalsha:", 0) == 0 || line.rfind("cmdstat_eval:", 0) == 0)
+            calls += std::stol(line.substr(line.find("calls=") + std::string("calls=").size()));
+    }
+    return calls;
+}
+
+class RedilockTest : public ::testing::Test {
+protected:
+    // Whether `name` is held, as seen by another client trying it once.
+    bool held_elsewhere(const std::string& name) {
+        redilock::Lock probe(observer, name, 1s, std::try_to_lock, without_renewal);
+        return !probe;
+    }
+
+    redilock::Client client{redis_url(), 10s};
+    redilock::Client observer{redis_url(), 10s};
+};
