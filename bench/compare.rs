@@ -3,7 +3,7 @@
 //!
 //! Rows of the uncontended table are separate worker programs built by `make bench`
 //! (`build/bench-c`, `bench-cpp`, `bench-go`, `bench-ruby`; a missing one is listed as such)
-//! plus two in-process rows: the raw baseline (the same two round trips issued directly with
+//! plus two rows this program runs as workers of its own: the raw baseline (the same two round trips issued directly with
 //! the redis crate: SET NX PX, then an EVALSHA compare-and-delete) and the Rust blocking client.
 //! Rounds interleave the rows so that drift on a noisy machine hits them all alike.
 //!
@@ -21,6 +21,10 @@ const RAW_RELEASE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() > 4 && run_as_worker(&args[1], &args[2..]) {
+        return;
+    }
     let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "build".into()));
     let rounds: usize = env_or("BENCH_ROUNDS", 5);
     let seconds: f64 = env_or("BENCH_SECONDS", 2.0);
@@ -42,15 +46,33 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-enum Row {
-    InProcess(fn(&str, Duration) -> f64),
-    Program(PathBuf),
+/// A row's worker: a program and the arguments before `uncontended URL SECONDS`.
+type Worker = (PathBuf, Vec<&'static str>);
+
+/// The raw and Rust rows run as workers too (this program, started again), so that every row
+/// pays the same process and scheduling costs.
+fn run_as_worker(kind: &str, args: &[String]) -> bool {
+    let run: fn(&str, Duration) -> f64 = match kind {
+        "worker-raw" => raw_cycles,
+        "worker-rust" => blocking_cycles,
+        _ => return false,
+    };
+    let (url, seconds) = (&args[1], args[2].parse().expect("seconds"));
+    println!(
+        "cycles_per_sec {:.1}",
+        run(url, Duration::from_secs_f64(seconds))
+    );
+    true
 }
 
 fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
-    let mut rows: Vec<(&str, Row)> = vec![
-        ("raw redis crate (baseline)", Row::InProcess(raw_cycles)),
-        ("Rust blocking client", Row::InProcess(blocking_cycles)),
+    let this = std::env::current_exe().expect("own path");
+    let mut rows: Vec<(&str, Worker)> = vec![
+        (
+            "raw redis crate (baseline)",
+            (this.clone(), vec!["worker-raw"]),
+        ),
+        ("Rust blocking client", (this, vec!["worker-rust"])),
     ];
     let mut missing = Vec::new();
     for (label, program) in [
@@ -61,7 +83,7 @@ fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
     ] {
         let path = out_dir.join(program);
         if path.exists() {
-            rows.push((label, Row::Program(path)));
+            rows.push((label, (path, Vec::new())));
         } else {
             missing.push(format!("{label} ({} not built)", path.display()));
         }
@@ -69,14 +91,11 @@ fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
     // A row whose worker fails is reported with the reason and not run again.
     let mut samples: Vec<Result<Vec<f64>, String>> = vec![Ok(Vec::new()); rows.len()];
     for _ in 0..rounds {
-        for ((_, row), sample) in rows.iter().zip(samples.iter_mut()) {
+        for ((_, worker), sample) in rows.iter().zip(samples.iter_mut()) {
             let Ok(values) = sample else { continue };
-            match row {
-                Row::InProcess(run) => values.push(run(url, Duration::from_secs_f64(seconds))),
-                Row::Program(path) => match program_cycles(path, url, seconds) {
-                    Ok(value) => values.push(value),
-                    Err(reason) => *sample = Err(reason),
-                },
+            match program_cycles(worker, url, seconds) {
+                Ok(value) => values.push(value),
+                Err(reason) => *sample = Err(reason),
             }
         }
     }
@@ -163,8 +182,9 @@ fn count_cycles(duration: Duration, mut cycle: impl FnMut()) -> f64 {
     cycles as f64 / start.elapsed().as_secs_f64()
 }
 
-fn program_cycles(path: &Path, url: &str, seconds: f64) -> Result<f64, String> {
+fn program_cycles((path, leading): &Worker, url: &str, seconds: f64) -> Result<f64, String> {
     let out = Command::new(path)
+        .args(leading)
         .args(["uncontended", url, &seconds.to_string()])
         .output()
         .map_err(|e| e.to_string())?;
