@@ -66,12 +66,17 @@ impl Client {
     /// `rediss://` is not enabled, `unix:///path/to/socket[?db=N]`).
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
         options.validate()?;
-        let client = redis::Client::open(redis_url).map_err(|_| {
+        let invalid_url = |_| {
             Error::InvalidArgument(format!(
                 "invalid Redis URL '{}' (expected redis://[user:password@]host[:port][/db] or unix:///path)",
                 redact_url(redis_url)
             ))
-        })?;
+        };
+        // TCP_NODELAY: every lock call is a small request waiting for its reply.
+        let info = redis::IntoConnectionInfo::into_connection_info(redis_url)
+            .map_err(invalid_url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(invalid_url)?;
         let connection =
             SharedConnection::new(client, options.connect_timeout, options.command_timeout);
         Ok(Client {
