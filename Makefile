@@ -12,7 +12,7 @@ WITH_REDIS := tests/harness/with-redis
 CFLAGS_C  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
 LINK_LIB  := -L$(LIB_DIR) -lredilock -Wl,-rpath,$(LIB_DIR)
 
-.PHONY: all lib local-pc demo test bench install header check-header lint \
+.PHONY: all lib local-pc demo test bench bench-c bench-peers install header check-header lint \
         test-rust test-c test-valgrind demo-c \
         test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby
 
@@ -89,9 +89,23 @@ check-header:
 # ---- bench ------------------------------------------------------------------------------
 bench:
 	scripts/setup bench
-	$(MAKE) --no-print-directory lib bench-cpp bench-go bench-ruby
-	cc $(CFLAGS_C) -D_GNU_SOURCE bench/c_bench.c -o $(OUT)/bench-c $(LINK_LIB)
+	$(MAKE) --no-print-directory lib bench-c bench-cpp bench-go bench-ruby
 	$(CARGO) bench --quiet --bench compare -- $(OUT)
+
+# The C worker of both bench drivers: bench-c uncontended|contend|fanin|waiters|memory URL ...
+bench-c: lib | $(OUT)
+	cc $(CFLAGS_C) -D_GNU_SOURCE bench/c_bench.c -o $(OUT)/bench-c $(LINK_LIB)
+
+# redilock next to the other Redis locks: bench/peers/install puts the peers, from their
+# registries, into bench/.peers (git-ignored); bench/peers/run measures them all against one
+# private redis-server and rewrites bench/RESULTS.md and bench/results.png. demo-c builds the
+# demo that the run checks under valgrind (its own run here is a quiet smoke test).
+bench-peers:
+	scripts/setup bench
+	$(MAKE) --no-print-directory lib local-pc bench-c bench-cpp bench-ruby
+	$(MAKE) --no-print-directory demo-c >/dev/null
+	bench/peers/install
+	bench/peers/run
 
 # ---- install ----------------------------------------------------------------------------
 # The command-line tool (src/bin/redilock); `lib` builds the library only.
