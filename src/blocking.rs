@@ -1,34 +1,44 @@
-//! The blocking client: the async client driven by a small private tokio runtime, for
-//! callers that have threads rather than futures (and for the C ABI).
+//! The blocking client, for callers that have threads rather than futures (and for the C
+//! ABI): plain calls go straight over direct connections; waits for a release run the async
+//! client on a small private tokio runtime.
 
 use crate::cancel::CancelSignal;
-use crate::client::LockStatus;
+use crate::client::{owner_checked, owner_ttl, LockRequest, LockStatus};
+use crate::commands::{self, Attempt, Call};
+use crate::direct::DirectConnections;
+pub use crate::direct::DIRECT_CONNECTIONS;
 use crate::error::{Error, Result};
 use crate::lease::{KeepAlive, Lease, Renewal};
 use crate::options::{Options, Wait};
 use crate::token::Token;
 use once_cell::sync::OnceCell;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// A blocking lock client, safe to share between threads (`&Client` from any number of
 /// threads at once). Each call blocks the calling thread.
 ///
-/// The private runtime has no threads of its own: a calling thread drives the network I/O
-/// itself, so an uncontended call costs its round trips and no thread hand-offs. When several
-/// threads call at once, one of them drives the I/O for all and wakes the others.
-/// Auto-renewal, which must run while no call is made, gets one thread and one connection of
-/// its own, started with the first renewed lock.
+/// A call borrows one of a few direct connections and does its own network I/O, so an
+/// uncontended call costs its round trips and nothing more; a thread that finds them all
+/// busy shares the multiplexed connection instead. Waiting for a release (pub/sub wake-ups,
+/// re-checks) runs the async client on a private runtime with no threads of its own: a
+/// waiting thread drives it, and when several wait, one drives the I/O for all.
+/// Auto-renewal, and the release of what a failed attempt may have taken, must run while no
+/// call is made: they get one background thread and one connection of their own, started
+/// when first needed.
 ///
 /// Do not call it from inside an async runtime; use [`crate::Client`] there.
 pub struct Client {
     runtime: tokio::runtime::Runtime,
     inner: crate::Client,
+    direct: DirectConnections,
     url: String,
-    renewer: OnceCell<Renewer>,
+    background: OnceCell<Background>,
 }
 
-/// The thread that sends renewals, with its own connection (a separate async client).
-struct Renewer {
+/// The thread that sends renewals and background releases, with its own connection (a
+/// separate async client).
+struct Background {
     client: crate::Client,
     runtime: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -39,11 +49,13 @@ impl Client {
     /// Creates a client; no I/O happens until the first call.
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
         let inner = crate::Client::new(redis_url, options)?;
+        let direct = inner.direct_connections();
         Ok(Client {
             runtime: new_runtime()?,
             inner,
+            direct,
             url: redis_url.to_string(),
-            renewer: OnceCell::new(),
+            background: OnceCell::new(),
         })
     }
 
@@ -54,7 +66,7 @@ impl Client {
 
     /// See [`crate::Client::lock`].
     pub fn lock(&self, name: impl AsRef<[u8]>, ttl: Option<Duration>, wait: Wait) -> Result<Lease> {
-        self.runtime.block_on(self.inner.lock(name, ttl, wait))
+        self.acquire(self.inner.lock_request(name.as_ref(), ttl, wait, None)?)
     }
 
     /// See [`crate::Client::lock_cancellable`].
@@ -65,46 +77,57 @@ impl Client {
         wait: Wait,
         cancel: &CancelSignal,
     ) -> Result<Lease> {
-        self.runtime
-            .block_on(self.inner.lock_cancellable(name, ttl, wait, cancel))
+        self.acquire(
+            self.inner
+                .lock_request(name.as_ref(), ttl, wait, Some(cancel))?,
+        )
     }
 
     /// See [`crate::Client::unlock`].
     pub fn unlock(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<()> {
-        self.runtime.block_on(self.inner.unlock(name, token))
+        let name = name.as_ref();
+        let key = self.inner.key(name)?;
+        let lease_was_lost = self.inner.stop_renewal(token);
+        let released = self.send::<i64>(&commands::release(&key, token))? == 1;
+        owner_checked(name, released && !lease_was_lost)
     }
 
     /// See [`crate::Client::extend`].
     pub fn extend(&self, name: impl AsRef<[u8]>, token: &Token, ttl: Duration) -> Result<()> {
-        self.runtime.block_on(self.inner.extend(name, token, ttl))
+        let name = name.as_ref();
+        let key = self.inner.key(name)?;
+        let ttl = self.options().effective_ttl(Some(ttl))?;
+        let extended = self.send::<i64>(&commands::extend(&key, token, ttl))? == 1;
+        owner_checked(name, extended)
     }
 
     /// See [`crate::Client::remaining_ttl`].
     pub fn remaining_ttl(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<Option<Duration>> {
-        self.runtime.block_on(self.inner.remaining_ttl(name, token))
+        let name = name.as_ref();
+        let key = self.inner.key(name)?;
+        owner_ttl(name, self.send(&commands::remaining(&key, token))?)
     }
 
     /// See [`crate::Client::status`].
     pub fn status(&self, name: impl AsRef<[u8]>) -> Result<LockStatus> {
-        self.runtime.block_on(self.inner.status(name))
+        let key = self.inner.key(name.as_ref())?;
+        Ok(LockStatus::from_pttl(self.send(&commands::pttl(&key))?))
     }
 
-    /// See [`crate::Client::keep_alive`]; renewals run on this client's renewal thread.
+    /// See [`crate::Client::keep_alive`]; renewals run on this client's background thread.
     pub fn keep_alive(
         &self,
         name: impl AsRef<[u8]>,
         lease: &Lease,
         keep: KeepAlive,
     ) -> Result<Renewal> {
-        let renewer = self
-            .renewer
-            .get_or_try_init(|| Renewer::start(&self.url, self.options()))?;
+        let background = self.background()?;
         self.inner.keep_alive_on(
             name.as_ref(),
             lease,
             keep,
-            &renewer.client,
-            &renewer.runtime,
+            &background.client,
+            &background.runtime,
         )
     }
 
@@ -115,23 +138,60 @@ impl Client {
 
     /// See [`crate::Client::ping`].
     pub fn ping(&self) -> Result<()> {
-        self.runtime.block_on(self.inner.ping())
+        self.send::<String>(&commands::ping()).map(drop)
+    }
+
+    /// The first attempt goes straight over a direct connection; only a wait needs the runtime.
+    fn acquire(&self, request: LockRequest<'_>) -> Result<Lease> {
+        let asked = Instant::now();
+        let call = commands::acquire(&request.key, &request.token, request.ttl);
+        let first = self
+            .send::<(i64, i64)>(&call)
+            .inspect_err(|_| self.release_later(&request))?;
+        match first.into() {
+            Attempt::Acquired(fence) => Ok(request.lease(fence, asked)),
+            held => self
+                .runtime
+                .block_on(self.inner.after_first_attempt(&request, held, asked)),
+        }
+    }
+
+    /// Releases what a failed attempt may have taken, on the background thread so that the
+    /// error returns at once.
+    fn release_later(&self, request: &LockRequest<'_>) {
+        if let Ok(background) = self.background() {
+            background
+                .client
+                .release_later(request, &background.runtime);
+        }
+    }
+
+    fn background(&self) -> Result<&Background> {
+        self.background
+            .get_or_try_init(|| Background::start(&self.url, self.options()))
+    }
+
+    /// Sends one call over a direct connection, or the multiplexed one when all are busy.
+    fn send<T: redis::FromRedisValue>(&self, call: &Call) -> Result<T> {
+        self.direct
+            .send(call)
+            .unwrap_or_else(|| self.runtime.block_on(self.inner.send(call)))
     }
 }
 
-impl Renewer {
-    fn start(url: &str, options: &Options) -> Result<Renewer> {
+impl Background {
+    fn start(url: &str, options: &Options) -> Result<Background> {
         let client = crate::Client::new(url, options.clone())?;
         let runtime = new_runtime()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("redilock-renew".into())
+            .name("redilock-bg".into())
             .spawn(move || {
                 let _ = runtime.block_on(stopped);
             })
-            .map_err(|e| Error::Connection(format!("cannot start the renewal thread: {e}")))?;
-        Ok(Renewer {
+            .map_err(|e| Error::Connection(format!("cannot start the background thread: {e}")))?;
+        Ok(Background {
             client,
             runtime: handle,
             stop: Some(stop),
@@ -140,7 +200,7 @@ impl Renewer {
     }
 }
 
-impl Drop for Renewer {
+impl Drop for Background {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {

@@ -2,11 +2,13 @@
 //! C ABI are thin layers over it.
 
 use crate::cancel::CancelSignal;
+use crate::commands::{self, Attempt, Call};
 use crate::connection::SharedConnection;
+use crate::direct::DirectConnections;
 use crate::error::{Error, Result};
 use crate::lease::{renew, KeepAlive, Lease, Renewal, RenewalState};
 use crate::options::{Options, Wait};
-use crate::scripts::{fence_key, wake_channel, ACQUIRE, EXTEND, RELEASE, REMAINING};
+use crate::scripts::wake_channel;
 use crate::token::Token;
 use crate::wakeups::Wakeups;
 use once_cell::sync::OnceCell;
@@ -43,6 +45,18 @@ pub enum LockStatus {
     },
 }
 
+impl LockStatus {
+    /// From a PTTL reply: -2 when free, -1 when held without expiry.
+    pub(crate) fn from_pttl(reply_ms: i64) -> LockStatus {
+        match reply_ms {
+            -2 => LockStatus::Free,
+            ms => LockStatus::Held {
+                remaining: u64::try_from(ms).ok().map(Duration::from_millis),
+            },
+        }
+    }
+}
+
 /// A client that does not keep its connections alive (held by renewal tasks, so that a
 /// dropped client stops renewing).
 #[derive(Clone)]
@@ -54,11 +68,33 @@ impl WeakClient {
     }
 }
 
-enum Attempt {
-    /// Taken, with its fencing number.
-    Acquired(u64),
-    /// Held by another owner; remaining TTL when it has one.
-    Held(Option<Duration>),
+/// One lock call, checked before anything is sent.
+pub(crate) struct LockRequest<'a> {
+    name: &'a [u8],
+    pub(crate) key: Vec<u8>,
+    pub(crate) token: Token,
+    pub(crate) ttl: Duration,
+    wait: Wait,
+    deadline: Option<Instant>,
+    cancel: Option<&'a CancelSignal>,
+}
+
+impl LockRequest<'_> {
+    pub(crate) fn lease(&self, fence: u64, acquired_at: Instant) -> Lease {
+        Lease {
+            token: self.token.clone(),
+            fence,
+            ttl: self.ttl,
+            acquired_at,
+        }
+    }
+
+    fn not_acquired(&self) -> Error {
+        Error::NotAcquired(format!(
+            "lock '{}' is held by another owner",
+            display_name(self.name)
+        ))
+    }
 }
 
 impl Client {
@@ -105,7 +141,8 @@ impl Client {
         ttl: Option<Duration>,
         wait: Wait,
     ) -> Result<Lease> {
-        self.acquire(name.as_ref(), ttl, wait, None).await
+        self.acquire(self.lock_request(name.as_ref(), ttl, wait, None)?)
+            .await
     }
 
     /// Like [`Client::lock`], and `cancel` ends the wait with [`Error::Cancelled`].
@@ -116,7 +153,8 @@ impl Client {
         wait: Wait,
         cancel: &CancelSignal,
     ) -> Result<Lease> {
-        self.acquire(name.as_ref(), ttl, wait, Some(cancel)).await
+        self.acquire(self.lock_request(name.as_ref(), ttl, wait, Some(cancel))?)
+            .await
     }
 
     /// Releases `name` if `token` holds it; [`Error::NotOwner`] (and nothing deleted) otherwise.
@@ -124,13 +162,9 @@ impl Client {
     pub async fn unlock(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<()> {
         let name = name.as_ref();
         let key = self.key(name)?;
-        let renewal = self.lock_renewals().remove(token);
-        let lease_was_lost = renewal.is_some_and(|state| state.stop());
-        if self.release(&key, token).await? && !lease_was_lost {
-            Ok(())
-        } else {
-            Err(not_owner(name))
-        }
+        let lease_was_lost = self.stop_renewal(token);
+        let released = self.send::<i64>(&commands::release(&key, token)).await? == 1;
+        owner_checked(name, released && !lease_was_lost)
     }
 
     /// Resets the TTL of a held lock to `ttl`, atomically and only for its owner. Never
@@ -139,11 +173,7 @@ impl Client {
         let name = name.as_ref();
         let key = self.key(name)?;
         let ttl = self.inner.options.effective_ttl(Some(ttl))?;
-        if self.extend_key(&key, token, ttl).await? {
-            Ok(())
-        } else {
-            Err(not_owner(name))
-        }
+        owner_checked(name, self.extend_key(&key, token, ttl).await?)
     }
 
     /// The remaining TTL of a lock `token` holds (`None`: it has no expiry, which only a lock
@@ -155,26 +185,15 @@ impl Client {
     ) -> Result<Option<Duration>> {
         let name = name.as_ref();
         let key = self.key(name)?;
-        let mut call = REMAINING.key(&key);
-        call.arg(token.as_str());
-        match self.inner.connection.invoke::<i64>(&call).await? {
-            -3 => Err(not_owner(name)),
-            ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
-            _ => Ok(None),
-        }
+        owner_ttl(name, self.send(&commands::remaining(&key, token)).await?)
     }
 
     /// Whether anyone holds `name`, read without a token (for status displays).
     pub async fn status(&self, name: impl AsRef<[u8]>) -> Result<LockStatus> {
         let key = self.key(name.as_ref())?;
-        let mut pttl = redis::cmd("PTTL");
-        pttl.arg(key);
-        Ok(match self.inner.connection.query::<i64>(&pttl).await? {
-            -2 => LockStatus::Free,
-            ms => LockStatus::Held {
-                remaining: u64::try_from(ms).ok().map(Duration::from_millis), // -1: no expiry
-            },
-        })
+        Ok(LockStatus::from_pttl(
+            self.send(&commands::pttl(&key)).await?,
+        ))
     }
 
     /// Keeps `lease` on `name` alive until it is unlocked: renews it at about a third of its
@@ -197,7 +216,7 @@ impl Client {
     }
 
     /// [`Client::keep_alive`] whose renewals are sent by `renewer` on `runtime` (the blocking
-    /// client's renewal thread, with its own connection).
+    /// client's background thread, with its own connection).
     pub(crate) fn keep_alive_on(
         &self,
         name: &[u8],
@@ -238,9 +257,7 @@ impl Client {
         token: &Token,
         ttl: Duration,
     ) -> Result<bool> {
-        let mut call = EXTEND.key(key);
-        call.arg(token.as_str()).arg(ttl.as_millis() as u64);
-        Ok(self.inner.connection.invoke::<i64>(&call).await? == 1)
+        Ok(self.send::<i64>(&commands::extend(key, token, ttl)).await? == 1)
     }
 
     fn lock_renewals(&self) -> std::sync::MutexGuard<'_, HashMap<Token, Arc<RenewalState>>> {
@@ -252,46 +269,72 @@ impl Client {
 
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<()> {
-        self.inner
-            .connection
-            .query::<String>(&redis::cmd("PING"))
-            .await
-            .map(drop)
+        self.send::<String>(&commands::ping()).await.map(drop)
     }
 
-    async fn acquire(
+    /// Direct connections to this client's server, for the blocking client.
+    pub(crate) fn direct_connections(&self) -> DirectConnections {
+        let opts = &self.inner.options;
+        DirectConnections::new(
+            self.inner.connection.redis_client().clone(),
+            opts.connect_timeout,
+            opts.command_timeout,
+        )
+    }
+
+    /// Sends one call over the shared multiplexed connection.
+    pub(crate) async fn send<T: redis::FromRedisValue>(&self, call: &Call) -> Result<T> {
+        self.inner.connection.send(call).await
+    }
+
+    /// Stops the renewal of `token`'s lease, if any; true when that lease was already lost.
+    pub(crate) fn stop_renewal(&self, token: &Token) -> bool {
+        let renewal = self.lock_renewals().remove(token);
+        renewal.is_some_and(|state| state.stop())
+    }
+
+    /// Checks a lock call's arguments, before anything is sent.
+    pub(crate) fn lock_request<'a>(
         &self,
-        name: &[u8],
+        name: &'a [u8],
         ttl: Option<Duration>,
         wait: Wait,
-        cancel: Option<&CancelSignal>,
-    ) -> Result<Lease> {
-        let key = self.key(name)?;
-        let ttl = self.inner.options.effective_ttl(ttl)?;
-        let deadline = match wait {
-            Wait::AtMost(limit) => Some(Instant::now() + limit),
-            Wait::TryOnce | Wait::Forever => None,
-        };
-        let token = Token::generate();
-        let not_acquired = || {
-            Error::NotAcquired(format!(
-                "lock '{}' is held by another owner",
-                display_name(name)
-            ))
-        };
+        cancel: Option<&'a CancelSignal>,
+    ) -> Result<LockRequest<'a>> {
+        Ok(LockRequest {
+            name,
+            key: self.key(name)?,
+            token: Token::generate(),
+            ttl: self.inner.options.effective_ttl(ttl)?,
+            wait,
+            deadline: match wait {
+                Wait::AtMost(limit) => Some(Instant::now() + limit),
+                Wait::TryOnce | Wait::Forever => None,
+            },
+            cancel,
+        })
+    }
 
-        let lease = |fence, acquired_at| Lease {
-            token: token.clone(),
-            fence,
-            ttl,
-            acquired_at,
-        };
+    async fn acquire(&self, request: LockRequest<'_>) -> Result<Lease> {
         let asked = Instant::now();
-        let mut held_for = match self.attempt(&key, &token, ttl).await? {
-            Attempt::Acquired(fence) => return Ok(lease(fence, asked)),
-            Attempt::Held(_) if wait == Wait::TryOnce => return Err(not_acquired()),
+        let first = self.attempt(&request).await?;
+        self.after_first_attempt(&request, first, asked).await
+    }
+
+    /// The lease when the first attempt took the lock; otherwise, unless told not to wait,
+    /// waits for the holder's release and tries again until the lock is taken.
+    pub(crate) async fn after_first_attempt(
+        &self,
+        request: &LockRequest<'_>,
+        first: Attempt,
+        asked: Instant,
+    ) -> Result<Lease> {
+        let mut held_for = match first {
+            Attempt::Acquired(fence) => return Ok(request.lease(fence, asked)),
+            Attempt::Held(_) if request.wait == Wait::TryOnce => return Err(request.not_acquired()),
             Attempt::Held(remaining) => remaining,
         };
+        let (deadline, cancel) = (request.deadline, request.cancel);
         // Subscribe before the next attempt, so a release between the two is not missed.
         let wakeups = self.inner.wakeups.get_or_init(|| {
             let opts = &self.inner.options;
@@ -303,19 +346,19 @@ impl Client {
             )
         });
         let subscription = tokio::select! {
-            subscription = wakeups.subscribe(wake_channel(&key)) => subscription,
-            _ = wait_for(cancel) => return Err(cancelled(name)),
-            _ = sleep_until_opt(deadline) => return Err(not_acquired()),
+            subscription = wakeups.subscribe(wake_channel(&request.key)) => subscription,
+            _ = wait_for(cancel) => return Err(cancelled(request.name)),
+            _ = sleep_until_opt(deadline) => return Err(request.not_acquired()),
         };
         loop {
             let asked = Instant::now();
-            match self.attempt(&key, &token, ttl).await? {
-                Attempt::Acquired(fence) => return Ok(lease(fence, asked)),
+            match self.attempt(request).await? {
+                Attempt::Acquired(fence) => return Ok(request.lease(fence, asked)),
                 Attempt::Held(remaining) => held_for = remaining.or(held_for),
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return Err(not_acquired());
+                return Err(request.not_acquired());
             }
             // Re-check at the retry interval, and never sleep past the holder's expiry.
             let mut recheck = now + self.inner.options.retry_interval;
@@ -328,43 +371,38 @@ impl Client {
             tokio::select! {
                 _ = subscription.released() => {}
                 _ = sleep_until(recheck) => {}
-                _ = wait_for(cancel) => return Err(cancelled(name)),
+                _ = wait_for(cancel) => return Err(cancelled(request.name)),
             }
         }
     }
 
     /// One acquisition attempt. If the caller's future is dropped while the attempt is in
     /// flight, the guard releases whatever it may have taken.
-    async fn attempt(&self, key: &[u8], token: &Token, ttl: Duration) -> Result<Attempt> {
+    async fn attempt(&self, request: &LockRequest<'_>) -> Result<Attempt> {
         let guard = InFlight {
             client: self,
-            key,
-            token,
+            request,
         };
-        let mut call = ACQUIRE.key(key);
-        call.key(fence_key(key))
-            .arg(token.as_str())
-            .arg(ttl.as_millis() as u64);
-        let reply: (i64, i64) = self.inner.connection.invoke(&call).await?;
+        let call = commands::acquire(&request.key, &request.token, request.ttl);
+        let reply: (i64, i64) = self.send(&call).await?;
         std::mem::forget(guard);
-        Ok(match reply {
-            (1, fence) => Attempt::Acquired(fence as u64),
-            (_, remaining_ms) if remaining_ms >= 0 => {
-                Attempt::Held(Some(Duration::from_millis(remaining_ms as u64)))
-            }
-            _ => Attempt::Held(None),
-        })
+        Ok(reply.into())
     }
 
-    /// The atomic compare-and-delete; true when `token` held the lock.
-    async fn release(&self, key: &[u8], token: &Token) -> Result<bool> {
-        let mut call = RELEASE.key(key);
-        call.arg(token.as_str()).arg(wake_channel(key));
-        let released: i64 = self.inner.connection.invoke(&call).await?;
-        Ok(released == 1)
+    /// Releases in the background what a failed attempt may have taken (the command may have
+    /// run though its reply was lost); the lock's TTL covers the case where this fails too.
+    pub(crate) fn release_later(
+        &self,
+        request: &LockRequest<'_>,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let (client, key, token) = (self.clone(), request.key.clone(), request.token.clone());
+        runtime.spawn(async move {
+            let _ = client.send::<i64>(&commands::release(&key, &token)).await;
+        });
     }
 
-    fn key(&self, name: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn key(&self, name: &[u8]) -> Result<Vec<u8>> {
         if name.is_empty() {
             return Err(Error::InvalidArgument(
                 "the lock name must not be empty".into(),
@@ -378,19 +416,14 @@ impl Client {
 /// dropped mid-flight, or the reply was lost (the command may still have run).
 struct InFlight<'a> {
     client: &'a Client,
-    key: &'a [u8],
-    token: &'a Token,
+    request: &'a LockRequest<'a>,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (client, key, token) = (self.client.clone(), self.key.to_vec(), self.token.clone());
-        runtime.spawn(async move {
-            let _ = client.release(&key, &token).await;
-        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.client.release_later(self.request, &runtime);
+        }
     }
 }
 
@@ -408,11 +441,21 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-fn not_owner(name: &[u8]) -> Error {
-    Error::NotOwner(format!(
+/// Ok when an owner-checked call found `token` holding the lock, NotOwner otherwise.
+pub(crate) fn owner_checked(name: &[u8], held: bool) -> Result<()> {
+    if held {
+        return Ok(());
+    }
+    Err(Error::NotOwner(format!(
         "lock '{}' is not held by this token (it expired, was released, or belongs to another owner)",
         display_name(name)
-    ))
+    )))
+}
+
+/// The owner's remaining TTL from the `remaining` script's reply (None: no expiry).
+pub(crate) fn owner_ttl(name: &[u8], reply_ms: i64) -> Result<Option<Duration>> {
+    owner_checked(name, reply_ms != -3)?;
+    Ok(u64::try_from(reply_ms).ok().map(Duration::from_millis))
 }
 
 fn cancelled(name: &[u8]) -> Error {

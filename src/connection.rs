@@ -1,9 +1,10 @@
 //! One multiplexed connection shared by every caller of a client, re-established on demand
 //! after Redis goes away. No lock is held while a command is on the wire.
 
+use crate::commands::Call;
 use crate::error::{from_redis, Error, Result};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, FromRedisValue, ScriptInvocation};
+use redis::{AsyncConnectionConfig, FromRedisValue};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ impl SharedConnection {
         connect_timeout: Duration,
         command_timeout: Duration,
     ) -> Self {
-        let server = client.get_connection_info().addr().to_string();
+        let server = server_address(&client);
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(command_timeout));
@@ -44,18 +45,17 @@ impl SharedConnection {
         &self.client
     }
 
-    /// Runs one script call and classifies its failure. A connection found dead on first use
+    /// Sends one call and classifies its failure. A connection found dead on first use
     /// (Redis restarted while this client was idle) is replaced and the call sent once more;
     /// the scripts are written so that running twice for one token does no harm.
-    pub(crate) async fn invoke<T: FromRedisValue>(&self, call: &ScriptInvocation<'_>) -> Result<T> {
-        self.with_retry(|mut conn| async move { call.invoke_async(&mut conn).await })
-            .await
-    }
-
-    /// Sends a plain command (used by `ping`), with the same retry.
-    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        self.with_retry(|mut conn| async move { cmd.query_async(&mut conn).await })
-            .await
+    pub(crate) async fn send<T: FromRedisValue>(&self, call: &Call) -> Result<T> {
+        self.with_retry(|mut conn| async move {
+            match call {
+                Call::Script(script) => script.invoke_async(&mut conn).await,
+                Call::Command(cmd) => cmd.query_async(&mut conn).await,
+            }
+        })
+        .await
     }
 
     async fn with_retry<T, F, Fut>(&self, send: F) -> Result<T>
@@ -114,10 +114,7 @@ impl SharedConnection {
     /// Classifies a failed command; anything but an error reply means the connection is
     /// suspect, so the next caller makes a new one.
     fn failed(&self, generation: u64, err: &redis::RedisError) -> Error {
-        if !matches!(
-            err.kind(),
-            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
-        ) {
+        if !keeps_connection(err) {
             self.discard(generation);
         }
         from_redis(err, &self.server)
@@ -129,4 +126,17 @@ impl SharedConnection {
             *current = None;
         }
     }
+}
+
+/// Whether a connection stays usable after `err`: only an error reply leaves it in step.
+pub(crate) fn keeps_connection(err: &redis::RedisError) -> bool {
+    matches!(
+        err.kind(),
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+    )
+}
+
+/// The server's address for messages (never the URL: it may hold a password).
+pub(crate) fn server_address(client: &redis::Client) -> String {
+    client.get_connection_info().addr().to_string()
 }

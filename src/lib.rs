@@ -23,7 +23,9 @@
 pub mod blocking;
 mod cancel;
 mod client;
+mod commands;
 mod connection;
+mod direct;
 mod error;
 pub mod ffi;
 mod flag;
@@ -32,6 +34,7 @@ mod options;
 mod scripts;
 mod token;
 mod wakeups;
+mod wire;
 
 pub use cancel::CancelSignal;
 pub use client::{Client, LockStatus};

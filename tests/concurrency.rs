@@ -3,7 +3,8 @@
 mod common;
 
 use common::RedisServer;
-use redilock::{blocking::Client, Options, Wait};
+use redilock::blocking::{Client, DIRECT_CONNECTIONS};
+use redilock::{Options, Wait};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,13 @@ fn sixteen_threads_on_one_client_keep_an_exact_count() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_eq!(guarded.overlaps.load(Ordering::SeqCst), 0);
     assert_eq!(guarded.counter.load(Ordering::SeqCst), THREADS * ITERATIONS);
+    // A few connections serve all threads: the direct ones, the multiplexed one for the
+    // rest, the wake-up subscription; plus the redis-cli that asks.
+    let connections = server.cli(&["CLIENT", "LIST"]).lines().count();
+    assert!(
+        connections <= DIRECT_CONNECTIONS + 3,
+        "{connections} connections for one client"
+    );
 }
 
 #[test]

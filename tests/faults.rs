@@ -63,13 +63,24 @@ fn killed_and_restarted_redis_under_a_live_client() {
 }
 
 #[test]
-fn restart_while_idle_is_invisible_to_the_next_call() {
+fn restart_while_idle_is_invisible_to_the_next_calls() {
     let mut server = RedisServer::start();
     let c = Client::new(&server.url(), quick_options()).unwrap();
-    c.ping().unwrap();
+    // Several threads at once leave several idle connections, all dead after the restart.
+    let on_threads = |work: &(dyn Fn(usize) + Sync)| {
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                scope.spawn(move || work(i));
+            }
+        })
+    };
+    on_threads(&|_| c.ping().unwrap());
     server.restart();
-    let token = c.lock("after-restart", TTL, Wait::TryOnce).unwrap().token;
-    c.unlock("after-restart", &token).unwrap();
+    on_threads(&|i| {
+        let name = format!("after-restart-{i}");
+        let token = c.lock(&name, TTL, Wait::TryOnce).unwrap().token;
+        c.unlock(&name, &token).unwrap();
+    });
 }
 
 #[test]
@@ -169,4 +180,37 @@ fn permission_errors_are_redis_errors_and_leave_nothing_behind() {
     assert!(matches!(err, Error::Redis(_)), "{err:?}");
     assert!(err.to_string().contains("NOPERM"), "{err}");
     assert_eq!(server.cli(&["EXISTS", "forbidden"]), "0");
+}
+
+#[test]
+fn signals_that_interrupt_a_call_do_not_fail_it() {
+    // Go's runtime, Ruby and many C programs signal their threads; a socket read with a
+    // timeout is never restarted by the kernel, so the library must retry it itself.
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing, with SA_RESTART as such runtimes do.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+    }
+    let server = RedisServer::start();
+    let c = Arc::new(Client::new(&server.url(), quick_options()).unwrap());
+    let worker = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut calls = 0;
+        while started.elapsed() < Duration::from_secs(1) {
+            let token = c.lock("signalled", TTL, Wait::TryOnce).unwrap().token;
+            c.unlock("signalled", &token).unwrap();
+            calls += 1;
+        }
+        calls
+    });
+    let target = std::os::unix::thread::JoinHandleExt::as_pthread_t(&worker);
+    while !worker.is_finished() {
+        // SAFETY: the worker thread has not been joined, so its id is valid.
+        unsafe { libc::pthread_kill(target, libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    assert!(worker.join().unwrap() > 0);
 }
