@@ -55,10 +55,10 @@ test:
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --quiet --all-targets -- -D warnings
+	$(CARGO) clippy --quiet --all-targets --all-features -- -D warnings
 
 test-rust:
-	$(CARGO) test --quiet
+	$(CARGO) test --quiet --all-features
 
 C_TESTS := $(patsubst tests/c/%.c,$(OUT)/c/%,$(wildcard tests/c/test_*.c))
 
@@ -111,7 +111,7 @@ bench-peers:
 # The command-line tool (src/bin/redilock); `lib` builds the library only.
 .PHONY: cli
 cli:
-	$(CARGO) build --release --bin redilock --quiet
+	$(CARGO) build --release --features cli --bin redilock --quiet
 
 install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
