@@ -16,6 +16,11 @@ module Redilock
     #   newest it has seen: that stops the late writes of a holder paused past its lease.
     attr_reader :fence
 
+    # What {#lost?} and {#unlock} learn, kept apart from the lock's own instance variables so
+    # that `lock.freeze` (a shallow freeze) leaves them working.
+    State = Struct.new(:lost, :unlocked)
+    private_constant :State
+
     # @api private
     def initialize(client, name, token, fence, auto_renew)
       @client = client
@@ -23,8 +28,15 @@ module Redilock
       @token = token.freeze
       @fence = fence
       @auto_renew = auto_renew
-      @lost = false
-      @unlocked = false
+      @state = State.new(false, false)
+    end
+
+    # `dup` and `clone` copy the state too, as they copied it when it was instance variables.
+    #
+    # @api private
+    def initialize_copy(source)
+      super
+      @state = @state.dup
     end
 
     # @return [Boolean] whether the library renews this lock in the background
@@ -32,16 +44,34 @@ module Redilock
       @auto_renew
     end
 
-    # Resets the lock's TTL, if this token still holds it (an expired lock is never
-    # re-created). The next auto-renewal, if any, sets it back to the TTL the lock was taken
-    # with. Note that this replaces `Object#extend` for locks.
+    # Resets the lock's TTL when given a number of seconds; given modules, it is
+    # `Object#extend`, so decorators, test doubles and instrumentation can still mix modules
+    # into a lock.
     #
-    # @param ttl [Numeric] the new TTL in seconds, counted from now
-    # @return [true]
-    # @raise [ArgumentError] for a TTL that is not positive or too large (nothing is sent)
-    # @raise [NotOwner] when the lock is no longer held by this token
-    def extend(ttl)
-      @client.extend_lock(@name, @token, ttl)
+    # @overload extend(ttl)
+    #   Resets the lock's TTL, if this token still holds it (an expired lock is never
+    #   re-created). The next auto-renewal, if any, sets it back to the TTL the lock was taken
+    #   with.
+    #   @param ttl [Numeric] the new TTL in seconds, counted from now
+    #   @return [true]
+    #   @raise [ArgumentError] for a TTL that is not positive, not finite or too large
+    #     (nothing is sent)
+    #   @raise [NotOwner] when the lock is no longer held by this token
+    # @overload extend(*modules)
+    #   `Object#extend`: adds the modules' instance methods to this lock object alone. Nothing
+    #   is sent to Redis. Its own errors (TypeError for a Class, FrozenError for a frozen
+    #   lock) are raised as they are.
+    #   @param modules [Array<Module>] one or more modules
+    #   @return [self]
+    # @raise [ArgumentError] for any other arguments: none, a TTL that is not Numeric (a
+    #   String, nil, ...), several TTLs, or TTLs and modules mixed
+    def extend(*args)
+      return @client.extend_lock(@name, @token, args.first) if args.size == 1 && args.first.is_a?(Numeric)
+      return super if !args.empty? && args.all?(Module)
+
+      given = args.empty? ? "no arguments" : args.map(&:inspect).join(", ")
+      raise ArgumentError, "Lock#extend takes a TTL (a number of seconds) or Modules to mix in (Object#extend), " \
+                           "got #{given}"
     end
 
     # @return [Float, nil] the remaining TTL in seconds; nil when the key has no expiry
@@ -57,10 +87,10 @@ module Redilock
     #
     # @return [Boolean] always false without auto-renewal
     def lost?
-      return @lost if @unlocked || !@auto_renew
+      return @state.lost if @state.unlocked || !@auto_renew
 
-      # nil: an unlock on another thread ended the renewal meanwhile and set @lost.
-      @lost = @client.renewal_lost?(@token) || @lost
+      # nil: an unlock on another thread ended the renewal meanwhile and set @state.lost.
+      @state.lost = @client.renewal_lost?(@token) || @state.lost
     end
 
     # Releases the lock, waking the waiters, and ends its auto-renewal.
@@ -72,23 +102,33 @@ module Redilock
     def unlock
       @client.release(@name, @token)
     rescue NotOwner => e
-      raise if @unlocked || !@auto_renew
+      raise if @state.unlocked || !@auto_renew
 
-      @lost = true
+      @state.lost = true
       raise LockLost.new("lock '#{@name}' was lost while held: its auto-renewal found it gone or could not " \
                          "reach Redis in time", e.status)
     ensure
-      @unlocked = true # last: once it is set, lost? is final
+      @state.unlocked = true # last: once it is set, lost? is final
     end
 
     # @return [Boolean] whether {#unlock} was called
     def unlocked?
-      @unlocked
+      @state.unlocked
     end
 
-    # @return [String]
+    # The name, fence and state, never the token: anyone who reads the token (in a log, say)
+    # can release or extend the lock. The state is what this object has seen, without asking
+    # Redis or the library: "lost" once {#lost?} or {#unlock} found the lock lost, else
+    # "unlocked" after {#unlock}, else "acquired" (which an expired lock still shows).
+    # `to_s` is Object's, which shows no instance variable either.
+    #
+    # @return [String] e.g. `#<Redilock::Lock name="orders:42" fence=7 state=acquired auto_renew=false>`
     def inspect
-      "#<#{self.class} name=#{@name.inspect} fence=#{@fence}>"
+      state = if @state.lost then "lost"
+              elsif @state.unlocked then "unlocked"
+              else "acquired"
+              end
+      "#<#{self.class} name=#{@name.inspect} fence=#{@fence} state=#{state} auto_renew=#{@auto_renew}>"
     end
   end
 end
