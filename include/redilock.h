@@ -46,9 +46,10 @@
 #define REDILOCK_VERSION_PATCH 0
 
 /*
- A lock client: one multiplexed connection and one wake-up subscription, shared by every
- thread that calls it (a calling thread drives the I/O itself: the client starts no threads). All functions taking a `redilock *` may be called
- from any number of threads at once, except `redilock_free`.
+ A lock client: a few connections and one wake-up subscription, shared by every thread that
+ calls it (a calling thread does its own I/O; only auto-renewal adds a background thread).
+ All functions taking a `redilock *` may be called from any number of threads at once,
+ except `redilock_free`.
  */
 typedef struct redilock redilock;
 
@@ -231,7 +232,8 @@ redilock_status redilock_new_with_options(const char *redis_url, const redilock_
 
  `timeout_ms`: `REDILOCK_WAIT_FOREVER` (-1) waits until acquired, `REDILOCK_NO_WAIT` (0)
  tries once, a positive value waits at most that long; then `REDILOCK_STATUS_NOT_ACQUIRED`.
- A waiter wakes within milliseconds of the holder's release.
+ Waiters queue: the lock goes to the longest waiter, which wakes within milliseconds of the
+ holder's release, and a try-once call does not get in ahead of a queued waiter.
 
  On `REDILOCK_STATUS_OK` the owner token (a NUL-terminated string) is written to `token_out`,
  which must hold `REDILOCK_TOKEN_LEN` bytes; pass it to `redilock_unlock`. On any other
@@ -288,7 +290,7 @@ redilock_status redilock_renewal_lost(redilock *client, const char *token, bool 
 
 /*
  Releases the lock `name` if `token` holds it, in one atomic compare-and-delete that also
- wakes the waiters. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
+ wakes the next waiter. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
  not hold it: it expired, was released, or belongs to another owner.
  */
 redilock_status redilock_unlock(redilock *client, const char *name, const char *token);

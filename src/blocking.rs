@@ -144,10 +144,10 @@ impl Client {
     /// The first attempt goes straight over a direct connection; only a wait needs the runtime.
     fn acquire(&self, request: LockRequest<'_>) -> Result<Lease> {
         let asked = Instant::now();
-        let call = commands::acquire(&request.key, &request.token, request.ttl);
+        let call = commands::acquire(&request.key, &request.token, request.ttl, None);
         let first = self
             .send::<(i64, i64)>(&call)
-            .inspect_err(|_| self.release_later(&request))?;
+            .inspect_err(|_| self.abandon_later(&request))?;
         match first.into() {
             Attempt::Acquired(fence) => Ok(request.lease(fence, asked)),
             held => self
@@ -156,13 +156,13 @@ impl Client {
         }
     }
 
-    /// Releases what a failed attempt may have taken, on the background thread so that the
+    /// Gives back what a failed attempt may have taken, on the background thread so that the
     /// error returns at once.
-    fn release_later(&self, request: &LockRequest<'_>) {
+    fn abandon_later(&self, request: &LockRequest<'_>) {
         if let Ok(background) = self.background() {
             background
                 .client
-                .release_later(request, &background.runtime);
+                .abandon_later(request, &background.runtime);
         }
     }
 

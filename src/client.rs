@@ -317,12 +317,14 @@ impl Client {
 
     async fn acquire(&self, request: LockRequest<'_>) -> Result<Lease> {
         let asked = Instant::now();
-        let first = self.attempt(&request).await?;
+        let in_flight = Abandon::new(self, &request);
+        let first = self.attempt(&request, None).await?;
+        in_flight.disarm();
         self.after_first_attempt(&request, first, asked).await
     }
 
     /// The lease when the first attempt took the lock; otherwise, unless told not to wait,
-    /// waits for the holder's release and tries again until the lock is taken.
+    /// queues for the lock and tries again at each wake-up and re-check until it is taken.
     pub(crate) async fn after_first_attempt(
         &self,
         request: &LockRequest<'_>,
@@ -346,18 +348,26 @@ impl Client {
             )
         });
         let subscription = tokio::select! {
-            subscription = wakeups.subscribe(wake_channel(&request.key)) => subscription,
+            subscription = wakeups.subscribe(wake_channel(&request.key), &request.token) => subscription,
             _ = wait_for(cancel) => return Err(cancelled(request.name)),
             _ = sleep_until_opt(deadline) => return Err(request.not_acquired()),
         };
+        // From the next attempt on, the caller has a place in the queue, kept by each
+        // re-check; a caller that stops re-checking (crashed) loses it after three intervals.
+        let queue_for = Some(self.inner.options.retry_interval * 3);
+        let place = Abandon::new(self, request);
         loop {
             let asked = Instant::now();
-            match self.attempt(request).await? {
-                Attempt::Acquired(fence) => return Ok(request.lease(fence, asked)),
+            match self.attempt(request, queue_for).await? {
+                Attempt::Acquired(fence) => {
+                    place.disarm(); // the script took the caller off the queue
+                    return Ok(request.lease(fence, asked));
+                }
                 Attempt::Held(remaining) => held_for = remaining.or(held_for),
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
+                place.now().await;
                 return Err(request.not_acquired());
             }
             // Re-check at the retry interval, and never sleep past the holder's expiry.
@@ -371,34 +381,34 @@ impl Client {
             tokio::select! {
                 _ = subscription.released() => {}
                 _ = sleep_until(recheck) => {}
-                _ = wait_for(cancel) => return Err(cancelled(request.name)),
+                _ = wait_for(cancel) => {
+                    place.now().await;
+                    return Err(cancelled(request.name));
+                }
             }
         }
     }
 
-    /// One acquisition attempt. If the caller's future is dropped while the attempt is in
-    /// flight, the guard releases whatever it may have taken.
-    async fn attempt(&self, request: &LockRequest<'_>) -> Result<Attempt> {
-        let guard = InFlight {
-            client: self,
-            request,
-        };
-        let call = commands::acquire(&request.key, &request.token, request.ttl);
-        let reply: (i64, i64) = self.send(&call).await?;
-        std::mem::forget(guard);
-        Ok(reply.into())
+    /// One acquisition attempt, queueing for `queue_for` when refused (see commands::acquire).
+    async fn attempt(
+        &self,
+        request: &LockRequest<'_>,
+        queue_for: Option<Duration>,
+    ) -> Result<Attempt> {
+        let call = commands::acquire(&request.key, &request.token, request.ttl, queue_for);
+        Ok(self.send::<(i64, i64)>(&call).await?.into())
     }
 
-    /// Releases in the background what a failed attempt may have taken (the command may have
-    /// run though its reply was lost); the lock's TTL covers the case where this fails too.
-    pub(crate) fn release_later(
+    /// Gives back in the background what a lock call that ended without a lease may hold
+    /// (see commands::abandon); the TTLs cover the case where this fails too.
+    pub(crate) fn abandon_later(
         &self,
         request: &LockRequest<'_>,
         runtime: &tokio::runtime::Handle,
     ) {
         let (client, key, token) = (self.clone(), request.key.clone(), request.token.clone());
         runtime.spawn(async move {
-            let _ = client.send::<i64>(&commands::release(&key, &token)).await;
+            let _ = client.send::<i64>(&commands::abandon(&key, &token)).await;
         });
     }
 
@@ -412,17 +422,48 @@ impl Client {
     }
 }
 
-/// Releases a possibly-taken lock when an attempt ends without a reply: its future was
-/// dropped mid-flight, or the reply was lost (the command may still have run).
-struct InFlight<'a> {
+/// Gives back what a lock call may hold while it has no lease: a lock taken by an attempt
+/// whose reply was lost, or its place in the queue. Dropped while armed (the caller's future
+/// dropped mid-wait, an attempt failed), it does so in the background.
+struct Abandon<'a> {
     client: &'a Client,
     request: &'a LockRequest<'a>,
+    armed: bool,
 }
 
-impl Drop for InFlight<'_> {
+impl<'a> Abandon<'a> {
+    fn new(client: &'a Client, request: &'a LockRequest<'a>) -> Self {
+        Abandon {
+            client,
+            request,
+            armed: true,
+        }
+    }
+
+    /// The call ended with its lease: nothing to give back.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    /// Gives back at once, before the caller hears that it stopped waiting, so the next
+    /// waiter does not wait for this one's place to expire.
+    async fn now(mut self) {
+        self.armed = false;
+        let (key, token) = (&self.request.key, &self.request.token);
+        let _ = self
+            .client
+            .send::<i64>(&commands::abandon(key, token))
+            .await;
+    }
+}
+
+impl Drop for Abandon<'_> {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            self.client.release_later(self.request, &runtime);
+            self.client.abandon_later(self.request, &runtime);
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Every call the lock sends to Redis and what its replies mean, shared by the async client
 //! (over the multiplexed connection) and the blocking client (over direct connections).
 
-use crate::scripts::{fence_key, wake_channel, ACQUIRE, EXTEND, RELEASE, REMAINING};
+use crate::scripts::{
+    companion_key, wake_channel, Companion, ABANDON, ACQUIRE, EXTEND, RELEASE, REMAINING,
+};
 use crate::token::Token;
 use redis::{Cmd, ScriptInvocation};
 use std::time::Duration;
@@ -12,19 +14,43 @@ pub(crate) enum Call {
     Command(Cmd),
 }
 
-/// Takes the lock when free; the reply becomes an [`Attempt`].
-pub(crate) fn acquire(key: &[u8], token: &Token, ttl: Duration) -> Call {
+/// Takes the lock when it is free and no earlier waiter is queued; the reply becomes an
+/// [`Attempt`]. With `queue_for`, a refused caller joins the queue (or keeps its place) for
+/// that long; without, it only tries once.
+pub(crate) fn acquire(
+    key: &[u8],
+    token: &Token,
+    ttl: Duration,
+    queue_for: Option<Duration>,
+) -> Call {
     let mut call = ACQUIRE.key(key);
-    call.key(fence_key(key))
+    call.key(companion_key(Companion::Fence, key))
+        .key(companion_key(Companion::Queue, key))
+        .key(companion_key(Companion::Deadlines, key))
         .arg(token.as_str())
-        .arg(ttl.as_millis() as u64);
+        .arg(ttl.as_millis() as u64)
+        .arg(queue_for.map_or(0, |d| d.as_millis().max(1) as u64));
     Call::Script(call)
 }
 
-/// The atomic compare-and-delete that also wakes the waiters; replies 1 when `token` held it.
+/// The atomic compare-and-delete that also wakes the next waiter; replies 1 when `token` held
+/// the lock.
 pub(crate) fn release(key: &[u8], token: &Token) -> Call {
     let mut call = RELEASE.key(key);
-    call.arg(token.as_str()).arg(wake_channel(key));
+    call.key(companion_key(Companion::Queue, key))
+        .arg(token.as_str())
+        .arg(wake_channel(key));
+    Call::Script(call)
+}
+
+/// Gives back what `token` holds when its caller stops without a lease: its place in the
+/// queue, or a lock taken by an attempt whose reply was lost.
+pub(crate) fn abandon(key: &[u8], token: &Token) -> Call {
+    let mut call = ABANDON.key(key);
+    call.key(companion_key(Companion::Queue, key))
+        .key(companion_key(Companion::Deadlines, key))
+        .arg(token.as_str())
+        .arg(wake_channel(key));
     Call::Script(call)
 }
 

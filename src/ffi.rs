@@ -65,9 +65,10 @@ pub const REDILOCK_VERSION_MAJOR: u32 = 0;
 pub const REDILOCK_VERSION_MINOR: u32 = 1;
 pub const REDILOCK_VERSION_PATCH: u32 = 0;
 
-/// A lock client: one multiplexed connection and one wake-up subscription, shared by every
-/// thread that calls it (a calling thread drives the I/O itself: the client starts no threads). All functions taking a `redilock *` may be called
-/// from any number of threads at once, except `redilock_free`.
+/// A lock client: a few connections and one wake-up subscription, shared by every thread that
+/// calls it (a calling thread does its own I/O; only auto-renewal adds a background thread).
+/// All functions taking a `redilock *` may be called from any number of threads at once,
+/// except `redilock_free`.
 pub struct redilock {
     client: Client,
     /// A handle does not survive `fork()`: its sockets and event queue are shared with the
@@ -520,7 +521,8 @@ pub extern "C" fn redilock_new_with_options(
 ///
 /// `timeout_ms`: `REDILOCK_WAIT_FOREVER` (-1) waits until acquired, `REDILOCK_NO_WAIT` (0)
 /// tries once, a positive value waits at most that long; then `REDILOCK_STATUS_NOT_ACQUIRED`.
-/// A waiter wakes within milliseconds of the holder's release.
+/// Waiters queue: the lock goes to the longest waiter, which wakes within milliseconds of the
+/// holder's release, and a try-once call does not get in ahead of a queued waiter.
 ///
 /// On `REDILOCK_STATUS_OK` the owner token (a NUL-terminated string) is written to `token_out`,
 /// which must hold `REDILOCK_TOKEN_LEN` bytes; pass it to `redilock_unlock`. On any other
@@ -690,7 +692,7 @@ pub extern "C" fn redilock_renewal_lost(
 }
 
 /// Releases the lock `name` if `token` holds it, in one atomic compare-and-delete that also
-/// wakes the waiters. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
+/// wakes the next waiter. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
 /// not hold it: it expired, was released, or belongs to another owner.
 #[no_mangle]
 pub extern "C" fn redilock_unlock(

@@ -13,19 +13,37 @@ pub(crate) static EXTEND: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/extend.lua")));
 pub(crate) static REMAINING: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/remaining.lua")));
+pub(crate) static ABANDON: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/abandon.lua")));
 
 /// Channel on which releases of `key` are announced to its waiters.
 pub(crate) fn wake_channel(key: &[u8]) -> Vec<u8> {
     [b"redilock:released:".as_slice(), key].concat()
 }
 
-/// The fencing counter of `key`: `redilock:fence:{T}:<key>`, where the hash tag `T` is chosen
-/// to fall in the same Redis Cluster slot as `key` itself (whatever braces the key contains),
-/// so the acquire script may touch both.
-pub(crate) fn fence_key(key: &[u8]) -> Vec<u8> {
+/// The keys a lock keeps beside its own: its fencing counter, the queue of its waiters and
+/// their deadlines.
+#[derive(Clone, Copy)]
+pub(crate) enum Companion {
+    Fence,
+    Queue,
+    Deadlines,
+}
+
+/// A companion of `key`: `redilock:<kind>:{T}:<key>`, where the hash tag `T` is chosen to fall
+/// in the same Redis Cluster slot as `key` itself (whatever braces the key contains), so one
+/// script may touch them all.
+pub(crate) fn companion_key(kind: Companion, key: &[u8]) -> Vec<u8> {
+    let kind: &[u8] = match kind {
+        Companion::Fence => b"fence",
+        Companion::Queue => b"queue",
+        Companion::Deadlines => b"deadlines",
+    };
     let tag = SLOT_TAGS[usize::from(slot(key))];
     [
-        b"redilock:fence:{".as_slice(),
+        b"redilock:".as_slice(),
+        kind,
+        b":{",
         tag.to_string().as_bytes(),
         b"}:",
         key,
@@ -94,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn fence_counters_share_the_lock_keys_slot() {
+    fn companions_share_the_lock_keys_slot() {
         for key in [
             &b"orders:42"[..],
             b"{tag}:x",
@@ -103,12 +121,14 @@ mod tests {
             b"",
             "ü锁".as_bytes(),
         ] {
-            assert_eq!(
-                slot(&fence_key(key)),
-                slot(key),
-                "{:?}",
-                String::from_utf8_lossy(key)
-            );
+            for kind in [Companion::Fence, Companion::Queue, Companion::Deadlines] {
+                assert_eq!(
+                    slot(&companion_key(kind, key)),
+                    slot(key),
+                    "{:?}",
+                    String::from_utf8_lossy(key)
+                );
+            }
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Fast wake-ups: one pub/sub connection per client, shared by all of its waiters.
 //!
-//! The release script publishes on the lock's channel. A single task owns the subscription:
-//! it subscribes to a channel when the first local waiter of that lock arrives, unsubscribes
-//! when the last one leaves, and wakes one local waiter per release (the others keep waiting,
-//! since only one can win the lock). If the subscription connection is lost, waiters fall back
-//! to their retry interval until it is back, and every channel is woken once on reconnect in
-//! case a release was missed meanwhile.
+//! The release script publishes on the lock's channel the token of the waiter whose turn it is
+//! (the first in the lock's queue; empty when nobody is queued). A single task owns the
+//! subscription: it subscribes to a channel when the first local waiter of that lock arrives,
+//! unsubscribes when the last one leaves, and wakes only the waiter named, when it is local
+//! (any one local waiter for an empty message). If the subscription connection is lost,
+//! waiters fall back to their retry interval until it is back, and every waiter is woken once
+//! on reconnect in case a release was missed meanwhile.
 
+use crate::token::Token;
 use redis::aio::{PubSubSink, PubSubStream};
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -19,10 +21,12 @@ use tokio::time::{sleep_until, timeout, Instant};
 enum Request {
     Subscribe {
         channel: Vec<u8>,
+        token: Token,
         ready: oneshot::Sender<Arc<Notify>>,
     },
     Unsubscribe {
         channel: Vec<u8>,
+        token: Token,
     },
 }
 
@@ -34,6 +38,7 @@ pub(crate) struct Wakeups {
 /// One waiter's interest in one lock's releases; leaving scope withdraws it.
 pub(crate) struct Subscription {
     channel: Vec<u8>,
+    token: Token,
     notify: Option<Arc<Notify>>,
     requests: mpsc::UnboundedSender<Request>,
 }
@@ -61,12 +66,14 @@ impl Wakeups {
         Wakeups { requests }
     }
 
-    /// Registers interest in `channel` and waits until Redis has confirmed the subscription
-    /// (or it failed, in which case the waiter still works by re-checking at its interval).
-    pub(crate) async fn subscribe(&self, channel: Vec<u8>) -> Subscription {
+    /// Registers the waiter with `token` on `channel` and waits until Redis has confirmed the
+    /// subscription (or it failed, in which case the waiter still works by re-checking at its
+    /// interval).
+    pub(crate) async fn subscribe(&self, channel: Vec<u8>, token: &Token) -> Subscription {
         let (ready, confirmed) = oneshot::channel();
         let sent = self.requests.send(Request::Subscribe {
             channel: channel.clone(),
+            token: token.clone(),
             ready,
         });
         let notify = match sent {
@@ -75,6 +82,7 @@ impl Wakeups {
         };
         Subscription {
             channel,
+            token: token.clone(),
             notify,
             requests: self.requests.clone(),
         }
@@ -82,7 +90,7 @@ impl Wakeups {
 }
 
 impl Subscription {
-    /// Resolves when a release of the lock is announced (or never, without a subscription).
+    /// Resolves when the lock is released for this waiter (or never, without a subscription).
     pub(crate) async fn released(&self) {
         match &self.notify {
             Some(notify) => notify.notified().await,
@@ -95,22 +103,21 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         if self.notify.is_some() {
             let channel = std::mem::take(&mut self.channel);
-            let _ = self.requests.send(Request::Unsubscribe { channel });
+            let token = self.token.clone();
+            let _ = self.requests.send(Request::Unsubscribe { channel, token });
         }
     }
 }
 
-struct Channel {
-    waiters: usize,
-    notify: Arc<Notify>,
-}
+/// A channel's local waiters, in arrival order.
+type Waiters = Vec<(Token, Arc<Notify>)>;
 
 struct Subscriber {
     client: redis::Client,
     connect_timeout: Duration,
     command_timeout: Duration,
     retry: Duration,
-    channels: HashMap<Vec<u8>, Channel>,
+    channels: HashMap<Vec<u8>, Waiters>,
     link: Option<(PubSubSink, PubSubStream)>,
     next_connect: Instant,
 }
@@ -125,7 +132,7 @@ impl Subscriber {
                     None => return,
                 },
                 message = next_message(&mut self.link), if self.link.is_some() => match message {
-                    Some(channel) => self.wake_one(&channel),
+                    Some((channel, turn)) => self.wake(&channel, &turn),
                     None => self.disconnected(),
                 },
                 _ = sleep_until(self.next_connect), if reconnect_due => self.connect().await,
@@ -135,27 +142,25 @@ impl Subscriber {
 
     async fn handle(&mut self, request: Request) {
         match request {
-            Request::Subscribe { channel, ready } => {
-                let entry = self
-                    .channels
-                    .entry(channel.clone())
-                    .or_insert_with(|| Channel {
-                        waiters: 0,
-                        notify: Arc::new(Notify::new()),
-                    });
-                entry.waiters += 1;
-                let notify = entry.notify.clone();
-                if entry.waiters == 1 {
+            Request::Subscribe {
+                channel,
+                token,
+                ready,
+            } => {
+                let waiters = self.channels.entry(channel.clone()).or_default();
+                let notify = Arc::new(Notify::new());
+                waiters.push((token, notify.clone()));
+                if waiters.len() == 1 {
                     self.send_subscription(true, &channel).await;
                 }
                 let _ = ready.send(notify);
             }
-            Request::Unsubscribe { channel } => {
-                let Some(entry) = self.channels.get_mut(&channel) else {
+            Request::Unsubscribe { channel, token } => {
+                let Some(waiters) = self.channels.get_mut(&channel) else {
                     return;
                 };
-                entry.waiters -= 1;
-                if entry.waiters == 0 {
+                waiters.retain(|(waiter, _)| *waiter != token);
+                if waiters.is_empty() {
                     self.channels.remove(&channel);
                     self.send_subscription(false, &channel).await;
                 }
@@ -196,9 +201,9 @@ impl Subscriber {
         match timeout(self.connect_timeout + self.command_timeout, attempt).await {
             Ok(Ok(link)) => {
                 self.link = Some(link);
-                // A release may have been announced while we were away: let one waiter re-check.
-                for channel in self.channels.values() {
-                    channel.notify.notify_one();
+                // A release may have been announced while we were away: every waiter re-checks.
+                for (_, notify) in self.channels.values().flatten() {
+                    notify.notify_one();
                 }
             }
             _ => self.next_connect = Instant::now() + self.retry,
@@ -210,16 +215,26 @@ impl Subscriber {
         self.next_connect = Instant::now() + self.retry;
     }
 
-    fn wake_one(&self, channel: &[u8]) {
-        if let Some(entry) = self.channels.get(channel) {
-            entry.notify.notify_one();
+    /// Wakes the local waiter whose `turn` it is, or any one for an empty message.
+    fn wake(&self, channel: &[u8], turn: &[u8]) {
+        let Some(waiters) = self.channels.get(channel) else {
+            return;
+        };
+        let waiter = waiters
+            .iter()
+            .find(|(token, _)| turn.is_empty() || token.as_str().as_bytes() == turn);
+        if let Some((_, notify)) = waiter {
+            notify.notify_one();
         }
     }
 }
 
-/// The channel of the next published message; `None` when the connection is gone.
-async fn next_message(link: &mut Option<(PubSubSink, PubSubStream)>) -> Option<Vec<u8>> {
+/// The channel and payload of the next published message; `None` when the connection is gone.
+async fn next_message(link: &mut Option<(PubSubSink, PubSubStream)>) -> Option<(Vec<u8>, Vec<u8>)> {
     let (_, stream) = link.as_mut()?;
     let message = poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *stream), cx)).await?;
-    Some(message.get_channel::<Vec<u8>>().unwrap_or_default())
+    Some((
+        message.get_channel::<Vec<u8>>().unwrap_or_default(),
+        message.get_payload::<Vec<u8>>().unwrap_or_default(),
+    ))
 }

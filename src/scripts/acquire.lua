@@ -1,13 +1,41 @@
--- Takes the lock when it is free and numbers the acquisition, in one atomic step.
--- KEYS[1]: the lock key; KEYS[2]: its fencing counter (same cluster slot);
--- ARGV[1]: the owner's token; ARGV[2]: the TTL in milliseconds.
+-- Takes the lock when it is free and it is the caller's turn, and numbers the acquisition, in
+-- one atomic step. Waiters queue in arrival order, so a release goes to the longest waiter and
+-- nobody barges ahead of it.
+-- KEYS[1]: the lock key; KEYS[2]: its fencing counter; KEYS[3]: the queue of waiting tokens
+-- (a list); KEYS[4]: each queued token's deadline (a sorted set); all in one cluster slot.
+-- ARGV[1]: the caller's token; ARGV[2]: the TTL in milliseconds; ARGV[3]: 0 to try once,
+-- else how long (ms) the caller's place in the queue lasts unless it tries again.
 -- Returns {1, fencing number} when taken, else {0, the holder's remaining TTL in ms (-1: no
--- expiry)}, so a waiter knows how long it may sleep without a second round trip.
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+-- expiry, -2: free but another waiter's turn)}.
+local token, queued_for = ARGV[1], tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+-- Waiters that stopped trying (crashed, or gone without leaving) lose their place.
+local head = redis.call('LINDEX', KEYS[3], 0)
+while head do
+  local deadline = redis.call('ZSCORE', KEYS[4], head)
+  if deadline and tonumber(deadline) >= now then break end
+  redis.call('LPOP', KEYS[3])
+  redis.call('ZREM', KEYS[4], head)
+  head = redis.call('LINDEX', KEYS[3], 0)
+end
+if (not head or head == token) and redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then
+  if head then
+    redis.call('LPOP', KEYS[3])
+    redis.call('ZREM', KEYS[4], token)
+  end
   return {1, redis.call('INCR', KEYS[2])}
 end
 -- Already ours: this attempt was resent after its reply was lost with the connection.
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+if redis.call('GET', KEYS[1]) == token then
   return {1, tonumber(redis.call('GET', KEYS[2]))}
+end
+if queued_for > 0 then
+  if redis.call('ZADD', KEYS[4], now + queued_for, token) == 1 then
+    redis.call('RPUSH', KEYS[3], token)
+  end
+  -- The queue disappears with its last live waiter.
+  redis.call('PEXPIRE', KEYS[3], queued_for)
+  redis.call('PEXPIRE', KEYS[4], queued_for)
 end
 return {0, redis.call('PTTL', KEYS[1])}
