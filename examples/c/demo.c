@@ -1,7 +1,9 @@
 /* The redilock demo: several processes update one shared file, which must always be found in
  * its valid state. Each update is a read, a deliberately slow two-step write, and a check; with
- * the lock no process ever sees a half-written file or loses an update. Then the same run
- * without the lock shows the errors the lock prevents.
+ * the lock no process ever sees a half-written file or loses an update. The file also checks
+ * fencing: each write carries the lock's fencing number, and a number not above the last one
+ * accepted is refused as a stale write. Then the same run without the lock (and so without
+ * fences) shows the errors the lock prevents.
  *
  *   REDIS_URL=redis://127.0.0.1:6379 ./demo [processes] [iterations]
  */
@@ -11,6 +13,7 @@
 #include "redilock.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +31,15 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* The ledger file holds "<count> <count * 7>"; anything else is a torn (invalid) state. */
-static int read_ledger(const char *path, long *count) {
+/* The ledger file holds "<count> <count * 7> <fence of the last accepted write>"; anything else
+ * is a torn (invalid) state. */
+static int read_ledger(const char *path, long *count, uint64_t *fence) {
     char text[64] = "";
     int fd = open(path, O_RDONLY);
     ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
     if (fd >= 0) close(fd);
     long check = -1;
-    if (n <= 0 || sscanf(text, "%ld %ld", count, &check) != 2) return -1;
+    if (n <= 0 || sscanf(text, "%ld %ld %" SCNu64, count, &check, fence) != 3) return -1;
     return check == *count * 7 ? 0 : -1;
 }
 
@@ -45,21 +49,28 @@ static void write_ledger(const char *path, const char *text) {
     if (fd >= 0) close(fd);
 }
 
-/* One update: read, write a half-done state, pause, write the new valid state. */
-static int update_ledger(const char *path) {
+enum outcome { UPDATED, TORN_READ, STALE_WRITE };
+
+/* One update carrying `fence` (0: none, not checked): read, refuse a stale fence (each hold
+ * writes once, so its fence must be above the last one accepted), write a half-done state,
+ * pause, write the new valid state. */
+static enum outcome update_ledger(const char *path, uint64_t fence) {
     long count = 0;
-    int errors = read_ledger(path, &count) == 0 ? 0 : 1;
+    uint64_t last_fence = 0;
+    int torn = read_ledger(path, &count, &last_fence) != 0;
+    if (fence != 0 && fence <= last_fence) return STALE_WRITE;
     char text[64];
-    snprintf(text, sizeof text, "%ld", count + 1); /* torn: the check number is missing */
+    snprintf(text, sizeof text, "%ld", count + 1); /* torn: the check number and fence are missing */
     write_ledger(path, text);
     usleep(200);
-    snprintf(text, sizeof text, "%ld %ld", count + 1, (count + 1) * 7);
+    snprintf(text, sizeof text, "%ld %ld %" PRIu64, count + 1, (count + 1) * 7, fence);
     write_ledger(path, text);
-    return errors;
+    return torn ? TORN_READ : UPDATED;
 }
 
 struct results {
-    int errors;
+    int errors;        /* torn reads and failed lock calls */
+    int stale_writes;
     double waits_ms[]; /* one per iteration of every worker */
 };
 
@@ -69,12 +80,14 @@ static int worker(int id, int iterations, int use_lock, const char *url, const c
         fprintf(stderr, "worker %d: %s\n", id, redilock_last_error());
         return 1;
     }
-    int errors = 0;
+    int errors = 0, stale_writes = 0;
     for (int i = 0; i < iterations; i++) {
         char token[REDILOCK_TOKEN_LEN];
+        uint64_t fence = 0;
         double asked = now_ms();
         if (use_lock) {
-            redilock_status status = redilock_lock(client, LOCK_NAME, 0, REDILOCK_WAIT_FOREVER, token, sizeof token);
+            redilock_status status =
+                redilock_lock_ex(client, LOCK_NAME, 0, REDILOCK_WAIT_FOREVER, NULL, token, sizeof token, &fence);
             if (status != REDILOCK_STATUS_OK) {
                 fprintf(stderr, "worker %d: lock: %s\n", id, redilock_last_error());
                 errors++;
@@ -82,7 +95,9 @@ static int worker(int id, int iterations, int use_lock, const char *url, const c
             }
         }
         out->waits_ms[id * iterations + i] = now_ms() - asked;
-        errors += update_ledger(path);
+        enum outcome outcome = update_ledger(path, fence);
+        errors += outcome == TORN_READ;
+        stale_writes += outcome == STALE_WRITE;
         if (use_lock && redilock_unlock(client, LOCK_NAME, token) != REDILOCK_STATUS_OK) {
             fprintf(stderr, "worker %d: unlock: %s\n", id, redilock_last_error());
             errors++;
@@ -91,6 +106,7 @@ static int worker(int id, int iterations, int use_lock, const char *url, const c
             printf("  worker %d: %d/%d updates\n", id, i + 1, iterations);
     }
     __atomic_add_fetch(&out->errors, errors, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&out->stale_writes, stale_writes, __ATOMIC_SEQ_CST);
     redilock_free(client);
     return 0;
 }
@@ -105,7 +121,7 @@ static int run(int processes, int iterations, int use_lock, const char *url) {
     char path[] = "/tmp/redilock-demo-ledgerXXXXXX";
     int fd = mkstemp(path);
     close(fd);
-    write_ledger(path, "0 0");
+    write_ledger(path, "0 0 0");
     size_t size = sizeof(struct results) + sizeof(double) * (size_t)processes * (size_t)iterations;
     struct results *results = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (results == MAP_FAILED) return -1;
@@ -126,16 +142,20 @@ static int run(int processes, int iterations, int use_lock, const char *url) {
     double elapsed_s = (now_ms() - start) / 1e3;
 
     long final_count = 0;
-    int torn = read_ledger(path, &final_count) != 0;
+    uint64_t last_fence = 0;
+    int torn = read_ledger(path, &final_count, &last_fence) != 0;
     long total = (long)processes * iterations;
-    long lost = total - final_count;
-    int errors = results->errors + torn + (lost > 0 ? (int)lost : 0) + failed_workers;
+    long lost = total - results->stale_writes - final_count; /* a refused stale write is not lost */
+    if (lost < 0) lost = 0;
+    int errors = results->errors + results->stale_writes + torn + (int)lost + failed_workers;
     qsort(results->waits_ms, (size_t)total, sizeof(double), by_value);
-    printf("  summary: %d x %d = %ld updates, errors: %d (torn reads %d, lost updates %ld), %.0f updates/s",
-           processes, iterations, total, errors, results->errors, lost > 0 ? lost : 0, (double)total / elapsed_s);
+    printf("  summary: %d x %d = %ld updates, errors: %d (torn reads %d, lost updates %ld", processes, iterations,
+           total, errors, results->errors, lost);
+    if (use_lock) printf(", stale writes %d", results->stale_writes);
+    printf("), %.0f updates/s", (double)total / elapsed_s);
     if (use_lock)
-        printf(", lock wait p50 %.2f ms, p99 %.2f ms", results->waits_ms[total / 2],
-               results->waits_ms[total * 99 / 100]);
+        printf(", lock wait p50 %.2f ms, p99 %.2f ms, last fence %" PRIu64, results->waits_ms[total / 2],
+               results->waits_ms[total * 99 / 100], last_fence);
     printf("\n\n");
     munmap(results, size);
     unlink(path);

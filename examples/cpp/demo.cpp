@@ -1,7 +1,9 @@
 // The redilock demo in C++: several processes update one shared file, which must always be
 // found in its valid state. Each update is a read, a deliberately slow two-step write, and a
-// check; with the lock no process ever sees a half-written file or loses an update. Then the
-// same run without the lock shows the errors the lock prevents.
+// check; with the lock no process ever sees a half-written file or loses an update. The file
+// also checks fencing: each write carries the lock's fencing number, and a number not above the
+// last one accepted is refused as a stale write. Then the same run without the lock (and so
+// without fences) shows the errors the lock prevents.
 //
 //   REDIS_URL=redis://127.0.0.1:6379 ./demo-cpp [processes] [iterations]
 #include "redilock.hpp"
@@ -12,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -32,10 +35,11 @@ double milliseconds_between(Clock::time_point from, Clock::time_point to) {
     return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
-// The ledger file holds "<count> <count * 7>"; anything else is a torn (invalid) state, whose
-// count is whatever could be read.
+// The ledger file holds "<count> <count * 7> <fence of the last accepted write>"; anything else
+// is a torn (invalid) state, whose count is whatever could be read.
 struct Ledger {
     long count = 0;
+    std::uint64_t fence = 0;
     bool valid = false;
 };
 
@@ -43,7 +47,7 @@ Ledger read_ledger(const std::string& path) {
     std::ifstream file(path);
     Ledger ledger;
     long check = -1;
-    file >> ledger.count >> check;
+    file >> ledger.count >> check >> ledger.fence;
     ledger.valid = static_cast<bool>(file) && check == ledger.count * 7;
     return ledger;
 }
@@ -53,26 +57,35 @@ void write_ledger(const std::string& path, const std::string& text) {
     if (!(file << text)) std::perror("write ledger");
 }
 
-// One update: read, write a half-done state, pause, write the new valid state. Returns the
-// number of errors seen (a torn read).
-int update_ledger(const std::string& path) {
+enum class Outcome { updated, torn_read, stale_write };
+
+// One update carrying `fence` (0: none, not checked): read, refuse a stale fence (each hold
+// writes once, so its fence must be above the last one accepted), write a half-done state,
+// pause, write the new valid state.
+Outcome update_ledger(const std::string& path, std::uint64_t fence) {
     const Ledger ledger = read_ledger(path);
-    const long next = ledger.count + 1;
-    write_ledger(path, std::to_string(next));  // torn: the check number is missing
+    if (fence != 0 && fence <= ledger.fence) return Outcome::stale_write;
+    const std::string next = std::to_string(ledger.count + 1);
+    write_ledger(path, next);  // torn: the check number and fence are missing
     std::this_thread::sleep_for(200us);
-    write_ledger(path, std::to_string(next) + " " + std::to_string(next * 7));
-    return ledger.valid ? 0 : 1;
+    write_ledger(path, next + " " + std::to_string((ledger.count + 1) * 7) + " " + std::to_string(fence));
+    return ledger.valid ? Outcome::updated : Outcome::torn_read;
 }
 
-// What the worker processes report, in an anonymous shared mapping.
+// What the worker processes count, in an anonymous shared mapping.
+struct Counts {
+    std::atomic<int> errors{0};  // torn reads and failed lock calls
+    std::atomic<int> stale_writes{0};
+};
+
 struct Results {
-    double* waits_ms;            // one per iteration of every worker
-    std::atomic<int>* errors;    // torn reads and failed lock calls
+    double* waits_ms;  // one per iteration of every worker
+    Counts* counts;
 };
 
 int worker(int id, int iterations, bool use_lock, const char* url, const std::string& path, Results out) {
     std::optional<redilock::Client> client;
-    int errors = 0;
+    int errors = 0, stale_writes = 0;
     try {
         if (use_lock) client.emplace(url, lock_ttl);
     } catch (const redilock::error& e) {
@@ -85,7 +98,9 @@ int worker(int id, int iterations, bool use_lock, const char* url, const std::st
             redilock::Lock lock;
             if (use_lock) lock = redilock::Lock(*client, lock_name, redilock::default_ttl);
             out.waits_ms[id * iterations + i] = milliseconds_between(asked, Clock::now());
-            errors += update_ledger(path);
+            const Outcome outcome = update_ledger(path, lock.fence());  // 0 without the lock
+            errors += outcome == Outcome::torn_read;
+            stale_writes += outcome == Outcome::stale_write;
             if (use_lock) lock.unlock();
         } catch (const redilock::error& e) {
             std::fprintf(stderr, "worker %d: %s\n", id, e.what());
@@ -94,7 +109,8 @@ int worker(int id, int iterations, bool use_lock, const char* url, const std::st
         if ((i + 1) * 4 / iterations != i * 4 / iterations)  // each quarter
             std::printf("  worker %d: %d/%d updates\n", id, i + 1, iterations);
     }
-    *out.errors += errors;
+    out.counts->errors += errors;
+    out.counts->stale_writes += stale_writes;
     return 0;
 }
 
@@ -105,13 +121,13 @@ int run(int processes, int iterations, bool use_lock, const char* url) {
     if (fd < 0) return -1;
     close(fd);
     const std::string path = path_template;
-    write_ledger(path, "0 0");
+    write_ledger(path, "0 0 0");
     const long total = long{processes} * iterations;
-    const size_t size = sizeof(double) * static_cast<size_t>(total) + sizeof(std::atomic<int>);
+    const size_t size = sizeof(double) * static_cast<size_t>(total) + sizeof(Counts);
     void* mapping = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mapping == MAP_FAILED) return -1;
     double* waits = static_cast<double*>(mapping);
-    const Results results{waits, new (waits + total) std::atomic<int>(0)};
+    const Results results{waits, new (waits + total) Counts};
 
     std::printf("%s: %d processes x %d updates of one file\n", use_lock ? "with the lock" : "WITHOUT the lock",
                 processes, iterations);
@@ -129,13 +145,18 @@ int run(int processes, int iterations, bool use_lock, const char* url) {
     const double elapsed_s = milliseconds_between(start, Clock::now()) / 1e3;
 
     const Ledger final_ledger = read_ledger(path);
-    const long lost = std::max(0L, total - final_ledger.count);
-    const int torn_reads = *results.errors;
-    const int errors = torn_reads + !final_ledger.valid + static_cast<int>(lost) + failed_workers;
+    const int torn_reads = results.counts->errors;
+    const int stale_writes = results.counts->stale_writes;
+    const long lost = std::max(0L, total - stale_writes - final_ledger.count);  // a refused stale write is not lost
+    const int errors = torn_reads + stale_writes + !final_ledger.valid + static_cast<int>(lost) + failed_workers;
     std::sort(waits, waits + total);
-    std::printf("  summary: %d x %d = %ld updates, errors: %d (torn reads %d, lost updates %ld), %.0f updates/s",
-                processes, iterations, total, errors, torn_reads, lost, static_cast<double>(total) / elapsed_s);
-    if (use_lock) std::printf(", lock wait p50 %.2f ms, p99 %.2f ms", waits[total / 2], waits[total * 99 / 100]);
+    std::printf("  summary: %d x %d = %ld updates, errors: %d (torn reads %d, lost updates %ld", processes,
+                iterations, total, errors, torn_reads, lost);
+    if (use_lock) std::printf(", stale writes %d", stale_writes);
+    std::printf("), %.0f updates/s", static_cast<double>(total) / elapsed_s);
+    if (use_lock)
+        std::printf(", lock wait p50 %.2f ms, p99 %.2f ms, last fence %llu", waits[total / 2], waits[total * 99 / 100],
+                    static_cast<unsigned long long>(final_ledger.fence));
     std::printf("\n\n");
     munmap(mapping, size);
     unlink(path.c_str());

@@ -1,18 +1,21 @@
 // The redilock demo in Go: several processes update one shared file, which must always be
 // found in its valid state. Each update is a read, a deliberately slow two-step write, and a
-// check; with the lock no process ever sees a half-written file or loses an update. Then the
-// same run without the lock shows the errors the lock prevents. The scenario, arguments and
-// output are those of examples/c/demo.c.
+// check; with the lock no process ever sees a half-written file or loses an update. The file
+// also checks fencing: each write carries the lock's fencing number, and a number not above the
+// last one accepted is refused as a stale write. Then the same run without the lock (and so
+// without fences) shows the errors the lock prevents. The scenario, arguments and output are
+// those of examples/c/demo.c.
 //
 //	REDIS_URL=redis://127.0.0.1:6379 ./demo [processes] [iterations]
 //
 // Go cannot fork, so the workers are this program run again with workerFlag; each reports
-// its errors and lock waits to the parent through a pipe (file descriptor 3).
+// its counts and lock waits to the parent through a pipe (file descriptor 3).
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,18 +61,25 @@ func intArg(i, fallback int) int {
 	return n
 }
 
-// readLedger returns the count in the ledger file, which holds "<count> <count * 7>";
-// anything else is a torn (invalid) state.
-func readLedger(path string) (count int, valid bool) {
+// ledger is the content of the ledger file, which holds
+// "<count> <count * 7> <fence of the last accepted write>"; anything else is a torn (invalid)
+// state, whose count is whatever could be read.
+type ledger struct {
+	count int
+	fence uint64
+	valid bool
+}
+
+func readLedger(path string) ledger {
+	var l ledger
 	text, err := os.ReadFile(path)
-	var check int
 	if err != nil {
-		return 0, false
+		return l
 	}
-	if _, err := fmt.Sscanf(string(text), "%d %d", &count, &check); err != nil {
-		return count, false
-	}
-	return count, check == count*7
+	var check int
+	_, err = fmt.Sscanf(string(text), "%d %d %d", &l.count, &check, &l.fence)
+	l.valid = err == nil && check == l.count*7
+	return l
 }
 
 func writeLedger(path, text string) {
@@ -78,21 +88,54 @@ func writeLedger(path, text string) {
 	}
 }
 
-// updateLedger reads, writes a half-done state, pauses, and writes the new valid state; it
-// returns 1 if the state it read was torn.
-func updateLedger(path string) int {
-	count, valid := readLedger(path)
-	writeLedger(path, strconv.Itoa(count+1)) // torn: the check number is missing
-	time.Sleep(200 * time.Microsecond)
-	writeLedger(path, fmt.Sprintf("%d %d", count+1, (count+1)*7))
-	if valid {
-		return 0
+// outcome is what the resource found of one update.
+type outcome int
+
+const (
+	updated outcome = iota
+	tornRead
+	staleWrite
+)
+
+// updateLedger is one update carrying fence (0: none, not checked): it reads, refuses a stale
+// fence (each hold writes once, so its fence must be above the last one accepted), writes a
+// half-done state, pauses, and writes the new valid state.
+func updateLedger(path string, fence uint64) outcome {
+	l := readLedger(path)
+	if fence != 0 && fence <= l.fence {
+		return staleWrite
 	}
-	return 1
+	writeLedger(path, strconv.Itoa(l.count+1)) // torn: the check number and fence are missing
+	time.Sleep(200 * time.Microsecond)
+	writeLedger(path, fmt.Sprintf("%d %d %d", l.count+1, (l.count+1)*7, fence))
+	if !l.valid {
+		return tornRead
+	}
+	return updated
+}
+
+// lockedUpdate takes the lock, updates the ledger with the lock's fence, and unlocks; wait is
+// how long the lock took, err a failed lock call (nothing was written then) or unlock.
+func lockedUpdate(ctx context.Context, client *redilock.Client, path string) (result outcome, wait time.Duration, err error) {
+	asked := time.Now()
+	lock, err := client.Lock(ctx, lockName, 0)
+	if err != nil {
+		return updated, 0, fmt.Errorf("lock: %w", err)
+	}
+	wait = time.Since(asked)
+	defer func() {
+		if unlockErr := lock.Unlock(ctx); errors.Is(unlockErr, redilock.ErrNotOwner) {
+			err = fmt.Errorf("unlock: the lease ran out while held (fence %d): %w", lock.Fence(), unlockErr)
+		} else if unlockErr != nil {
+			err = fmt.Errorf("unlock: %w", unlockErr)
+		}
+	}()
+	return updateLedger(path, lock.Fence()), wait, nil
 }
 
 // workerMain runs one worker: args are id, iterations, "lock" or "nolock", and the ledger path.
-// It writes its error count, then one lock wait in milliseconds per line, to descriptor 3.
+// It writes its error and stale write counts, then one lock wait in milliseconds per line, to
+// descriptor 3.
 func workerMain(args []string) int {
 	if len(args) != 4 {
 		fmt.Fprintln(os.Stderr, "worker: want id, iterations, lock|nolock, path")
@@ -112,34 +155,35 @@ func workerMain(args []string) int {
 		}
 		defer client.Close()
 	}
-	errors := 0
+	failures, staleWrites := 0, 0 // failures: torn reads and failed lock calls
 	var waits []float64
 	for i := range iterations {
-		asked := time.Now()
-		var lock *redilock.Lock
+		var result outcome
+		var wait time.Duration
+		var err error
 		if useLock {
-			var err error
-			if lock, err = client.Lock(ctx, lockName, 0); err != nil {
-				fmt.Fprintf(os.Stderr, "worker %d: lock: %v\n", id, err)
-				errors++
-				continue
-			}
+			result, wait, err = lockedUpdate(ctx, client, path)
+		} else {
+			result = updateLedger(path, 0)
 		}
-		waits = append(waits, float64(time.Since(asked).Microseconds())/1e3)
-		errors += updateLedger(path)
-		if useLock {
-			if err := lock.Unlock(ctx); err != nil {
-				fmt.Fprintf(os.Stderr, "worker %d: unlock: %v\n", id, err)
-				errors++
-			}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "worker %d: %v\n", id, err)
+			failures++
 		}
+		switch result {
+		case tornRead:
+			failures++
+		case staleWrite:
+			staleWrites++
+		}
+		waits = append(waits, float64(wait.Microseconds())/1e3)
 		if (i+1)*4/iterations != i*4/iterations { // each quarter
 			fmt.Printf("  worker %d: %d/%d updates\n", id, i+1, iterations)
 		}
 	}
 
 	report := bufio.NewWriter(os.NewFile(3, "report"))
-	fmt.Fprintln(report, errors)
+	fmt.Fprintln(report, failures, staleWrites)
 	for _, wait := range waits {
 		fmt.Fprintln(report, wait)
 	}
@@ -177,31 +221,31 @@ func startWorker(self string, id, iterations int, useLock bool, path string) (*w
 }
 
 // finish reads the worker's report and waits for it to exit.
-func (w *worker) finish() (errors int, waits []float64, err error) {
+func (w *worker) finish() (failures, staleWrites int, waits []float64, err error) {
 	defer w.report.Close()
 	scanner := bufio.NewScanner(w.report)
 	if scanner.Scan() {
-		errors, _ = strconv.Atoi(scanner.Text())
+		fmt.Sscan(scanner.Text(), &failures, &staleWrites)
 	}
 	for scanner.Scan() {
 		wait, _ := strconv.ParseFloat(scanner.Text(), 64)
 		waits = append(waits, wait)
 	}
 	io.Copy(io.Discard, w.report) // should the scanner stop early, the worker must not block on a full pipe
-	return errors, waits, w.cmd.Wait()
+	return failures, staleWrites, waits, w.cmd.Wait()
 }
 
 // run runs the workers as separate processes and returns the number of errors seen.
 func run(processes, iterations int, useLock bool) int {
-	ledger, err := os.CreateTemp("", "redilock-demo-ledger")
+	file, err := os.CreateTemp("", "redilock-demo-ledger")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ledger.Close()
-	path := ledger.Name()
+	file.Close()
+	path := file.Name()
 	defer os.Remove(path)
-	writeLedger(path, "0 0")
+	writeLedger(path, "0 0 0")
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -225,11 +269,12 @@ func run(processes, iterations int, useLock bool) int {
 		}
 		workers = append(workers, w)
 	}
-	tornReads := 0
+	tornReads, staleWrites := 0, 0
 	var waits []float64
 	for _, w := range workers {
-		errors, workerWaits, err := w.finish()
-		tornReads += errors
+		failures, stale, workerWaits, err := w.finish()
+		tornReads += failures
+		staleWrites += stale
 		waits = append(waits, workerWaits...)
 		if err != nil {
 			failedWorkers++
@@ -237,19 +282,24 @@ func run(processes, iterations int, useLock bool) int {
 	}
 	elapsed := time.Since(start).Seconds()
 
-	finalCount, valid := readLedger(path)
+	final := readLedger(path)
 	total := processes * iterations
-	lost := max(total-finalCount, 0)
-	errors := tornReads + lost + failedWorkers
-	if !valid {
-		errors++
+	lost := max(total-staleWrites-final.count, 0) // a refused stale write is not lost
+	errorCount := tornReads + staleWrites + lost + failedWorkers
+	if !final.valid {
+		errorCount++
 	}
-	fmt.Printf("  summary: %d x %d = %d updates, errors: %d (torn reads %d, lost updates %d), %.0f updates/s",
-		processes, iterations, total, errors, tornReads, lost, float64(total)/elapsed)
+	fmt.Printf("  summary: %d x %d = %d updates, errors: %d (torn reads %d, lost updates %d",
+		processes, iterations, total, errorCount, tornReads, lost)
+	if useLock {
+		fmt.Printf(", stale writes %d", staleWrites)
+	}
+	fmt.Printf("), %.0f updates/s", float64(total)/elapsed)
 	if useLock && len(waits) > 0 {
 		slices.Sort(waits)
-		fmt.Printf(", lock wait p50 %.2f ms, p99 %.2f ms", waits[len(waits)/2], waits[len(waits)*99/100])
+		fmt.Printf(", lock wait p50 %.2f ms, p99 %.2f ms, last fence %d",
+			waits[len(waits)/2], waits[len(waits)*99/100], final.fence)
 	}
 	fmt.Printf("\n\n")
-	return errors
+	return errorCount
 }
