@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -22,6 +23,11 @@ type lockSettings struct {
 // or cannot reach Redis before the lease runs out, the lock is lost: Lost is closed at once
 // and Unlock returns ErrNotOwner. Closing the client also ends the renewal and counts as a
 // loss. A renewed lock outlives its TTL, so always Unlock it (defer lock.Unlock(ctx)).
+//
+// As a backstop only, a renewed Lock that becomes unreachable without Unlock is released by
+// the garbage collector, so that it is not renewed until Close. That happens at no set time,
+// and possibly as soon as the program stops using the Lock: keep it until Unlock, as a
+// deferred Unlock does. After Close the backstop does nothing.
 func AutoRenew() LockOption {
 	return func(s *lockSettings) { s.autoRenew = true }
 }
@@ -53,6 +59,7 @@ type renewal struct {
 	owner    clientHandle // the client renewing it; not the *Client, so that its cleanup can run
 	lost     context.Context
 	markLost context.CancelCauseFunc
+	backstop runtime.Cleanup // releases the Lock if it is dropped without Unlock
 }
 
 // renewals finds a renewal by the id the loss callback brings. An id rather than a
@@ -110,6 +117,29 @@ func endRenewals(owner clientHandle) {
 			r.markLost(fmt.Errorf("%w: %w", ErrClosed, ErrLost))
 		}
 	}
+}
+
+// droppedLock is what releasing a Lock takes, copied out of it: the cleanup that releases it
+// must not reference the Lock, which would then never become unreachable.
+type droppedLock struct {
+	client  *Client
+	cName   []byte
+	token   tokenBuffer
+	renewal *renewal
+}
+
+// releaseIfDropped sets the backstop of an auto-renewed lock, which the library would
+// otherwise renew until Close if it were dropped without Unlock. The cleanup keeps the client
+// reachable, so the client's own cleanup cannot free the handle before it has run.
+func (l *Lock) releaseIfDropped() {
+	l.renewal.backstop = runtime.AddCleanup(l, releaseDropped,
+		droppedLock{client: l.client, cName: l.cName, token: l.token, renewal: l.renewal})
+}
+
+// releaseDropped unlocks a dropped lock, which also stops its renewal; the result has nobody
+// to go to. In a goroutine of its own, so that the round trip holds up no other cleanup.
+func releaseDropped(lock droppedLock) {
+	go release(lock.client, lock.cName, &lock.token, lock.renewal)
 }
 
 // Fence is the lock's fencing number: it strictly increases with every acquisition of this

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -15,6 +16,11 @@ import (
 const (
 	renewedTTL = 500 * time.Millisecond // short enough to watch several renewals
 	lossNotice = 3 * time.Second        // the most a loss may take to be reported
+	gcNotice   = 5 * time.Second        // the most the backstop may take to release a lock
+
+	// droppedTTL outlasts every wait for the backstop, and its first renewal comes later
+	// still: a key that goes was released, not expired, and no renewal is counted.
+	droppedTTL = 30 * time.Second
 )
 
 // scriptsRun counts the scripts the server at url ran since its statistics were reset: every
@@ -366,4 +372,113 @@ func TestCloseEndsRenewals(t *testing.T) {
 		t.Errorf("Unlock after Close: %v", err)
 	}
 	requireRenewalsEnded(t, before)
+}
+
+// dropRenewedLock takes name with AutoRenew and drops the Lock without Unlock.
+func dropRenewedLock(t *testing.T, c *redilock.Client, name string) {
+	t.Helper()
+	if _, err := c.TryLock(context.Background(), name, droppedTTL, redilock.AutoRenew()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collectUntil runs the garbage collector until done, and fails the test after gcNotice.
+func collectUntil(t *testing.T, what string, done func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !done() {
+		if time.Since(start) > gcNotice {
+			t.Fatalf("%s: not within %v", what, gcNotice)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// collectBriefly gives any cleanup still queued time to run.
+func collectBriefly() {
+	for range 5 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// existsAt reports whether the server at url holds key.
+func existsAt(t *testing.T, url, key string) bool {
+	t.Helper()
+	reply, err := redisCommand(url, "EXISTS", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply == "1"
+}
+
+// An auto-renewed lock dropped without Unlock is released by its cleanup instead of being
+// renewed until Close; with droppedTTL, a rival that gets it shows a release, not an expiry.
+func TestGCReleasesADroppedRenewedLock(t *testing.T) {
+	c, rival := newClient(t), newClient(t)
+	name := lockName(t)
+	before := redilock.RenewalsRegistered()
+	dropRenewedLock(t, c, name)
+
+	var successor *redilock.Lock
+	waited := collectUntil(t, "the dropped lock was not released", func() bool {
+		lock, err := rival.TryLock(context.Background(), name, time.Second)
+		if err != nil && !errors.Is(err, redilock.ErrNotAcquired) {
+			t.Fatal(err)
+		}
+		successor = lock
+		return err == nil
+	})
+	t.Logf("released %v after it was dropped", waited)
+	mustUnlock(t, successor)
+	collectUntil(t, "the dropped lock's renewal did not end", func() bool {
+		return redilock.RenewalsRegistered() == before
+	})
+}
+
+// Unlock cancels the backstop: the garbage collector sends no second release. The lock
+// dropped after it, whose release the test waits for, shows that the collector has run.
+func TestUnlockCancelsTheBackstop(t *testing.T) {
+	server := ownRedis(t)
+	c, rival := newClientAt(t, server.url), newClientAt(t, server.url)
+	lock, err := c.TryLock(context.Background(), "job", droppedTTL, redilock.AutoRenew())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUnlock(t, lock)
+	successor := mustLock(t, rival, "job")
+	dropRenewedLock(t, c, "dropped")
+
+	resetStats(t, server.url)
+	collectUntil(t, "the dropped lock was not released", func() bool {
+		return !existsAt(t, server.url, "dropped")
+	})
+	collectBriefly()
+	if sent := scriptsRun(t, server.url); sent != 1 {
+		t.Errorf("%d scripts ran, want 1: the dropped lock's release", sent)
+	}
+	if _, err := successor.TTL(context.Background()); err != nil {
+		t.Errorf("the successor lost the lock: %v", err)
+	}
+	mustUnlock(t, successor)
+}
+
+// After Close the backstop does nothing: the client's handle is gone, and Close already ended
+// the renewal. The lock is left to its TTL, as Close leaves every lock.
+func TestBackstopAfterCloseDoesNothing(t *testing.T) {
+	server := ownRedis(t)
+	c, other := newClientAt(t, server.url), newClientAt(t, server.url)
+	dropRenewedLock(t, c, "closed")
+	c.Close()
+	dropRenewedLock(t, other, "dropped")
+
+	collectUntil(t, "the dropped lock was not released", func() bool {
+		return !existsAt(t, server.url, "dropped")
+	})
+	collectBriefly()
+	if !existsAt(t, server.url, "closed") {
+		t.Error("a lock of the closed client was released")
+	}
 }

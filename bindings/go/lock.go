@@ -8,7 +8,8 @@ import (
 )
 
 // Lock is a lock held by this client. Release it with Unlock; if it is not released its TTL
-// ends it (with AutoRenew: Close or a loss ends it). A Lock may be used from any goroutine.
+// ends it (with AutoRenew: Close or a loss ends it, or, as a backstop, the garbage collector
+// once the Lock is unreachable). A Lock may be used from any goroutine.
 type Lock struct {
 	client  *Client
 	name    string
@@ -73,14 +74,23 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	if l == nil {
 		return ErrNotOwner
 	}
-	handle, err := l.client.borrow()
+	if l.renewal != nil {
+		l.renewal.backstop.Stop()
+	}
+	return release(l.client, l.cName, &l.token, l.renewal)
+}
+
+// release is Unlock's work, which the backstop of a dropped lock shares. r is the lock's
+// renewal, nil without one. ErrClosed after Close, which has ended the renewal already.
+func release(c *Client, cName []byte, token *tokenBuffer, r *renewal) error {
+	handle, err := c.borrow()
 	if err != nil {
 		return err
 	}
-	defer l.client.giveBack()
-	failed := unlockCall(handle, l.cName, &l.token)
-	if l.renewal != nil {
-		l.renewal.released(failed)
+	defer c.giveBack()
+	failed := unlockCall(handle, cName, token)
+	if r != nil {
+		r.released(failed)
 	}
 	return asError(failed)
 }
@@ -166,6 +176,9 @@ func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait 
 				return nil, errors.Join(interrupted, unlockFailed)
 			}
 			return nil, interrupted
+		}
+		if lock.renewal != nil {
+			lock.releaseIfDropped()
 		}
 		return lock, nil
 	case failed.Status == StatusCancelled:
