@@ -153,13 +153,17 @@ fn raw_cycles(url: &str, duration: Duration) -> f64 {
         let (taken, _fence): (i64, i64) = acquire
             .key(&name)
             .key(format!("{name}:fence"))
+            .key(format!("{name}:queue"))
+            .key(format!("{name}:deadlines"))
             .arg(&token)
             .arg(10_000)
+            .arg(0) // try once, as an uncontended call does
             .invoke(&mut conn)
             .unwrap();
         assert_eq!(taken, 1);
         let released: i64 = release
             .key(&name)
+            .key(format!("{name}:queue"))
             .arg(&token)
             .arg(format!("{name}:released"))
             .invoke(&mut conn)
@@ -230,7 +234,7 @@ fn program_cycles((path, leading): &Worker, url: &str, seconds: f64) -> Result<f
             let stderr = String::from_utf8_lossy(&out.stderr);
             stderr
                 .lines()
-                .next()
+                .find(|line| !line.trim().is_empty())
                 .unwrap_or("no cycles_per_sec line")
                 .to_string()
         })
