@@ -56,6 +56,7 @@ test:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --quiet --all-targets --all-features -- -D warnings
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --quiet --no-deps --all-features
 
 test-rust:
 	$(CARGO) test --quiet --all-features

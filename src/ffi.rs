@@ -1,7 +1,7 @@
 //! The C ABI: every `extern "C"` item of the library, as declared in `include/redilock.h`
 //! (generated from this file by cbindgen; doc comments here become the header's).
 //!
-//! Each exported body runs inside [`boundary`], so a panic becomes `REDILOCK_STATUS_PANIC`
+//! Each exported body runs inside `boundary`, so a panic becomes `REDILOCK_STATUS_PANIC`
 //! instead of unwinding into C; every pointer is checked before use; every failure returns a
 //! status and leaves a message for `redilock_last_error()`.
 

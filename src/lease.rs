@@ -23,7 +23,7 @@ pub struct Lease {
     pub(crate) acquired_at: Instant,
 }
 
-/// How auto-renewal behaves (see [`Client::keep_alive`]).
+/// How auto-renewal behaves (see [`crate::Client::keep_alive`]).
 #[derive(Default)]
 pub struct KeepAlive {
     /// Stop renewing once the lock has been held this long (the lease then runs out at its

@@ -1,10 +1,9 @@
 //! Fast wake-ups: one pub/sub connection per client, shared by all of its waiters.
 //!
 //! The release script publishes on the lock's channel the token of the waiter whose turn it is
-//! (the first in the lock's queue; empty when nobody is queued). A single task owns the
-//! subscription: it subscribes to a channel when the first local waiter of that lock arrives,
-//! unsubscribes when the last one leaves, and wakes only the waiter named, when it is local
-//! (any one local waiter for an empty message). If the subscription connection is lost,
+//! (the first in the lock's queue). A single task owns the subscription: it subscribes to a
+//! channel when the first local waiter of that lock arrives, unsubscribes when the last one
+//! leaves, and wakes only the waiter named, when it is local. If the subscription connection is lost,
 //! waiters fall back to their retry interval until it is back, and every waiter is woken once
 //! on reconnect in case a release was missed meanwhile.
 
@@ -215,14 +214,13 @@ impl Subscriber {
         self.next_connect = Instant::now() + self.retry;
     }
 
-    /// Wakes the local waiter whose `turn` it is, or any one for an empty message.
+    /// Wakes the local waiter whose `turn` it is, if any.
     fn wake(&self, channel: &[u8], turn: &[u8]) {
-        let Some(waiters) = self.channels.get(channel) else {
-            return;
-        };
-        let waiter = waiters
-            .iter()
-            .find(|(token, _)| turn.is_empty() || token.as_str().as_bytes() == turn);
+        let waiter = self.channels.get(channel).and_then(|waiters| {
+            waiters
+                .iter()
+                .find(|(token, _)| token.as_str().as_bytes() == turn)
+        });
         if let Some((_, notify)) = waiter {
             notify.notify_one();
         }

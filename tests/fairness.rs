@@ -148,3 +148,33 @@ fn a_waiter_that_died_first_in_line_loses_its_place_at_its_deadline() {
     assert!(waited < Duration::from_secs(5), "{waited:?}");
     assert!(!queue(&server, "ghost").contains(&"dead-waiter".to_string()));
 }
+
+#[test]
+fn an_async_wait_dropped_mid_way_gives_up_its_place() {
+    let server = RedisServer::start();
+    let holder = client(&server);
+    let lease = holder.lock("dropped", TTL, Wait::TryOnce).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let c = redilock::Client::new(&server.url(), Options::default()).unwrap();
+        let wait = c.lock("dropped", TTL, Wait::Forever);
+        assert!(tokio::time::timeout(Duration::from_millis(300), wait)
+            .await
+            .is_err());
+        // The dropped future's guard gives the place back from a task on this runtime, well
+        // before the place would expire by itself (three retry intervals after its last
+        // re-check).
+        let start = Instant::now();
+        while !queue(&server, "dropped").is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_millis(300),
+                "the place was kept"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    holder.unlock("dropped", &lease.token).unwrap();
+}

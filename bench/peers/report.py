@@ -116,11 +116,12 @@ def valgrind_section(valgrind):
 
 WHY = {
     "uncontended raw": (
-        "a libredilock cycle took {c_us:.0f} µs here against {raw_us:.0f} µs for the raw round trips. About 9 µs "
-        "of the difference is Redis's extra work: the acquire script also numbers the acquisition (INCR of "
-        "the fencing counter) and the release script publishes the wake-up (PUBLISH), 7 commands in two "
-        "scripts instead of 4 (18 µs of server time per cycle instead of 9, measured apart from this run); "
-        "the rest is the client's own work per call, which the one-core figures show best"),
+        "a libredilock cycle took {c_us:.0f} µs here against {raw_us:.0f} µs for the raw round trips (a bare "
+        "SET NX and a compare-and-delete script). Part of the difference is Redis's extra work: the acquire "
+        "script also looks at the waiters' queue and numbers the acquisition (LINDEX, SET, INCR) and the "
+        "release script looks up the next waiter to wake (GET, DEL, LINDEX), two Lua calls where the raw "
+        "baseline makes one; the rest is the client's own work per call. `make bench`, whose raw row sends "
+        "the lock's own scripts, shows the client's share alone"),
     "uncontended peers": (
         "{best} issues the bare round trips (no fencing number, no wake-up publication){spin}"),
     "spin": (
@@ -128,18 +129,16 @@ WHY = {
         "on this virtual machine; a single-threaded blocking client such as the C row pays that wake-up on "
         "every round trip (compare the loopback round trip under Machine)"),
     "p99": (
-        "the lock is not fair: a release wakes every waiting process and the first attempt to reach Redis "
-        "wins, so a waiter can lose many hand-offs in a row; the p99 wait is {handoffs:.0f} hand-offs at the "
-        "{period:.1f} ms per critical section measured. Even a fair coin among the 3 waiters would leave 1 "
-        "wait in 100 past 11 hand-offs ({random:.0f} ms), while python-redilock's p99 is set by its 250 ms "
-        "polling: a 20× lower p99 needs waiters served in order, which libredilock does not do"),
+        "the p99 wait is {handoffs:.0f} hand-offs at the {period:.1f} ms per critical section measured. "
+        "Waiters are served in arrival order, so a wait should last about one hand-off per process ahead "
+        "in the queue; more means wake-ups were missed and waiters fell back to their re-check interval"),
     "gap": "the hand-off includes the release round trip, the pub/sub message and the winner's attempt",
     "waiters": (
         "each libredilock waiter re-checks the lock every retry interval (250 ms by default) as a safety net "
-        "for a lost wake-up, and a check is one script that runs SET, GET and PTTL inside Redis (4 commands "
-        "for 1 request); and every release wakes one waiter per client, so 16 clients make a thundering herd "
-        "(16 + 15 + ... + 1 attempts). The row with a 10 s retry interval removes the re-checks, the row with "
-        "one client for all waiters removes the herd"),
+        "for a lost wake-up, and each re-check also keeps its place in the queue: one request, but a script "
+        "that runs up to 9 commands inside Redis (TIME, LINDEX, ZSCORE, GET, ZADD, two PEXPIREs, PTTL). A "
+        "release wakes only the next waiter, so there is no herd: one client for all waiters costs about "
+        "what 16 clients cost. The row with a 10 s retry interval removes the re-checks"),
     "memory": "the RSS kept growing over the cycles: a leak per cycle, or caches that had not settled",
 }
 

@@ -9,6 +9,9 @@ local was_first = redis.call('LINDEX', KEYS[2], 0) == token
 redis.call('LREM', KEYS[2], 0, token)
 redis.call('ZREM', KEYS[3], token)
 if (freed or was_first) and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('PUBLISH', ARGV[2], redis.call('LINDEX', KEYS[2], 0) or '')
+  local next = redis.call('LINDEX', KEYS[2], 0)
+  if next then
+    redis.call('PUBLISH', ARGV[2], next)
+  end
 end
 return 0

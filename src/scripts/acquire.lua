@@ -8,10 +8,14 @@
 -- Returns {1, fencing number} when taken, else {0, the holder's remaining TTL in ms (-1: no
 -- expiry, -2: free but another waiter's turn)}.
 local token, queued_for = ARGV[1], tonumber(ARGV[3])
-local clock = redis.call('TIME')
-local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
--- Waiters that stopped trying (crashed, or gone without leaving) lose their place.
 local head = redis.call('LINDEX', KEYS[3], 0)
+local now = 0
+-- The clock is read only when there is a queue to look after: not on the uncontended path.
+if head or queued_for > 0 then
+  local clock = redis.call('TIME')
+  now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+end
+-- Waiters that stopped trying (crashed, or gone without leaving) lose their place.
 while head do
   local deadline = redis.call('ZSCORE', KEYS[4], head)
   if deadline and tonumber(deadline) >= now then break end
