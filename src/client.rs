@@ -89,11 +89,14 @@ impl LockRequest<'_> {
         }
     }
 
-    fn not_acquired(&self) -> Error {
-        Error::NotAcquired(format!(
-            "lock '{}' is held by another owner",
-            display_name(self.name)
-        ))
+    /// The refusal, as the last attempt found the lock.
+    fn not_acquired(&self, promised: bool) -> Error {
+        let name = display_name(self.name);
+        Error::NotAcquired(if promised {
+            format!("lock '{name}' is free but promised to a waiter queued earlier")
+        } else {
+            format!("lock '{name}' is held by another owner")
+        })
     }
 }
 
@@ -331,10 +334,12 @@ impl Client {
         first: Attempt,
         asked: Instant,
     ) -> Result<Lease> {
+        let mut promised = matches!(first, Attempt::Promised);
         let mut held_for = match first {
             Attempt::Acquired(fence) => return Ok(request.lease(fence, asked)),
-            Attempt::Held(_) if request.wait == Wait::TryOnce => return Err(request.not_acquired()),
+            _ if request.wait == Wait::TryOnce => return Err(request.not_acquired(promised)),
             Attempt::Held(remaining) => remaining,
+            Attempt::Promised => None,
         };
         let (deadline, cancel) = (request.deadline, request.cancel);
         // Subscribe before the next attempt, so a release between the two is not missed.
@@ -350,7 +355,7 @@ impl Client {
         let subscription = tokio::select! {
             subscription = wakeups.subscribe(wake_channel(&request.key), &request.token) => subscription,
             _ = wait_for(cancel) => return Err(cancelled(request.name)),
-            _ = sleep_until_opt(deadline) => return Err(request.not_acquired()),
+            _ = sleep_until_opt(deadline) => return Err(request.not_acquired(promised)),
         };
         // From the next attempt on, the caller has a place in the queue, kept by each
         // re-check; a caller that stops re-checking (crashed) loses it after three intervals.
@@ -363,12 +368,16 @@ impl Client {
                     place.disarm(); // the script took the caller off the queue
                     return Ok(request.lease(fence, asked));
                 }
-                Attempt::Held(remaining) => held_for = remaining.or(held_for),
+                Attempt::Held(remaining) => {
+                    promised = false;
+                    held_for = remaining.or(held_for);
+                }
+                Attempt::Promised => promised = true,
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 place.now().await;
-                return Err(request.not_acquired());
+                return Err(request.not_acquired(promised));
             }
             // Re-check at the retry interval, and never sleep past the holder's expiry.
             let mut recheck = now + self.inner.options.retry_interval;

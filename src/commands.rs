@@ -84,12 +84,15 @@ pub(crate) enum Attempt {
     Acquired(u64),
     /// Held by another owner; remaining TTL when it has one.
     Held(Option<Duration>),
+    /// Free, but it is the turn of a waiter queued earlier.
+    Promised,
 }
 
 impl From<(i64, i64)> for Attempt {
     fn from(reply: (i64, i64)) -> Attempt {
         match reply {
             (1, fence) => Attempt::Acquired(fence as u64),
+            (_, -2) => Attempt::Promised,
             (_, remaining_ms) => {
                 Attempt::Held(u64::try_from(remaining_ms).ok().map(Duration::from_millis))
             }

@@ -178,3 +178,29 @@ fn an_async_wait_dropped_mid_way_gives_up_its_place() {
     });
     holder.unlock("dropped", &lease.token).unwrap();
 }
+
+#[test]
+fn a_free_lock_promised_to_a_queued_waiter_says_so() {
+    let server = RedisServer::start();
+    let holder = client(&server);
+    // A waiter that re-checks rarely: between its attempts the lock's turn stays its own.
+    let slow = Options {
+        retry_interval: Duration::from_secs(10),
+        ..Options::default()
+    };
+    let waiter = Client::new(&server.url(), slow).unwrap();
+    let lease = holder.lock("promised", TTL, Wait::TryOnce).unwrap();
+    let queued = std::thread::spawn(move || {
+        let _ = waiter.lock("promised", TTL, Wait::AtMost(Duration::from_secs(1)));
+    });
+    wait_until("the waiter is queued", || queue(&server, "promised").len() == 1);
+    // Freed behind the queue's back (an expiry would do the same): the turn is the waiter's.
+    server.cli(&["DEL", "promised"]);
+    let err = holder.lock("promised", TTL, Wait::TryOnce).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "lock 'promised' is free but promised to a waiter queued earlier"
+    );
+    drop(lease);
+    queued.join().unwrap();
+}
