@@ -9,7 +9,7 @@
 //! fencing, no wake-up) and the Rust blocking client.
 //! Rounds interleave the rows so that drift on a noisy machine hits them all alike.
 //!
-//! Environment: BENCH_ROUNDS (default 5), BENCH_SECONDS per row and round (default 2).
+//! Environment: BENCH_ROUNDS (default 7), BENCH_SECONDS per row and round (default 2).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -28,7 +28,7 @@ fn main() {
         return;
     }
     let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "build".into()));
-    let rounds: usize = env_or("BENCH_ROUNDS", 5);
+    let rounds: usize = env_or("BENCH_ROUNDS", 7);
     let seconds: f64 = env_or("BENCH_SECONDS", 2.0);
     let server = common::RedisServer::start();
     let url = server.url();
@@ -108,29 +108,36 @@ fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
             missing.push(format!("{label} (failed: {reason})"));
         }
     }
-    let (rows, mut samples): (Vec<_>, Vec<_>) = rows
+    let (rows, samples): (Vec<_>, Vec<Vec<f64>>) = rows
         .into_iter()
         .zip(samples)
         .filter_map(|(row, sample)| Some((row, sample.ok()?)))
         .unzip();
-    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
-    let c_row = rows
-        .iter()
-        .position(|(label, _)| *label == "C ABI")
-        .map(|i| medians[i]);
-    println!("Uncontended lock + unlock, one name, one worker (median cycles/s)");
+    // A ratio is the median of per-round ratios: the rows of one round ran back to back, so a
+    // burst of load on the machine moves both sides of each ratio alike.
+    let ratio = |row: usize, base: usize| {
+        let mut per_round: Vec<f64> = samples[row]
+            .iter()
+            .zip(&samples[base])
+            .map(|(value, base)| value / base)
+            .collect();
+        median(&mut per_round)
+    };
+    let c_row = rows.iter().position(|(label, _)| *label == "C ABI");
+    println!("Uncontended lock + unlock, one name, one worker (median cycles/s; ratios: median of per-round ratios)");
     println!(
         "| {:<28} | {:>10} | {:>8} | {:>8} |",
         "row", "cycles/s", "vs raw", "vs C"
     );
     println!("|{:-<30}|{:->12}|{:->10}|{:->10}|", "", "", "", "");
-    for ((label, _), median) in rows.iter().zip(&medians) {
+    for (row, (label, _)) in rows.iter().enumerate() {
         let vs_c = c_row
-            .map(|c| format!("{:.2}x", median / c))
+            .map(|c| format!("{:.2}x", ratio(row, c)))
             .unwrap_or_else(|| "-".into());
         println!(
-            "| {label:<28} | {median:>10.0} | {:>7.2}x | {vs_c:>8} |",
-            median / medians[0]
+            "| {label:<28} | {:>10.0} | {:>7.2}x | {vs_c:>8} |",
+            median(&mut samples[row].clone()),
+            ratio(row, 0)
         );
     }
     for row in missing {
