@@ -193,7 +193,9 @@ fn a_free_lock_promised_to_a_queued_waiter_says_so() {
     let queued = std::thread::spawn(move || {
         let _ = waiter.lock("promised", TTL, Wait::AtMost(Duration::from_secs(1)));
     });
-    wait_until("the waiter is queued", || queue(&server, "promised").len() == 1);
+    wait_until("the waiter is queued", || {
+        queue(&server, "promised").len() == 1
+    });
     // Freed behind the queue's back (an expiry would do the same): the turn is the waiter's.
     server.cli(&["DEL", "promised"]);
     let err = holder.lock("promised", TTL, Wait::TryOnce).unwrap_err();
