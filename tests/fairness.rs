@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::RedisServer;
+use common::{queue, wait_until, RedisServer};
 use redilock::{blocking::Client, Options, Wait};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,24 +12,6 @@ const TTL: Option<Duration> = Some(Duration::from_secs(10));
 
 fn client(server: &RedisServer) -> Arc<Client> {
     Arc::new(Client::new(&server.url(), Options::default()).unwrap())
-}
-
-/// The tokens queued for `name`, first in line first.
-fn queue(server: &RedisServer, name: &str) -> Vec<String> {
-    let key = server.cli(&["--scan", "--pattern", &format!("redilock:queue:*:{name}")]);
-    if key.is_empty() {
-        return Vec::new();
-    }
-    let listed = server.cli(&["LRANGE", &key, "0", "-1"]);
-    listed.lines().map(str::to_string).collect()
-}
-
-fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
