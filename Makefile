@@ -5,6 +5,9 @@ PREFIX   ?= /usr/local
 CARGO    ?= cargo
 VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 MAJOR    := $(firstword $(subst ., ,$(VERSION)))
+MINOR    := $(word 2,$(subst ., ,$(VERSION)))
+# The soname names the ABI (build.rs): libredilock.so.0.MINOR before 1.0, .so.MAJOR after.
+SONAME   := libredilock.so.$(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 LIB_DIR  := $(CURDIR)/target/release
 OUT      := $(CURDIR)/build
 WITH_REDIS := tests/harness/with-redis
@@ -14,15 +17,16 @@ LINK_LIB  := -L$(LIB_DIR) -lredilock -Wl,-rpath,$(LIB_DIR)
 
 .PHONY: all lib local-pc demo test bench bench-c bench-peers install header check-header lint \
         test-rust test-c test-valgrind demo-c \
-        test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby
+        test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby \
+        test-interop
 
 all: lib
 
-# The soname is libredilock.so.$(MAJOR) (build.rs): the link next to the build lets programs
-# linked against target/release run without installing.
+# The link named by the soname next to the build lets programs linked against
+# target/release run without installing.
 lib:
 	$(CARGO) build --release --lib --quiet
-	ln -sf libredilock.so $(LIB_DIR)/libredilock.so.$(MAJOR)
+	ln -sf libredilock.so $(LIB_DIR)/$(SONAME)
 
 $(OUT):
 	mkdir -p $(OUT)
@@ -50,7 +54,8 @@ demo-c: lib | $(OUT)
 # ---- tests ------------------------------------------------------------------------------
 test:
 	scripts/setup test
-	$(MAKE) --no-print-directory lint check-header test-rust test-c test-valgrind test-cpp test-go test-ruby
+	$(MAKE) --no-print-directory lint check-header test-rust test-c test-valgrind test-cpp test-go test-ruby \
+	  test-interop
 	@echo "make test: all suites passed"
 
 lint:
@@ -118,8 +123,8 @@ install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 644 target/release/libredilock.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 target/release/libredilock.so $(DESTDIR)$(PREFIX)/lib/libredilock.so.$(VERSION)
-	ln -sf libredilock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libredilock.so.$(MAJOR)
-	ln -sf libredilock.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libredilock.so
+	ln -sf libredilock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libredilock.so
 	install -m 644 include/redilock.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' redilock.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/redilock.pc
@@ -213,3 +218,9 @@ bench-ruby: lib | $(OUT)
 	printf '#!/bin/sh\nexport REDILOCK_LIB="%s"\nexec ruby -I"%s" "%s" "$$@"\n' '$(RUBY_LIB)' \
 	  '$(CURDIR)/bindings/ruby/lib' '$(CURDIR)/bindings/ruby/bench/uncontended.rb' > $(OUT)/bench-ruby
 	chmod +x $(OUT)/bench-ruby
+
+# ---- interop (tests/interop) ------------------------------------------------------------
+# python-redilock (in build/venv, from scripts/setup) and libredilock through ctypes, i.e. the
+# C ABI, exclude each other on one Redis.
+test-interop: lib
+	REDILOCK_LIB=$(LIB_DIR)/libredilock.so $(WITH_REDIS) -- build/venv/bin/python -m pytest -q tests/interop
