@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::RedisServer;
+use common::{queue, wait_until, RedisServer};
 use redilock::{blocking::Client, Lease, Options, Wait};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -474,4 +474,43 @@ fn a_wait_on_a_terminal_shows_who_holds_the_lock_unless_quiet() {
         "the line is erased at the end: {output:?}"
     );
     assert_eq!(quiet_pty.read_all(), "");
+}
+
+#[test]
+fn a_waiter_showing_the_status_line_keeps_its_place_in_the_queue() {
+    let server = RedisServer::start();
+    let lease = hold(&server, "fair", Duration::from_secs(60));
+    let dir = scratch_dir("fair");
+    let order = dir.join("order");
+    let spawn = |letter: &str, stderr: Stdio| {
+        redilock(&server)
+            .args(["run", "fair", "--", "sh", "-c", "echo \"$1\" >> \"$0\""])
+            .arg(&order)
+            .arg(letter)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    let pty = Pty::open();
+    let mut first = spawn("A", pty.follower.try_clone().unwrap().into());
+    wait_until("A is queued", || queue(&server, "fair").len() == 1);
+    let mut second = spawn("B", Stdio::piped());
+    wait_until("B is queued behind A", || queue(&server, "fair").len() == 2);
+    // Waiting is the point here: a status line drawn between separate one-second lock calls
+    // would have put A back in the queue, behind B, a few times by now.
+    std::thread::sleep(Duration::from_millis(2500));
+    Client::new(&server.url(), Options::default())
+        .unwrap()
+        .unlock("fair", &lease.token)
+        .unwrap();
+    assert!(wait_at_most(&mut first, Duration::from_secs(30)).success());
+    assert!(wait_at_most(&mut second, Duration::from_secs(30)).success());
+    assert_eq!(std::fs::read_to_string(&order).unwrap(), "A\nB\n");
+    let output = pty.read_all();
+    assert!(
+        output.contains("\rwaiting for 'fair' — held, "),
+        "A waited showing the status line: {output:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

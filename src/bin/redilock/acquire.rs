@@ -6,7 +6,8 @@ use crate::exit::{self, Failure};
 use crate::supervisor::Supervisor;
 use redilock::{blocking::Client, Error, Lease, LockStatus, Wait};
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 /// How often the status line is refreshed, and how long the wait is before it first shows.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -32,7 +33,8 @@ pub fn acquire(
     })
 }
 
-/// Waits in slices of [`STATUS_EVERY`], telling between them who holds the lock.
+/// Waits in one lock call, so the waiter keeps its place in the lock's queue, while another
+/// thread tells every [`STATUS_EVERY`] who holds the lock.
 fn wait_showing_holder(
     client: &Client,
     name: &str,
@@ -40,24 +42,23 @@ fn wait_showing_holder(
     wait: Wait,
     supervisor: &Supervisor,
 ) -> redilock::Result<Lease> {
-    let deadline = match wait {
-        Wait::AtMost(limit) => Some(Instant::now() + limit),
-        Wait::TryOnce | Wait::Forever => None,
-    };
-    let mut line = StatusLine::default();
-    loop {
-        let slice = deadline.map_or(STATUS_EVERY, |deadline| {
-            deadline
-                .saturating_duration_since(Instant::now())
-                .min(STATUS_EVERY)
-        });
-        match client.lock_cancellable(name, ttl, Wait::AtMost(slice), &supervisor.cancel) {
-            Err(Error::NotAcquired(_)) if deadline.is_none_or(|d| Instant::now() < d) => {
-                line.show(&waiting_for(client, name));
-            }
-            outcome => return outcome,
-        }
-    }
+    // Dropping `stop` ends the drawer's current wait at once, not at its next refresh.
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        // Without a thread for it, the wait goes on without the line rather than failing.
+        let _ = std::thread::Builder::new()
+            .name("redilock-status".into())
+            .spawn_scoped(scope, move || {
+                let mut line = StatusLine::default();
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(STATUS_EVERY) {
+                    line.show(&waiting_for(client, name));
+                }
+            });
+        let outcome = client.lock_cancellable(name, ttl, wait, &supervisor.cancel);
+        drop(stop);
+        // The scope joins the drawer, so the line is erased before anything else is written.
+        outcome
+    })
 }
 
 fn waiting_for(client: &Client, name: &str) -> String {
