@@ -1,8 +1,16 @@
-// Gives the shared library a versioned soname, so installed programs keep working across
-// compatible upgrades (libredilock.so.0 -> libredilock.so.0.x.y).
+// Gives the shared library its soname, which names the ABI a program was linked against:
+// libredilock.so.0.MINOR while the version is 0.x (a minor release may change the ABI, as
+// Cargo's rules for 0.x versions say), libredilock.so.MAJOR from 1.0 on. The Makefile's
+// SONAME and the CMake version file follow the same rule.
 fn main() {
-    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".into());
+    let version =
+        |part: &str| std::env::var(format!("CARGO_PKG_VERSION_{part}")).unwrap_or_default();
+    let (major, minor) = (version("MAJOR"), version("MINOR"));
+    let soname = match major.as_str() {
+        "0" => format!("libredilock.so.0.{minor}"),
+        _ => format!("libredilock.so.{major}"),
+    };
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libredilock.so.{major}");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     }
 }

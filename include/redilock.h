@@ -6,6 +6,26 @@
  * Conventions: every function returning redilock_status returns REDILOCK_STATUS_OK (0) on
  * success and leaves a message for redilock_last_error() otherwise. Pointers are borrowed
  * for the duration of the call unless a function says it takes or hands out ownership.
+ *
+ * The failure contract, whatever Redis or the network does (paused, killed, restarted,
+ * connections cut mid-reply, replies dribbled):
+ * - A call returns within its own bound: timeout_ms (when it waits) plus one command timeout,
+ *   plus the connect timeout when it has to open a connection. A cancel ends a wait within
+ *   milliseconds with REDILOCK_STATUS_CANCELLED; redilock_close ends it with CLOSED.
+ * - A call that returns anything but OK leaves no lock behind: what an attempt may have taken
+ *   (its reply lost, Redis paused) is given back by the client's own background thread as
+ *   soon as Redis answers again, retried with backoff; an attempt that reaches Redis only
+ *   after that takes nothing. REDILOCK_STATUS_CONNECTION means "outcome unknown, and nothing
+ *   left held by this call once Redis is back".
+ * - A result never lies: a call that must not run twice (unlock) is never sent twice, so
+ *   NOT_OWNER always means the lock was not this token's to release.
+ * - Fencing numbers strictly increase per lock name, even across a Redis restart that lost
+ *   its data, provided the Redis host's clock does not step back.
+ *
+ * ABI: while the version is 0.x, each minor version has its own soname
+ * (libredilock.so.0.MINOR) and may change the ABI; patch versions keep it. From 1.0 the
+ * soname is libredilock.so.MAJOR. Structs passed by pointer carry their size and only grow
+ * at the end, so callers built against an older header keep working.
  */
 
 #ifndef REDILOCK_H
@@ -41,7 +61,7 @@
  */
 #define REDILOCK_VERSION_MAJOR 0
 
-#define REDILOCK_VERSION_MINOR 1
+#define REDILOCK_VERSION_MINOR 2
 
 #define REDILOCK_VERSION_PATCH 0
 
@@ -71,18 +91,30 @@ typedef struct redilock_options redilock_options;
 typedef uint32_t redilock_status;
 
 /*
- Called once when an auto-renewed lock is lost (a renewal found it gone, or could not reach
- Redis before the lease ran out), with the `on_lost_data` given at lock time and the lock's
- name (valid during the call only). It runs on a thread of the library's own, never on the
- caller's: make it thread-safe and brief. It may call any redilock function, except
- `redilock_free` on the client that holds the lock.
+ Called once when an auto-renewed lock is lost (a renewal found it gone, could not reach
+ Redis before the lease ran out, or the client was closed), with the `on_lost_data` given at
+ lock time and the lock's name (valid during the call only). It runs on a thread of the
+ library's own, never on the caller's: make it thread-safe and brief. It may call any
+ redilock function, except `redilock_free` on the client that holds the lock. Once
+ `redilock_unlock` for that lock, `redilock_close` or `redilock_free` has returned, it is
+ neither running nor will it run (unless that call was made from inside the callback).
  */
 typedef void (*redilock_lost_callback)(void *user_data, const char *name);
 
 /*
+ Called exactly once with `on_lost_data` when the library is done with it: after the loss
+ callback has returned, or once it can no longer run (unlock, close, free, or a lock call
+ that failed or did not ask for auto-renewal, before that call returns). The place to
+ free the data. It may run on any thread.
+ */
+typedef void (*redilock_data_drop)(void *user_data);
+
+/*
  Optional parameters of `redilock_lock_ex`. Initialise with `redilock_lock_params_init`,
  which sets `struct_size` (so the struct can grow without breaking callers) and the
- defaults, then set the fields you need.
+ defaults, then set the fields you need. Fields are only ever added at the end: a program
+ built against an older header passes its smaller `struct_size` and gets the defaults for
+ the fields it does not know.
  */
 typedef struct {
   /*
@@ -104,13 +136,18 @@ typedef struct {
   uint64_t max_hold_ms;
   /*
    With `auto_renew`: told when the lock is lost. NULL: nobody is told (query with
-   `redilock_renewal_lost`).
+   `redilock_renewal_lost`, or wait with `redilock_renewal_wait`).
    */
   redilock_lost_callback on_lost;
   /*
    Passed to `on_lost`, untouched.
    */
   void *on_lost_data;
+  /*
+   Frees `on_lost_data` when the library is done with it (see `redilock_data_drop`).
+   NULL: the caller frees it, after unlock (since 0.2).
+   */
+  redilock_data_drop on_lost_data_drop;
 } redilock_lock_params;
 
 /*
@@ -147,6 +184,12 @@ typedef struct {
  The wait was cancelled through a `redilock_cancel`.
  */
 #define REDILOCK_STATUS_CANCELLED 202
+
+/*
+ The client was closed (`redilock_close`): waits in progress end with it, and calls made
+ afterwards get it.
+ */
+#define REDILOCK_STATUS_CLOSED 203
 
 /*
  Redis is unreachable, the connection broke, or a reply timed out.
@@ -237,15 +280,23 @@ redilock_status redilock_new_with_options(const char *redis_url, const redilock_
 
  On `REDILOCK_STATUS_OK` the owner token (a NUL-terminated string) is written to `token_out`,
  which must hold `REDILOCK_TOKEN_LEN` bytes; pass it to `redilock_unlock`. On any other
- status `token_out` is set to "" when usable, and no lock is left behind.
+ status `token_out` is set to "" when usable, and no lock is left behind: with
+ `REDILOCK_STATUS_CONNECTION` an attempt may have taken the lock without its reply coming
+ back, and the client gives it back itself as soon as Redis answers again.
+
+ The call returns within `timeout_ms` (when it waits) plus one command timeout, plus the
+ connect timeout when it has to open a connection, whatever Redis or the network does.
  */
 redilock_status redilock_lock(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms, char *token_out, size_t token_out_len);
 
 /*
- `redilock_lock`, whose wait ends with `REDILOCK_STATUS_CANCELLED` as soon as `cancel` is
- triggered (from any thread). An attempt already sent to Redis is allowed to finish; if it
- took the lock the call returns OK with the token, so a cancel racing the acquisition never
- leaves an unknown lock behind. `cancel` must stay alive until the call returns.
+ `redilock_lock`, whose wait ends with `REDILOCK_STATUS_CANCELLED` within milliseconds of
+ `cancel` being triggered (from any thread), even while Redis does not answer. A cancel
+ seen before the call returns always wins: a signal already triggered sends nothing, and
+ a lock taken by an attempt in flight is given back, so the call never returns OK after the
+ cancel and never leaves a lock behind. (The first attempt of a call, on the calling
+ thread's own connection, is not interrupted: it ends within one command timeout.) `cancel`
+ must stay alive until the call returns.
  */
 redilock_status redilock_lock_cancellable(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms, const redilock_cancel *cancel, char *token_out, size_t token_out_len);
 
@@ -289,9 +340,26 @@ redilock_status redilock_ttl(redilock *client, const char *name, const char *tok
 redilock_status redilock_renewal_lost(redilock *client, const char *token, bool *lost_out);
 
 /*
+ Blocks until the auto-renewed lock held by `token` is lost, then sets `*lost_out` to true;
+ sets it to false when the renewal ends without a loss (`redilock_unlock`) or `timeout_ms`
+ passes first (-1 waits forever, 0 only checks). `cancel` (may be NULL) ends the wait with
+ CANCELLED, `redilock_close` with CLOSED. INVALID_ARGUMENT when that token has no
+ auto-renewal. For bindings that cannot take a callback on a library thread: one thread
+ waits here instead of polling `redilock_renewal_lost`.
+ */
+redilock_status redilock_renewal_wait(redilock *client, const char *token, int64_t timeout_ms, const redilock_cancel *cancel, bool *lost_out);
+
+/*
  Releases the lock `name` if `token` holds it, in one atomic compare-and-delete that also
  wakes the next waiter. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
- not hold it: it expired, was released, or belongs to another owner.
+ not hold it: it expired, was released, or belongs to another owner. Stops the lock's
+ auto-renewal; when this returns, its `on_lost` callback is neither running nor will run.
+
+ A release is never sent twice (a second one would find nothing and report the lock lost).
+ When its reply is lost, the client asks Redis again in a way that is safe to repeat: OK
+ when that finds the lock still held and releases it, otherwise
+ `REDILOCK_STATUS_CONNECTION`, meaning "outcome unknown": the lock is not held by this token
+ any more once Redis answers (the client keeps trying in the background meanwhile).
  */
 redilock_status redilock_unlock(redilock *client, const char *name, const char *token);
 
@@ -301,9 +369,24 @@ redilock_status redilock_unlock(redilock *client, const char *name, const char *
 redilock_status redilock_ping(redilock *client);
 
 /*
- Frees a client and closes its connections. NULL is a no-op. No other call may use the client
- during or after this one. Locks still held are not released (their TTL ends them). In a
- forked child the parent's handle is only forgotten, never torn down twice.
+ Closes a client, and keeps the handle valid until `redilock_free`. Every wait on it ends
+ with CLOSED (an attempt in flight is given back), and every later call returns CLOSED
+ without sending anything. Auto-renewal stops: renewed locks count as lost, their
+ `on_lost` callbacks run, and have returned when this does (unless it is called from
+ inside one). What failed calls left to give back is flushed to Redis for at most the
+ connect timeout plus the command timeout. Locks still held are not released: their TTL
+ ends them. Idempotent and thread-safe: calls in progress on other threads end within
+ their own bounds; a second `redilock_close` returns at once.
+ */
+redilock_status redilock_close(redilock *client);
+
+/*
+ Frees a client: closes it as `redilock_close` does, if that was not done, then releases
+ its memory, connections and background thread. NULL is a no-op. No other call may use the
+ client during or after this one (close it first to end calls waiting on other threads),
+ and it must not be called from inside an `on_lost` callback of the same client. Locks still
+ held are not released (their TTL ends them). In a forked child the parent's handle is only
+ forgotten, never torn down twice.
  */
 void redilock_free(redilock *client);
 
@@ -314,8 +397,8 @@ void redilock_free(redilock *client);
 redilock_status redilock_cancel_new(redilock_cancel **cancel_out);
 
 /*
- Triggers `cancel`: every lock call waiting on it returns `REDILOCK_STATUS_CANCELLED` (or
- OK, if its attempt in flight took the lock). Thread-safe; NULL is a no-op.
+ Triggers `cancel`: every lock call waiting on it returns `REDILOCK_STATUS_CANCELLED`, and
+ gives back what an attempt in flight may take. Thread-safe; NULL is a no-op.
  */
 void redilock_cancel_trigger(const redilock_cancel *cancel);
 

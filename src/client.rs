@@ -1,37 +1,48 @@
-//! The asynchronous (tokio) client: all lock logic lives here; the blocking client and the
-//! C ABI are thin layers over it.
+//! The asynchronous (tokio) client, and the lock's operations, written once over a
+//! [`Transport`] so that the blocking client runs the same code on its own connections.
 
+use crate::background::Background;
 use crate::cancel::CancelSignal;
-use crate::commands::{self, Attempt, Call};
+use crate::cleanup::Cleanup;
+use crate::commands::{self, Attempt};
 use crate::connection::SharedConnection;
-use crate::direct::DirectConnections;
 use crate::error::{Error, Result};
+use crate::flag::Flag;
 use crate::lease::{renew, KeepAlive, Lease, Renewal, RenewalState};
 use crate::options::{Options, Wait};
 use crate::scripts::wake_channel;
 use crate::token::Token;
+use crate::transport::Transport;
 use crate::wakeups::Wakeups;
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, timeout_at, Instant};
 
 /// An asynchronous lock client. Cheap to clone; all clones share one multiplexed connection
 /// and one wake-up subscription. Creating it does no I/O: it connects on first use and
-/// reconnects by itself after Redis comes back.
+/// reconnects by itself after Redis comes back. Its background work (wake-ups, renewals,
+/// cleanups) runs on the tokio runtime of the call that first needs it.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    options: Options,
-    connection: SharedConnection,
-    /// Started on first contention, on the runtime of the caller that waits.
+/// What both clients share: the options, the connection every wait uses, and the work that
+/// goes on between calls.
+pub(crate) struct Inner {
+    pub(crate) options: Options,
+    pub(crate) connection: Arc<SharedConnection>,
+    background: Background,
+    /// Started on first contention.
     wakeups: OnceCell<Wakeups>,
+    /// Started on the first call that ends without its lease and may hold something.
+    cleanup: OnceCell<Cleanup>,
     /// Leases being renewed, by token: unlock stops their renewal and reports a lost one.
     renewals: Mutex<HashMap<Token, Arc<RenewalState>>>,
+    closed: Flag,
 }
 
 /// What [`Client::status`] reads of a lock without owning it.
@@ -47,7 +58,7 @@ pub enum LockStatus {
 
 impl LockStatus {
     /// From a PTTL reply: -2 when free, -1 when held without expiry.
-    pub(crate) fn from_pttl(reply_ms: i64) -> LockStatus {
+    fn from_pttl(reply_ms: i64) -> LockStatus {
         match reply_ms {
             -2 => LockStatus::Free,
             ms => LockStatus::Held {
@@ -57,30 +68,19 @@ impl LockStatus {
     }
 }
 
-/// A client that does not keep its connections alive (held by renewal tasks, so that a
-/// dropped client stops renewing).
-#[derive(Clone)]
-pub(crate) struct WeakClient(Weak<Inner>);
-
-impl WeakClient {
-    pub(crate) fn upgrade(&self) -> Option<Client> {
-        self.0.upgrade().map(|inner| Client { inner })
-    }
-}
-
 /// One lock call, checked before anything is sent.
 pub(crate) struct LockRequest<'a> {
     name: &'a [u8],
-    pub(crate) key: Vec<u8>,
-    pub(crate) token: Token,
-    pub(crate) ttl: Duration,
+    key: Vec<u8>,
+    token: Token,
+    ttl: Duration,
     wait: Wait,
     deadline: Option<Instant>,
     cancel: Option<&'a CancelSignal>,
 }
 
 impl LockRequest<'_> {
-    pub(crate) fn lease(&self, fence: u64, acquired_at: Instant) -> Lease {
+    fn lease(&self, fence: u64, acquired_at: Instant) -> Lease {
         Lease {
             token: self.token.clone(),
             fence,
@@ -98,33 +98,25 @@ impl LockRequest<'_> {
             format!("lock '{name}' is held by another owner")
         })
     }
+
+    fn cancelled(&self) -> Error {
+        Error::Cancelled(format!(
+            "waiting for lock '{}' was cancelled",
+            display_name(self.name)
+        ))
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.is_some_and(CancelSignal::is_cancelled)
+    }
 }
 
 impl Client {
     /// Creates a client for `redis_url` (`redis://[user[:password]@]host[:port][/db]`,
-    /// `rediss://` is not enabled, `unix:///path/to/socket[?db=N]`).
+    /// `unix:///path/to/socket[?db=N]`; `rediss://` is not enabled).
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
-        options.validate()?;
-        let invalid_url = |_| {
-            Error::InvalidArgument(format!(
-                "invalid Redis URL '{}' (expected redis://[user:password@]host[:port][/db] or unix:///path)",
-                redact_url(redis_url)
-            ))
-        };
-        // TCP_NODELAY: every lock call is a small request waiting for its reply.
-        let info = redis::IntoConnectionInfo::into_connection_info(redis_url)
-            .map_err(invalid_url)?
-            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info).map_err(invalid_url)?;
-        let connection =
-            SharedConnection::new(client, options.connect_timeout, options.command_timeout);
         Ok(Client {
-            inner: Arc::new(Inner {
-                options,
-                connection,
-                wakeups: OnceCell::new(),
-                renewals: Mutex::new(HashMap::new()),
-            }),
+            inner: Arc::new(Inner::new(redis_url, options, Background::CallersRuntime)?),
         })
     }
 
@@ -144,11 +136,12 @@ impl Client {
         ttl: Option<Duration>,
         wait: Wait,
     ) -> Result<Lease> {
-        self.acquire(self.lock_request(name.as_ref(), ttl, wait, None)?)
-            .await
+        let request = self.inner.lock_request(name.as_ref(), ttl, wait, None)?;
+        self.inner.lock(&*self.inner.connection, &request).await
     }
 
-    /// Like [`Client::lock`], and `cancel` ends the wait with [`Error::Cancelled`].
+    /// Like [`Client::lock`], and `cancel` ends the wait with [`Error::Cancelled`] at once,
+    /// giving back whatever an attempt in flight may take.
     pub async fn lock_cancellable(
         &self,
         name: impl AsRef<[u8]>,
@@ -156,27 +149,28 @@ impl Client {
         wait: Wait,
         cancel: &CancelSignal,
     ) -> Result<Lease> {
-        self.acquire(self.lock_request(name.as_ref(), ttl, wait, Some(cancel))?)
-            .await
+        let request = self
+            .inner
+            .lock_request(name.as_ref(), ttl, wait, Some(cancel))?;
+        self.inner.lock(&*self.inner.connection, &request).await
     }
 
     /// Releases `name` if `token` holds it; [`Error::NotOwner`] (and nothing deleted) otherwise.
     /// Stops the lock's auto-renewal; after a lost lease it reports `NotOwner`, never success.
+    /// [`Error::Connection`] means the outcome is unknown, and the client releases the lock
+    /// itself as soon as Redis answers (or the lock expires).
     pub async fn unlock(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<()> {
-        let name = name.as_ref();
-        let key = self.key(name)?;
-        let lease_was_lost = self.stop_renewal(token);
-        let released = self.send::<i64>(&commands::release(&key, token)).await? == 1;
-        owner_checked(name, released && !lease_was_lost)
+        let inner = &self.inner;
+        inner.unlock(&*inner.connection, name.as_ref(), token).await
     }
 
     /// Resets the TTL of a held lock to `ttl`, atomically and only for its owner. Never
     /// re-creates an expired lock: [`Error::NotOwner`] then.
     pub async fn extend(&self, name: impl AsRef<[u8]>, token: &Token, ttl: Duration) -> Result<()> {
-        let name = name.as_ref();
-        let key = self.key(name)?;
-        let ttl = self.inner.options.effective_ttl(Some(ttl))?;
-        owner_checked(name, self.extend_key(&key, token, ttl).await?)
+        let inner = &self.inner;
+        inner
+            .extend(&*inner.connection, name.as_ref(), token, ttl)
+            .await
     }
 
     /// The remaining TTL of a lock `token` holds (`None`: it has no expiry, which only a lock
@@ -186,114 +180,76 @@ impl Client {
         name: impl AsRef<[u8]>,
         token: &Token,
     ) -> Result<Option<Duration>> {
-        let name = name.as_ref();
-        let key = self.key(name)?;
-        owner_ttl(name, self.send(&commands::remaining(&key, token)).await?)
+        let inner = &self.inner;
+        inner
+            .remaining_ttl(&*inner.connection, name.as_ref(), token)
+            .await
     }
 
     /// Whether anyone holds `name`, read without a token (for status displays).
     pub async fn status(&self, name: impl AsRef<[u8]>) -> Result<LockStatus> {
-        let key = self.key(name.as_ref())?;
-        Ok(LockStatus::from_pttl(
-            self.send(&commands::pttl(&key)).await?,
-        ))
+        let inner = &self.inner;
+        inner.status(&*inner.connection, name.as_ref()).await
+    }
+
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.inner.ping(&*self.inner.connection).await
     }
 
     /// Keeps `lease` on `name` alive until it is unlocked: renews it at about a third of its
     /// TTL, and marks it lost (calling `keep.on_lost`) when a renewal finds the lock gone or
     /// cannot reach Redis before the lease runs out. Renewal runs on the caller's tokio
-    /// runtime and stops when the client is dropped.
+    /// runtime (outside one: [`Error::InvalidArgument`]) and stops at unlock, close, or when
+    /// the client is dropped.
     pub fn keep_alive(
         &self,
         name: impl AsRef<[u8]>,
         lease: &Lease,
         keep: KeepAlive,
     ) -> Result<Renewal> {
-        self.keep_alive_on(
-            name.as_ref(),
-            lease,
-            keep,
-            self,
-            &tokio::runtime::Handle::current(),
-        )
+        self.inner.keep_alive(name.as_ref(), lease, keep)
     }
 
-    /// [`Client::keep_alive`] whose renewals are sent by `renewer` on `runtime` (the blocking
-    /// client's background thread, with its own connection).
-    pub(crate) fn keep_alive_on(
-        &self,
-        name: &[u8],
-        lease: &Lease,
-        keep: KeepAlive,
-        renewer: &Client,
-        runtime: &tokio::runtime::Handle,
-    ) -> Result<Renewal> {
-        let key = self.key(name)?;
-        let state = RenewalState::new(keep.on_lost);
-        self.lock_renewals()
-            .insert(lease.token.clone(), state.clone());
-        runtime.spawn(renew(
-            renewer.downgrade(),
-            key,
-            lease.token.clone(),
-            lease.ttl,
-            lease.acquired_at,
-            keep.max_hold,
-            state.clone(),
-        ));
-        Ok(Renewal { state })
+    /// Closes the client: waits in progress end with [`Error::Closed`], later calls get it at
+    /// once, auto-renewed leases stop being renewed and count as lost (their `on_lost` runs,
+    /// and has returned when this does, unless called from inside one), and the cleanups
+    /// still pending are given up to the connect timeout plus the command timeout to reach
+    /// Redis. Locks still held are not released: their TTL ends them. Idempotent; a second
+    /// call returns at once.
+    pub async fn close(&self) {
+        self.inner.close().await
     }
 
-    /// Whether the auto-renewed lease of `token` was lost; `None` without auto-renewal.
-    pub(crate) fn renewal_lost(&self, token: &Token) -> Option<bool> {
-        self.lock_renewals().get(token).map(|state| state.is_lost())
+    /// Whether [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_set()
     }
+}
 
-    pub(crate) fn downgrade(&self) -> WeakClient {
-        WeakClient(Arc::downgrade(&self.inner))
-    }
-
-    /// The owner-checked PEXPIRE; true when `token` held the lock.
-    pub(crate) async fn extend_key(
-        &self,
-        key: &[u8],
-        token: &Token,
-        ttl: Duration,
-    ) -> Result<bool> {
-        Ok(self.send::<i64>(&commands::extend(key, token, ttl)).await? == 1)
-    }
-
-    fn lock_renewals(&self) -> std::sync::MutexGuard<'_, HashMap<Token, Arc<RenewalState>>> {
-        self.inner
-            .renewals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Checks that Redis answers.
-    pub async fn ping(&self) -> Result<()> {
-        self.send::<String>(&commands::ping()).await.map(drop)
-    }
-
-    /// Direct connections to this client's server, for the blocking client.
-    pub(crate) fn direct_connections(&self) -> DirectConnections {
-        let opts = &self.inner.options;
-        DirectConnections::new(
-            self.inner.connection.redis_client().clone(),
-            opts.connect_timeout,
-            opts.command_timeout,
-        )
-    }
-
-    /// Sends one call over the shared multiplexed connection.
-    pub(crate) async fn send<T: redis::FromRedisValue>(&self, call: &Call) -> Result<T> {
-        self.inner.connection.send(call).await
-    }
-
-    /// Stops the renewal of `token`'s lease, if any; true when that lease was already lost.
-    pub(crate) fn stop_renewal(&self, token: &Token) -> bool {
-        let renewal = self.lock_renewals().remove(token);
-        renewal.is_some_and(|state| state.stop())
+impl Inner {
+    pub(crate) fn new(redis_url: &str, options: Options, background: Background) -> Result<Inner> {
+        options.validate()?;
+        let invalid_url = |_| {
+            Error::InvalidArgument(format!(
+                "invalid Redis URL '{}' (expected redis://[user:password@]host[:port][/db] or unix:///path)",
+                redact_url(redis_url)
+            ))
+        };
+        // TCP_NODELAY: every lock call is a small request waiting for its reply.
+        let info = redis::IntoConnectionInfo::into_connection_info(redis_url)
+            .map_err(invalid_url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(invalid_url)?;
+        Ok(Inner {
+            connection: Arc::new(SharedConnection::new(client, options.connect_timeout)),
+            options,
+            background,
+            wakeups: OnceCell::new(),
+            cleanup: OnceCell::new(),
+            renewals: Mutex::new(HashMap::new()),
+            closed: Flag::default(),
+        })
     }
 
     /// Checks a lock call's arguments, before anything is sent.
@@ -308,26 +264,77 @@ impl Client {
             name,
             key: self.key(name)?,
             token: Token::generate(),
-            ttl: self.inner.options.effective_ttl(ttl)?,
+            ttl: self.options.effective_ttl(ttl)?,
             wait,
+            // A limit too far to represent is no limit.
             deadline: match wait {
-                Wait::AtMost(limit) => Some(Instant::now() + limit),
+                Wait::AtMost(limit) => Instant::now().checked_add(limit),
                 Wait::TryOnce | Wait::Forever => None,
             },
             cancel,
         })
     }
 
-    async fn acquire(&self, request: LockRequest<'_>) -> Result<Lease> {
+    // ---- the operations, each written once --------------------------------------------
+
+    /// A whole lock call: the first attempt over `transport`, then the wait if needed.
+    async fn lock(&self, transport: &impl Transport, request: &LockRequest<'_>) -> Result<Lease> {
         let asked = Instant::now();
-        let in_flight = Abandon::new(self, &request);
-        let first = self.attempt(&request, None).await?;
-        in_flight.disarm();
-        self.after_first_attempt(&request, first, asked).await
+        let first = self.first_attempt(transport, request).await?;
+        self.after_first_attempt(request, first, asked).await
+    }
+
+    /// The first attempt of a lock call. A closed client or a cancelled signal sends nothing;
+    /// an attempt whose outcome is unknown (no reply) is given back.
+    pub(crate) async fn first_attempt(
+        &self,
+        transport: &impl Transport,
+        request: &LockRequest<'_>,
+    ) -> Result<Attempt> {
+        self.check_open()?;
+        if request.is_cancelled() {
+            return Err(request.cancelled());
+        }
+        let call = commands::acquire(&request.key, &request.token, request.ttl, None);
+        let in_flight = GiveBack::armed(self, request);
+        match transport
+            .send::<(i64, i64)>(&call, self.call_deadline())
+            .await
+        {
+            Ok(reply) => {
+                in_flight.disarm();
+                Ok(reply.into())
+            }
+            Err(err @ Error::Connection(_)) => Err(err), // dropping in_flight gives back
+            Err(err) => {
+                in_flight.disarm(); // an error reply: the script did not run
+                Err(err)
+            }
+        }
+    }
+
+    /// The lease, once an attempt took the lock; unless the client was closed or the wait
+    /// cancelled meanwhile, in which case the lock is given back.
+    pub(crate) fn keep(
+        &self,
+        request: &LockRequest<'_>,
+        fence: u64,
+        asked: Instant,
+    ) -> Result<Lease> {
+        let refusal = if self.closed.is_set() {
+            self.closed_error()
+        } else if request.is_cancelled() {
+            request.cancelled()
+        } else {
+            return Ok(request.lease(fence, asked));
+        };
+        self.give_back(&request.key, &request.token);
+        Err(refusal)
     }
 
     /// The lease when the first attempt took the lock; otherwise, unless told not to wait,
-    /// queues for the lock and tries again at each wake-up and re-check until it is taken.
+    /// queues for the lock and tries again at each wake-up and re-check until it is taken,
+    /// the wait ends (deadline, cancel, close) or Redis fails.
     pub(crate) async fn after_first_attempt(
         &self,
         request: &LockRequest<'_>,
@@ -336,89 +343,356 @@ impl Client {
     ) -> Result<Lease> {
         let mut promised = matches!(first, Attempt::Promised);
         let mut held_for = match first {
-            Attempt::Acquired(fence) => return Ok(request.lease(fence, asked)),
+            Attempt::Acquired(fence) => return self.keep(request, fence, asked),
             _ if request.wait == Wait::TryOnce => return Err(request.not_acquired(promised)),
             Attempt::Held(remaining) => remaining,
-            Attempt::Promised => None,
+            Attempt::Promised | Attempt::Withdrawn => None,
         };
-        let (deadline, cancel) = (request.deadline, request.cancel);
+        // From here on the caller may have a place in the queue: however the wait ends
+        // without the lease, it is given back.
+        let place = GiveBack::armed(self, request);
         // Subscribe before the next attempt, so a release between the two is not missed.
-        let wakeups = self.inner.wakeups.get_or_init(|| {
-            let opts = &self.inner.options;
-            Wakeups::start(
-                self.inner.connection.redis_client().clone(),
-                opts.connect_timeout,
-                opts.command_timeout,
-                opts.retry_interval,
-            )
-        });
-        let subscription = tokio::select! {
-            subscription = wakeups.subscribe(wake_channel(&request.key), &request.token) => subscription,
-            _ = wait_for(cancel) => return Err(cancelled(request.name)),
-            _ = sleep_until_opt(deadline) => return Err(request.not_acquired(promised)),
+        let subscribing = async {
+            let wakeups = self.wakeups()?;
+            Ok(wakeups
+                .subscribe(wake_channel(&request.key), &request.token)
+                .await)
         };
-        // From the next attempt on, the caller has a place in the queue, kept by each
-        // re-check; a caller that stops re-checking (crashed) loses it after three intervals.
-        let queue_for = Some(self.inner.options.retry_interval * 3);
-        let place = Abandon::new(self, request);
+        let subscription = match self.until_interrupted(request, promised, subscribing).await {
+            Ok(subscription) => subscription,
+            Err(end) => return self.leave(place, request, end).await,
+        };
+        // Each attempt keeps the caller's place; a caller that stops re-checking (crashed)
+        // loses it after three intervals.
+        let queue_for = Some(self.options.retry_interval * 3);
         loop {
             let asked = Instant::now();
-            match self.attempt(request, queue_for).await? {
-                Attempt::Acquired(fence) => {
-                    place.disarm(); // the script took the caller off the queue
-                    return Ok(request.lease(fence, asked));
-                }
-                Attempt::Held(remaining) => {
-                    promised = false;
-                    held_for = remaining.or(held_for);
-                }
-                Attempt::Promised => promised = true,
+            let call = commands::acquire(&request.key, &request.token, request.ttl, queue_for);
+            let attempt = self
+                .connection
+                .send::<(i64, i64)>(&call, self.call_deadline());
+            match self.until_interrupted(request, promised, attempt).await {
+                Ok(reply) => match reply.into() {
+                    Attempt::Acquired(fence) => {
+                        place.disarm(); // the script took the caller off the queue
+                        return self.keep(request, fence, asked);
+                    }
+                    Attempt::Held(remaining) => {
+                        promised = false;
+                        held_for = remaining.or(held_for);
+                    }
+                    Attempt::Promised => promised = true,
+                    Attempt::Withdrawn => {
+                        // Only a cleanup withdraws a token, and only after its call ended.
+                        let end = request.not_acquired(promised);
+                        return self.leave(place, request, end).await;
+                    }
+                },
+                Err(end) => return self.leave(place, request, end).await,
             }
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                place.now().await;
-                return Err(request.not_acquired(promised));
-            }
             // Re-check at the retry interval, and never sleep past the holder's expiry.
-            let mut recheck = now + self.inner.options.retry_interval;
+            let mut recheck = now + self.options.retry_interval;
             if let Some(remaining) = held_for.take() {
                 recheck = recheck.min(now + remaining);
             }
-            if let Some(deadline) = deadline {
-                recheck = recheck.min(deadline);
-            }
-            tokio::select! {
-                _ = subscription.released() => {}
-                _ = sleep_until(recheck) => {}
-                _ = wait_for(cancel) => {
-                    place.now().await;
-                    return Err(cancelled(request.name));
+            let rechecked = async {
+                tokio::select! {
+                    _ = subscription.released() => {}
+                    _ = sleep_until(recheck) => {}
                 }
+                Ok(())
+            };
+            if let Err(end) = self.until_interrupted(request, promised, rechecked).await {
+                return self.leave(place, request, end).await;
             }
         }
     }
 
-    /// One acquisition attempt, queueing for `queue_for` when refused (see commands::acquire).
-    async fn attempt(
+    /// Runs one step of a wait, ending it early (with the error to return) when the client is
+    /// closed, the wait cancelled, or its deadline passed.
+    async fn until_interrupted<T>(
         &self,
         request: &LockRequest<'_>,
-        queue_for: Option<Duration>,
-    ) -> Result<Attempt> {
-        let call = commands::acquire(&request.key, &request.token, request.ttl, queue_for);
-        Ok(self.send::<(i64, i64)>(&call).await?.into())
+        promised: bool,
+        step: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::select! {
+            biased;
+            _ = self.closed.wait() => Err(self.closed_error()),
+            _ = wait_for(request.cancel) => Err(request.cancelled()),
+            _ = sleep_until_opt(request.deadline) => Err(request.not_acquired(promised)),
+            outcome = step => outcome,
+        }
     }
 
-    /// Gives back in the background what a lock call that ended without a lease may hold
-    /// (see commands::abandon); the TTLs cover the case where this fails too.
-    pub(crate) fn abandon_later(
+    /// Ends a wait without the lease: its place (and a lock an interrupted attempt may have
+    /// taken) is given back before the caller hears why, so the next waiter does not wait
+    /// for this one's place to expire; if Redis does not confirm soon, in the background.
+    async fn leave<T>(
         &self,
+        place: GiveBack<'_>,
         request: &LockRequest<'_>,
-        runtime: &tokio::runtime::Handle,
-    ) {
-        let (client, key, token) = (self.clone(), request.key.clone(), request.token.clone());
-        runtime.spawn(async move {
-            let _ = client.send::<i64>(&commands::abandon(&key, &token)).await;
+        end: Error,
+    ) -> Result<T> {
+        // A cancel or a close must end the wait at once; a timeout may take one more round
+        // trip, within the call's bound (the wait limit plus one command timeout).
+        let within = match end {
+            Error::Cancelled(_) | Error::Closed(_) => PROMPT_END,
+            _ => self.options.command_timeout,
+        };
+        let deadline = match request.deadline {
+            Some(limit) => (limit + self.options.command_timeout).min(Instant::now() + within),
+            None => Instant::now() + within,
+        };
+        place.now(deadline).await;
+        Err(end)
+    }
+
+    pub(crate) async fn unlock(
+        &self,
+        transport: &impl Transport,
+        name: &[u8],
+        token: &Token,
+    ) -> Result<()> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let lease_was_lost = self.stop_renewal(token);
+        let deadline = self.call_deadline();
+        let why = match transport
+            .send::<i64>(&commands::release(&key, token), deadline)
+            .await
+        {
+            Ok(released) => return owner_checked(name, released == 1 && !lease_was_lost),
+            Err(Error::Connection(why)) => why,
+            Err(err) => return Err(err),
+        };
+        // The release may or may not have run. A cleanup, safe to send again, tells which
+        // when it finds the lock still ours; otherwise the outcome stays unknown.
+        let cleanup = commands::cleanup(&key, token);
+        match transport.send::<i64>(&cleanup, deadline).await {
+            Ok(1) => owner_checked(name, !lease_was_lost),
+            Ok(_) => Err(Error::Connection(format!(
+                "{why}; lock '{}' is no longer held by this token, but whether this unlock released it is unknown",
+                display_name(name)
+            ))),
+            Err(_) => {
+                self.give_back(&key, token);
+                Err(Error::Connection(format!(
+                    "{why}; lock '{}' will be released as soon as Redis answers (or expire at its TTL)",
+                    display_name(name)
+                )))
+            }
+        }
+    }
+
+    pub(crate) async fn extend(
+        &self,
+        transport: &impl Transport,
+        name: &[u8],
+        token: &Token,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let ttl = self.options.effective_ttl(Some(ttl))?;
+        let call = commands::extend(&key, token, ttl);
+        let extended = transport.send::<i64>(&call, self.call_deadline()).await?;
+        owner_checked(name, extended == 1)
+    }
+
+    pub(crate) async fn remaining_ttl(
+        &self,
+        transport: &impl Transport,
+        name: &[u8],
+        token: &Token,
+    ) -> Result<Option<Duration>> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let call = commands::remaining(&key, token);
+        let reply_ms = transport.send::<i64>(&call, self.call_deadline()).await?;
+        owner_checked(name, reply_ms != -3)?;
+        Ok(u64::try_from(reply_ms).ok().map(Duration::from_millis))
+    }
+
+    pub(crate) async fn status(
+        &self,
+        transport: &impl Transport,
+        name: &[u8],
+    ) -> Result<LockStatus> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let call = commands::pttl(&key);
+        let reply_ms = transport.send(&call, self.call_deadline()).await?;
+        Ok(LockStatus::from_pttl(reply_ms))
+    }
+
+    pub(crate) async fn ping(&self, transport: &impl Transport) -> Result<()> {
+        self.check_open()?;
+        let call = commands::ping();
+        transport
+            .send::<String>(&call, self.call_deadline())
+            .await
+            .map(drop)
+    }
+
+    pub(crate) fn keep_alive(
+        &self,
+        name: &[u8],
+        lease: &Lease,
+        keep: KeepAlive,
+    ) -> Result<Renewal> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let (runtime, connection) = self.background()?;
+        let state = RenewalState::new(keep.on_lost);
+        self.lock_renewals()
+            .insert(lease.token.clone(), state.clone());
+        if self.closed.is_set() {
+            // Closed meanwhile: close may have missed this renewal.
+            self.stop_renewal(&lease.token);
+            return Err(self.closed_error());
+        }
+        runtime.spawn(renew(
+            connection,
+            self.options.command_timeout,
+            key,
+            lease.token.clone(),
+            lease.ttl,
+            lease.acquired_at,
+            keep.max_hold,
+            state.clone(),
+        ));
+        Ok(Renewal { state })
+    }
+
+    /// The renewal of `token`'s lease, if it is auto-renewed.
+    pub(crate) fn renewal(&self, token: &Token) -> Option<Arc<RenewalState>> {
+        self.lock_renewals().get(token).cloned()
+    }
+
+    /// Waits until the auto-renewed lease of `token` is lost (`true`), renewal ends without a
+    /// loss (unlock) or the wait ends (`false`); `cancel` ends it with [`Error::Cancelled`].
+    pub(crate) async fn wait_for_loss(
+        &self,
+        token: &Token,
+        wait: Wait,
+        cancel: Option<&CancelSignal>,
+    ) -> Result<bool> {
+        self.check_open()?;
+        let renewal = self.renewal(token).ok_or_else(|| {
+            Error::InvalidArgument(
+                "this token has no auto-renewal (never requested, or already unlocked)".into(),
+            )
+        })?;
+        let deadline = match wait {
+            Wait::TryOnce => Some(Instant::now()),
+            Wait::AtMost(limit) => Instant::now().checked_add(limit),
+            Wait::Forever => None,
+        };
+        tokio::select! {
+            biased;
+            lost = renewal.lost_or_stopped() => Ok(lost),
+            _ = wait_for(cancel) => Err(Error::Cancelled("waiting for the loss of a lease was cancelled".into())),
+            _ = self.closed.wait() => Err(self.closed_error()),
+            _ = sleep_until_opt(deadline) => Ok(false),
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        if self.closed.set() {
+            return;
+        }
+        self.end_background();
+        if let Some(cleanup) = self.cleanup.get() {
+            let opts = &self.options;
+            cleanup
+                .flush(Instant::now() + opts.connect_timeout + opts.command_timeout)
+                .await;
+        }
+        self.connection.close();
+    }
+
+    /// Stops what runs between calls, except the cleanups: renewals (their leases count as
+    /// lost, and their callbacks have returned) and wake-ups.
+    fn end_background(&self) {
+        let renewals: Vec<_> = self
+            .lock_renewals()
+            .drain()
+            .map(|(_, state)| state)
+            .collect();
+        for state in &renewals {
+            state.mark_lost();
+        }
+        for state in &renewals {
+            state.stop();
+        }
+        if let Some(wakeups) = self.wakeups.get() {
+            wakeups.stop();
+        }
+    }
+
+    // ---- helpers ------------------------------------------------------------------------
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        match self.closed.is_set() {
+            true => Err(self.closed_error()),
+            false => Ok(()),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::Closed("the client was closed".into())
+    }
+
+    /// When a call that sends now must have its reply.
+    fn call_deadline(&self) -> std::time::Instant {
+        std::time::Instant::now() + self.options.command_timeout
+    }
+
+    fn background(&self) -> Result<(tokio::runtime::Handle, Arc<SharedConnection>)> {
+        self.background
+            .place(&self.connection, self.options.connect_timeout)
+    }
+
+    fn wakeups(&self) -> Result<&Wakeups> {
+        self.wakeups.get_or_try_init(|| {
+            let (runtime, _) = self.background()?;
+            let opts = &self.options;
+            Ok(Wakeups::start(
+                self.connection.redis_client().clone(),
+                opts.connect_timeout,
+                opts.command_timeout,
+                opts.retry_interval,
+                &runtime,
+            ))
+        })
+    }
+
+    /// Hands what `token` may hold on `key` to the cleanup task; returns at once. Without a
+    /// place to run it (an async client dropped outside a runtime), the TTL ends the lock.
+    pub(crate) fn give_back(&self, key: &[u8], token: &Token) {
+        let cleanup = self.cleanup.get_or_try_init(|| {
+            let (runtime, connection) = self.background()?;
+            Ok::<_, Error>(Cleanup::start(
+                connection,
+                self.options.command_timeout,
+                &runtime,
+            ))
         });
+        if let Ok(cleanup) = cleanup {
+            cleanup.give_back(key, token);
+        }
+    }
+
+    /// Stops the renewal of `token`'s lease, if any; true when that lease was already lost.
+    fn stop_renewal(&self, token: &Token) -> bool {
+        let renewal = self.lock_renewals().remove(token);
+        renewal.is_some_and(|state| state.stop())
+    }
+
+    fn lock_renewals(&self) -> MutexGuard<'_, HashMap<Token, Arc<RenewalState>>> {
+        self.renewals.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn key(&self, name: &[u8]) -> Result<Vec<u8>> {
@@ -427,23 +701,35 @@ impl Client {
                 "the lock name must not be empty".into(),
             ));
         }
-        Ok([self.inner.options.key_prefix.as_slice(), name].concat())
+        Ok([self.options.key_prefix.as_slice(), name].concat())
     }
 }
 
-/// Gives back what a lock call may hold while it has no lease: a lock taken by an attempt
-/// whose reply was lost, or its place in the queue. Dropped while armed (the caller's future
-/// dropped mid-wait, an attempt failed), it does so in the background.
-struct Abandon<'a> {
-    client: &'a Client,
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.closed.set() {
+            self.end_background();
+        }
+    }
+}
+
+/// How long a cancel or a close waits for Redis to confirm a give-back before leaving it to
+/// the background: the wait must end promptly.
+const PROMPT_END: Duration = Duration::from_millis(50);
+
+/// What a lock call gives back if it ends without its lease: a lock an attempt in flight
+/// may have taken, or its place in the queue. Dropped while armed (an attempt failed, the
+/// caller's future was dropped mid-wait), it hands them to the cleanup task.
+struct GiveBack<'a> {
+    inner: &'a Inner,
     request: &'a LockRequest<'a>,
     armed: bool,
 }
 
-impl<'a> Abandon<'a> {
-    fn new(client: &'a Client, request: &'a LockRequest<'a>) -> Self {
-        Abandon {
-            client,
+impl<'a> GiveBack<'a> {
+    fn armed(inner: &'a Inner, request: &'a LockRequest<'a>) -> Self {
+        GiveBack {
+            inner,
             request,
             armed: true,
         }
@@ -454,25 +740,25 @@ impl<'a> Abandon<'a> {
         self.armed = false;
     }
 
-    /// Gives back at once, before the caller hears that it stopped waiting, so the next
-    /// waiter does not wait for this one's place to expire.
-    async fn now(mut self) {
-        self.armed = false;
+    /// Gives back now, waiting for Redis until `deadline`; after that the cleanup task
+    /// takes over.
+    async fn now(mut self, deadline: Instant) {
         let (key, token) = (&self.request.key, &self.request.token);
-        let _ = self
-            .client
-            .send::<i64>(&commands::abandon(key, token))
-            .await;
+        let call = commands::cleanup(key, token);
+        let sent = self
+            .inner
+            .connection
+            .send::<i64>(&call, deadline.into_std());
+        if let Ok(Ok(_)) = timeout_at(deadline, sent).await {
+            self.armed = false;
+        }
     }
 }
 
-impl Drop for Abandon<'_> {
+impl Drop for GiveBack<'_> {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            self.client.abandon_later(self.request, &runtime);
+        if self.armed {
+            self.inner.give_back(&self.request.key, &self.request.token);
         }
     }
 }
@@ -492,7 +778,7 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 }
 
 /// Ok when an owner-checked call found `token` holding the lock, NotOwner otherwise.
-pub(crate) fn owner_checked(name: &[u8], held: bool) -> Result<()> {
+fn owner_checked(name: &[u8], held: bool) -> Result<()> {
     if held {
         return Ok(());
     }
@@ -500,19 +786,6 @@ pub(crate) fn owner_checked(name: &[u8], held: bool) -> Result<()> {
         "lock '{}' is not held by this token (it expired, was released, or belongs to another owner)",
         display_name(name)
     )))
-}
-
-/// The owner's remaining TTL from the `remaining` script's reply (None: no expiry).
-pub(crate) fn owner_ttl(name: &[u8], reply_ms: i64) -> Result<Option<Duration>> {
-    owner_checked(name, reply_ms != -3)?;
-    Ok(u64::try_from(reply_ms).ok().map(Duration::from_millis))
-}
-
-fn cancelled(name: &[u8]) -> Error {
-    Error::Cancelled(format!(
-        "waiting for lock '{}' was cancelled",
-        display_name(name)
-    ))
 }
 
 /// A lock name as shown in messages: lossy UTF-8, cut after 100 characters.
@@ -564,5 +837,36 @@ mod tests {
             .unwrap();
         assert!(matches!(err, Error::InvalidArgument(_)));
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_wait_limit_too_far_to_represent_waits_forever() {
+        let c = Client::new("redis://127.0.0.1:1", Options::default()).unwrap();
+        let request = c
+            .inner
+            .lock_request(
+                b"x",
+                Some(Duration::from_secs(1)),
+                Wait::AtMost(Duration::MAX),
+                None,
+            )
+            .unwrap();
+        assert_eq!(request.deadline, None);
+    }
+
+    #[test]
+    fn keep_alive_outside_a_runtime_is_an_error_not_a_panic() {
+        let c = Client::new("redis://127.0.0.1:1", Options::default()).unwrap();
+        let lease = Lease {
+            token: Token::generate(),
+            fence: 1,
+            ttl: Duration::from_secs(1),
+            acquired_at: Instant::now(),
+        };
+        let err = c
+            .keep_alive("x", &lease, KeepAlive::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
     }
 }

@@ -2,21 +2,35 @@
 //! (over the multiplexed connection) and the blocking client (over direct connections).
 
 use crate::scripts::{
-    companion_key, wake_channel, Companion, ABANDON, ACQUIRE, EXTEND, RELEASE, REMAINING,
+    companion_key, wake_channel, Companion, ACQUIRE, CLEANUP, EXTEND, RELEASE, REMAINING,
 };
 use crate::token::Token;
 use redis::{Cmd, ScriptInvocation};
 use std::time::Duration;
 
-pub(crate) enum Call {
+/// One call, and whether it may be sent again.
+pub(crate) struct Call {
+    pub(crate) request: Request,
+    /// Sending it twice does what sending it once does, so a call whose reused connection
+    /// turns out dead (Redis restarted while the client was idle) may be sent once more.
+    pub(crate) idempotent: bool,
+}
+
+pub(crate) enum Request {
     /// EVALSHA, with the script loaded on NOSCRIPT.
     Script(ScriptInvocation<'static>),
     Command(Cmd),
 }
 
+/// How long a cleaned-up token stays withdrawn: longer than any copy of an attempt can stay
+/// on its way (TCP gives up retransmitting after about 15 minutes), so a late copy never takes
+/// the lock.
+const WITHDRAWN_FOR: Duration = Duration::from_secs(30 * 60);
+
 /// Takes the lock when it is free and no earlier waiter is queued; the reply becomes an
 /// [`Attempt`]. With `queue_for`, a refused caller joins the queue (or keeps its place) for
-/// that long; without, it only tries once.
+/// that long; without, it only tries once. Sending it again is harmless: an attempt that
+/// finds the lock already its own says so.
 pub(crate) fn acquire(
     key: &[u8],
     token: &Token,
@@ -27,56 +41,81 @@ pub(crate) fn acquire(
     call.key(companion_key(Companion::Fence, key))
         .key(companion_key(Companion::Queue, key))
         .key(companion_key(Companion::Deadlines, key))
+        .key(companion_key(Companion::Withdrawn, key))
         .arg(token.as_str())
-        .arg(ttl.as_millis() as u64)
-        .arg(queue_for.map_or(0, |d| d.as_millis().max(1) as u64));
-    Call::Script(call)
+        .arg(millis(ttl));
+    // Trying once sends one argument less: Redis refuses more than 10 from a client that has
+    // not authenticated, and that client should hear NOAUTH, not a protocol error.
+    if let Some(queue_for) = queue_for {
+        call.arg(millis(queue_for).max(1));
+    }
+    script(call, true)
 }
 
 /// The atomic compare-and-delete that also wakes the next waiter; replies 1 when `token` held
-/// the lock.
+/// the lock. Not sent twice: a second one finds nothing and would report the lock as lost.
 pub(crate) fn release(key: &[u8], token: &Token) -> Call {
     let mut call = RELEASE.key(key);
     call.key(companion_key(Companion::Queue, key))
         .arg(token.as_str())
         .arg(wake_channel(key));
-    Call::Script(call)
+    script(call, false)
 }
 
-/// Gives back what `token` holds when its caller stops without a lease: its place in the
-/// queue, or a lock taken by an attempt whose reply was lost.
-pub(crate) fn abandon(key: &[u8], token: &Token) -> Call {
-    let mut call = ABANDON.key(key);
+/// Gives back everything `token` may hold when its caller stopped without a lease (see
+/// cleanup.lua); replies 1 when it released the lock itself.
+pub(crate) fn cleanup(key: &[u8], token: &Token) -> Call {
+    let mut call = CLEANUP.key(key);
     call.key(companion_key(Companion::Queue, key))
         .key(companion_key(Companion::Deadlines, key))
+        .key(companion_key(Companion::Withdrawn, key))
         .arg(token.as_str())
-        .arg(wake_channel(key));
-    Call::Script(call)
+        .arg(wake_channel(key))
+        .arg(millis(WITHDRAWN_FOR));
+    script(call, true)
 }
 
 /// The owner-checked PEXPIRE; replies 1 when `token` held the lock.
 pub(crate) fn extend(key: &[u8], token: &Token, ttl: Duration) -> Call {
     let mut call = EXTEND.key(key);
-    call.arg(token.as_str()).arg(ttl.as_millis() as u64);
-    Call::Script(call)
+    call.arg(token.as_str()).arg(millis(ttl));
+    script(call, true)
 }
 
 /// The owner's remaining TTL in ms: -1 without expiry, -3 when `token` does not hold it.
 pub(crate) fn remaining(key: &[u8], token: &Token) -> Call {
     let mut call = REMAINING.key(key);
     call.arg(token.as_str());
-    Call::Script(call)
+    script(call, true)
 }
 
 /// Anyone's remaining TTL in ms: -2 when free, -1 without expiry.
 pub(crate) fn pttl(key: &[u8]) -> Call {
     let mut cmd = redis::cmd("PTTL");
     cmd.arg(key);
-    Call::Command(cmd)
+    command(cmd)
 }
 
 pub(crate) fn ping() -> Call {
-    Call::Command(redis::cmd("PING"))
+    command(redis::cmd("PING"))
+}
+
+fn script(invocation: ScriptInvocation<'static>, idempotent: bool) -> Call {
+    Call {
+        request: Request::Script(invocation),
+        idempotent,
+    }
+}
+
+fn command(cmd: Cmd) -> Call {
+    Call {
+        request: Request::Command(cmd),
+        idempotent: true,
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub(crate) enum Attempt {
@@ -86,6 +125,8 @@ pub(crate) enum Attempt {
     Held(Option<Duration>),
     /// Free, but it is the turn of a waiter queued earlier.
     Promised,
+    /// The token was withdrawn: the call this attempt belongs to has already ended.
+    Withdrawn,
 }
 
 impl From<(i64, i64)> for Attempt {
@@ -93,6 +134,7 @@ impl From<(i64, i64)> for Attempt {
         match reply {
             (1, fence) => Attempt::Acquired(fence as u64),
             (_, -2) => Attempt::Promised,
+            (_, -3) => Attempt::Withdrawn,
             (_, remaining_ms) => {
                 Attempt::Held(u64::try_from(remaining_ms).ok().map(Duration::from_millis))
             }

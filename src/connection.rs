@@ -1,12 +1,13 @@
 //! One multiplexed connection shared by every caller of a client, re-established on demand
 //! after Redis goes away. No lock is held while a command is on the wire.
 
-use crate::commands::Call;
+use crate::commands::{Call, Request};
 use crate::error::{from_redis, Error, Result};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue};
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
 
 pub(crate) struct SharedConnection {
     client: redis::Client,
@@ -22,15 +23,9 @@ pub(crate) struct SharedConnection {
 }
 
 impl SharedConnection {
-    pub(crate) fn new(
-        client: redis::Client,
-        connect_timeout: Duration,
-        command_timeout: Duration,
-    ) -> Self {
+    pub(crate) fn new(client: redis::Client, connect_timeout: Duration) -> Self {
         let server = server_address(&client);
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(command_timeout));
+        let config = AsyncConnectionConfig::new().set_connection_timeout(Some(connect_timeout));
         SharedConnection {
             client,
             config,
@@ -45,39 +40,56 @@ impl SharedConnection {
         &self.client
     }
 
-    /// Sends one call and classifies its failure. A connection found dead on first use
-    /// (Redis restarted while this client was idle) is replaced and the call sent once more;
-    /// the scripts are written so that running twice for one token does no harm.
-    pub(crate) async fn send<T: FromRedisValue>(&self, call: &Call) -> Result<T> {
-        self.with_retry(|mut conn| async move {
-            match call {
-                Call::Script(script) => script.invoke_async(&mut conn).await,
-                Call::Command(cmd) => cmd.query_async(&mut conn).await,
+    /// Sends one call and classifies its failure, all within one command timeout (plus the
+    /// connect timeout when a connection has to be made). An idempotent call whose reused
+    /// connection is found dead (Redis restarted while this client was idle) is sent once
+    /// more on a new one; any other call is not, since it may have run.
+    pub(crate) async fn send<T: FromRedisValue>(
+        &self,
+        call: &Call,
+        deadline: std::time::Instant,
+    ) -> Result<T> {
+        let send = |mut conn: MultiplexedConnection| async move {
+            match &call.request {
+                Request::Script(script) => script.invoke_async(&mut conn).await,
+                Request::Command(cmd) => cmd.query_async(&mut conn).await,
             }
-        })
-        .await
-    }
-
-    async fn with_retry<T, F, Fut>(&self, send: F) -> Result<T>
-    where
-        F: Fn(MultiplexedConnection) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let (generation, conn, reused) = self.get().await?;
-        match send(conn).await {
-            Err(err) if reused && err.is_connection_dropped() => {
+        };
+        let mut deadline = Instant::from_std(deadline);
+        let (mut generation, conn, reused) = self.get(&mut deadline).await?;
+        let mut outcome = timeout_at(deadline, send(conn)).await;
+        if let Ok(Err(err)) = &outcome {
+            if reused && call.idempotent && err.is_connection_dropped() {
                 self.discard(generation);
-                let (generation, conn, _) = self.get().await?;
-                send(conn)
-                    .await
-                    .map_err(|err| self.failed(generation, &err))
+                let conn;
+                (generation, conn, _) = self.get(&mut deadline).await?;
+                outcome = timeout_at(deadline, send(conn)).await;
             }
-            result => result.map_err(|err| self.failed(generation, &err)),
+        }
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(self.failed(generation, &err)),
+            Err(_) => {
+                // A connection that stops answering may be cut off for good (a lost network
+                // keeps it open for minutes): the next call makes a new one.
+                self.discard(generation);
+                Err(self.no_reply_in_time())
+            }
         }
     }
 
-    /// The live connection (and whether it was made by an earlier call), connecting if needed.
-    async fn get(&self) -> Result<(u64, MultiplexedConnection, bool)> {
+    /// Closes the connection; a later call would open a new one.
+    pub(crate) fn close(&self) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn no_reply_in_time(&self) -> Error {
+        Error::Connection(format!("redis at {} did not answer in time", self.server))
+    }
+
+    /// The live connection (and whether it was made by an earlier call), connecting if needed;
+    /// the time spent connecting moves `deadline` on.
+    async fn get(&self, deadline: &mut Instant) -> Result<(u64, MultiplexedConnection, bool)> {
         if let Some((generation, conn)) = self.live() {
             return Ok((generation, conn, true));
         }
@@ -85,6 +97,7 @@ impl SharedConnection {
         if let Some((generation, conn)) = self.live() {
             return Ok((generation, conn, true));
         }
+        let started = Instant::now();
         let connect = self
             .client
             .get_multiplexed_async_connection_with_config(&self.config);
@@ -99,6 +112,7 @@ impl SharedConnection {
                 )))
             }
         };
+        *deadline += started.elapsed();
         *generation += 1;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((*generation, conn.clone()));
         Ok((*generation, conn, false))

@@ -5,13 +5,13 @@
 //! shared multiplexed connection instead, so a client keeps a few connections however many
 //! threads use it. The pool's lock is never held while a command is on the wire.
 
-use crate::commands::Call;
+use crate::commands::{Call, Request};
 use crate::connection::{keeps_connection, server_address};
 use crate::error::{from_redis, Error, Result};
 use crate::wire::WireConnection;
 use redis::{FromRedisValue, RedisResult};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Direct connections per client: enough for the threads of a typical host to skip the
 /// multiplexed path, few enough that many clients do not crowd the server.
@@ -30,9 +30,10 @@ struct Pool {
     idle: Vec<WireConnection>,
     /// Idle and lent connections, and slots reserved by callers still connecting.
     open: usize,
-    /// Bumped when the connections are found dead (Redis restarted): older ones are closed
-    /// instead of returned.
+    /// Bumped when the connections are found dead (Redis restarted) or closed: older ones
+    /// are closed instead of returned.
     generation: u64,
+    closed: bool,
 }
 
 /// A slot lent to one call, with its connection once made; the connection goes back to the
@@ -59,26 +60,43 @@ impl DirectConnections {
         }
     }
 
-    /// Sends one call; `None` when every direct connection is busy. As on the multiplexed
-    /// connection, a connection found dead on first use is replaced and the call sent once
-    /// more (the scripts are idempotent per token).
-    pub(crate) fn send<T: FromRedisValue>(&self, call: &Call) -> Option<Result<T>> {
+    /// Sends one call, answered by `deadline` (moved on by the time spent connecting, when a
+    /// connection has to be made); `None` when every direct connection is busy. A reused
+    /// connection found dead is replaced: before sending a call that must not be sent twice,
+    /// or after sending an idempotent one, which is then sent once more.
+    pub(crate) fn send<T: FromRedisValue>(
+        &self,
+        call: &Call,
+        mut deadline: Instant,
+    ) -> Option<Result<T>> {
         let send = |conn: &mut WireConnection| -> RedisResult<T> {
-            match call {
-                Call::Script(script) => script.invoke(conn),
-                Call::Command(cmd) => cmd.query(conn),
+            match &call.request {
+                Request::Script(script) => script.invoke(conn),
+                Request::Command(cmd) => cmd.query(conn),
             }
         };
         let mut lent = self.lend()?;
-        let result = match lent.exchange(send) {
-            Err(err) if lent.reused && err.is_connection_dropped() => {
+        if !call.idempotent && lent.conn.as_ref().is_some_and(|c| !c.is_idle_and_open()) {
+            self.close_idle();
+            lent.conn = None;
+            lent.reused = false;
+        }
+        let result = match lent.exchange(&send, &mut deadline) {
+            Err(err) if lent.reused && call.idempotent && err.is_connection_dropped() => {
                 self.close_idle();
                 lent.conn = None;
-                lent.exchange(send)
+                lent.reused = false;
+                lent.exchange(&send, &mut deadline)
             }
             result => result,
         };
         Some(result.map_err(|err| lent.failed(&err)))
+    }
+
+    /// Closes every connection: idle ones now, lent ones when they come back.
+    pub(crate) fn close(&self) {
+        self.close_idle();
+        self.lock_pool().closed = true;
     }
 
     fn lend(&self) -> Option<Lent<'_>> {
@@ -113,25 +131,32 @@ impl DirectConnections {
 }
 
 impl Lent<'_> {
-    /// Sends on the lent connection, made now when the slot has none.
+    /// Sends before `deadline` on the lent connection, made now when the slot has none (the
+    /// time spent connecting, within the connect timeout, moves the deadline on).
     fn exchange<T>(
         &mut self,
-        send: impl Fn(&mut WireConnection) -> RedisResult<T>,
+        send: &impl Fn(&mut WireConnection) -> RedisResult<T>,
+        deadline: &mut Instant,
     ) -> RedisResult<T> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             empty => {
                 let owner = self.owner;
+                let started = Instant::now();
                 let conn = WireConnection::connect(
                     owner.client.get_connection_info(),
-                    owner.connect_timeout,
+                    started + owner.connect_timeout,
                     owner.command_timeout,
                 )?;
+                *deadline += started.elapsed();
                 self.generation = owner.lock_pool().generation;
                 empty.insert(conn)
             }
         };
-        send(conn)
+        conn.set_deadline(Some(*deadline));
+        let result = send(conn);
+        conn.set_deadline(None);
+        result
     }
 
     /// Classifies a failed command; a connection that may hold a half-read reply is closed.
@@ -147,7 +172,9 @@ impl Drop for Lent<'_> {
     fn drop(&mut self) {
         let mut pool = self.owner.lock_pool();
         match self.conn.take() {
-            Some(conn) if self.generation == pool.generation => pool.idle.push(conn),
+            Some(conn) if self.generation == pool.generation && !pool.closed => {
+                pool.idle.push(conn)
+            }
             _ => pool.open -= 1,
         }
     }

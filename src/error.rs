@@ -16,7 +16,11 @@ pub enum Error {
     NotOwner(String),
     /// The wait was cancelled through a [`crate::CancelSignal`] before the lock was taken.
     Cancelled(String),
-    /// Redis could not be reached, the connection broke, or a reply did not come in time.
+    /// The client was closed: waits in progress end with it, and calls made afterwards get it.
+    Closed(String),
+    /// Redis could not be reached, the connection broke, or a reply did not come in time. The
+    /// outcome of the call is unknown, but nothing is left held by it once Redis answers
+    /// again: what an attempt may have taken is released by the client itself.
     Connection(String),
     /// Redis answered with an error reply (NOAUTH, NOPERM, READONLY, OOM, …).
     Redis(String),
@@ -30,6 +34,7 @@ impl Error {
             | Error::NotAcquired(m)
             | Error::NotOwner(m)
             | Error::Cancelled(m)
+            | Error::Closed(m)
             | Error::Connection(m)
             | Error::Redis(m) => m,
         }

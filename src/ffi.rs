@@ -41,6 +41,9 @@ pub const REDILOCK_STATUS_NOT_ACQUIRED: redilock_status = 200;
 pub const REDILOCK_STATUS_NOT_OWNER: redilock_status = 201;
 /// The wait was cancelled through a `redilock_cancel`.
 pub const REDILOCK_STATUS_CANCELLED: redilock_status = 202;
+/// The client was closed (`redilock_close`): waits in progress end with it, and calls made
+/// afterwards get it.
+pub const REDILOCK_STATUS_CLOSED: redilock_status = 203;
 /// Redis is unreachable, the connection broke, or a reply timed out.
 pub const REDILOCK_STATUS_CONNECTION: redilock_status = 300;
 /// Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
@@ -62,7 +65,7 @@ const _: () = assert!(REDILOCK_MAX_TTL_MS as u128 == crate::MAX_TTL.as_millis())
 /// Library version at compile time; `redilock_version()` gives it at run time. A test keeps
 /// these equal to the version in Cargo.toml.
 pub const REDILOCK_VERSION_MAJOR: u32 = 0;
-pub const REDILOCK_VERSION_MINOR: u32 = 1;
+pub const REDILOCK_VERSION_MINOR: u32 = 2;
 pub const REDILOCK_VERSION_PATCH: u32 = 0;
 
 /// A lock client: a few connections and one wake-up subscription, shared by every thread that
@@ -87,17 +90,27 @@ pub struct redilock_cancel {
     signal: CancelSignal,
 }
 
-/// Called once when an auto-renewed lock is lost (a renewal found it gone, or could not reach
-/// Redis before the lease ran out), with the `on_lost_data` given at lock time and the lock's
-/// name (valid during the call only). It runs on a thread of the library's own, never on the
-/// caller's: make it thread-safe and brief. It may call any redilock function, except
-/// `redilock_free` on the client that holds the lock.
+/// Called once when an auto-renewed lock is lost (a renewal found it gone, could not reach
+/// Redis before the lease ran out, or the client was closed), with the `on_lost_data` given at
+/// lock time and the lock's name (valid during the call only). It runs on a thread of the
+/// library's own, never on the caller's: make it thread-safe and brief. It may call any
+/// redilock function, except `redilock_free` on the client that holds the lock. Once
+/// `redilock_unlock` for that lock, `redilock_close` or `redilock_free` has returned, it is
+/// neither running nor will it run (unless that call was made from inside the callback).
 pub type redilock_lost_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, name: *const c_char)>;
 
+/// Called exactly once with `on_lost_data` when the library is done with it: after the loss
+/// callback has returned, or once it can no longer run (unlock, close, free, or a lock call
+/// that failed or did not ask for auto-renewal, before that call returns). The place to
+/// free the data. It may run on any thread.
+pub type redilock_data_drop = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
 /// Optional parameters of `redilock_lock_ex`. Initialise with `redilock_lock_params_init`,
 /// which sets `struct_size` (so the struct can grow without breaking callers) and the
-/// defaults, then set the fields you need.
+/// defaults, then set the fields you need. Fields are only ever added at the end: a program
+/// built against an older header passes its smaller `struct_size` and gets the defaults for
+/// the fields it does not know.
 #[repr(C)]
 pub struct redilock_lock_params {
     /// `sizeof(redilock_lock_params)`, set by `redilock_lock_params_init`.
@@ -110,11 +123,17 @@ pub struct redilock_lock_params {
     /// counts as lost). 0: no limit.
     pub max_hold_ms: u64,
     /// With `auto_renew`: told when the lock is lost. NULL: nobody is told (query with
-    /// `redilock_renewal_lost`).
+    /// `redilock_renewal_lost`, or wait with `redilock_renewal_wait`).
     pub on_lost: redilock_lost_callback,
     /// Passed to `on_lost`, untouched.
     pub on_lost_data: *mut c_void,
+    /// Frees `on_lost_data` when the library is done with it (see `redilock_data_drop`).
+    /// NULL: the caller frees it, after unlock (since 0.2).
+    pub on_lost_data_drop: redilock_data_drop,
 }
+
+/// The size of `redilock_lock_params` in 0.1, the smallest `struct_size` accepted.
+const LOCK_PARAMS_V0_1_SIZE: usize = std::mem::offset_of!(redilock_lock_params, on_lost_data_drop);
 
 /// Why a call failed: the status and the text for `redilock_last_error()`.
 struct Failure {
@@ -129,6 +148,7 @@ impl From<Error> for Failure {
             Error::NotAcquired(_) => REDILOCK_STATUS_NOT_ACQUIRED,
             Error::NotOwner(_) => REDILOCK_STATUS_NOT_OWNER,
             Error::Cancelled(_) => REDILOCK_STATUS_CANCELLED,
+            Error::Closed(_) => REDILOCK_STATUS_CLOSED,
             Error::Connection(_) => REDILOCK_STATUS_CONNECTION,
             Error::Redis(_) => REDILOCK_STATUS_REDIS,
         };
@@ -340,41 +360,108 @@ fn lock_extras<'a>(
         fence_out: unsafe { fence_out.as_mut() },
         ..LockExtras::default()
     };
-    // SAFETY: the caller promises NULL or a live, initialised parameter block.
-    let Some(params) = (unsafe { params.as_ref() }) else {
+    let Some(params) = read_params(params)? else {
         return Ok(extras);
     };
-    if params.struct_size < std::mem::size_of::<redilock_lock_params>() {
-        return Err(invalid(
-            "params->struct_size is too small: initialise params with redilock_lock_params_init",
-        ));
-    }
+    // The data is the library's to drop from here on, whatever happens next.
+    let data = UserData {
+        data: params.on_lost_data,
+        drop: params.on_lost_data_drop,
+    };
     // SAFETY: the caller promises NULL or a live cancel handle that outlives the call.
     extras.cancel = unsafe { params.cancel.as_ref() }.map(|cancel| &cancel.signal);
     if params.auto_renew {
         let max_hold = (params.max_hold_ms != 0).then(|| Duration::from_millis(params.max_hold_ms));
         let on_lost = params
             .on_lost
-            .map(|callback| lost_notice(callback, params.on_lost_data, name));
+            .map(|callback| lost_notice(callback, data, name));
         extras.renewal = Some(KeepAlive { max_hold, on_lost });
     }
     Ok(extras)
 }
 
+/// A copy of the caller's parameters, of whatever version: fields beyond its `struct_size`
+/// keep their defaults.
+fn read_params(
+    params: *const redilock_lock_params,
+) -> Result<Option<redilock_lock_params>, Failure> {
+    if params.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL; the caller promises a parameter block of at least `struct_size`
+    // bytes, the first field of every version.
+    let size = unsafe { *params.cast::<usize>() };
+    let ours = std::mem::size_of::<redilock_lock_params>();
+    if size < LOCK_PARAMS_V0_1_SIZE {
+        return Err(invalid(
+            "params->struct_size is too small: initialise params with redilock_lock_params_init",
+        ));
+    }
+    if size > ours {
+        return Err(invalid(format!(
+            "params->struct_size is {size}, but this library knows only {ours} bytes of it: \
+             the program was built against a newer redilock.h than the library it runs with"
+        )));
+    }
+    let mut copy = default_params();
+    // SAFETY: `size` bytes are readable (the caller's promise) and fit in `copy`; every field
+    // is plain data, and the fields not copied keep their defaults.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            params.cast::<u8>(),
+            (&mut copy as *mut redilock_lock_params).cast::<u8>(),
+            size,
+        )
+    };
+    Ok(Some(copy))
+}
+
+fn default_params() -> redilock_lock_params {
+    redilock_lock_params {
+        struct_size: std::mem::size_of::<redilock_lock_params>(),
+        cancel: ptr::null(),
+        auto_renew: false,
+        max_hold_ms: 0,
+        on_lost: None,
+        on_lost_data: ptr::null_mut(),
+        on_lost_data_drop: None,
+    }
+}
+
+/// The caller's data for its loss callback, dropped through the caller's function exactly
+/// once, when the library no longer needs it.
+struct UserData {
+    data: *mut c_void,
+    drop: redilock_data_drop,
+}
+
+// SAFETY: the data is handed back to the caller's functions untouched; their thread-safety
+// is the caller's, as the header says.
+unsafe impl Send for UserData {}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(drop) = self.drop {
+            // SAFETY: the caller registered this function for exactly this data.
+            unsafe { drop(self.data) }
+        }
+    }
+}
+
 /// Wraps a C loss callback; the name is copied, since the caller's string may be gone by then.
 fn lost_notice(
     callback: unsafe extern "C" fn(*mut c_void, *const c_char),
-    user_data: *mut c_void,
+    data: UserData,
     name: *const c_char,
 ) -> Box<dyn FnOnce() + Send> {
     // SAFETY: checked non-NULL by the caller of lock_into before any callback can run.
     let name = unsafe { name.as_ref() }
         .map(|_| unsafe { CStr::from_ptr(name) }.to_owned())
         .unwrap_or_default();
-    let user_data = user_data as usize; // handed back untouched; its thread-safety is the caller's
     Box::new(move || {
-        // SAFETY: the caller registered this callback and user data for exactly this call.
-        unsafe { callback(user_data as *mut c_void, name.as_ptr()) }
+        let data = data; // the whole UserData, not just its pointer: it drops after the call
+                         // SAFETY: the caller registered this callback and data for exactly this call.
+        unsafe { callback(data.data, name.as_ptr()) }
     })
 }
 
@@ -526,7 +613,12 @@ pub extern "C" fn redilock_new_with_options(
 ///
 /// On `REDILOCK_STATUS_OK` the owner token (a NUL-terminated string) is written to `token_out`,
 /// which must hold `REDILOCK_TOKEN_LEN` bytes; pass it to `redilock_unlock`. On any other
-/// status `token_out` is set to "" when usable, and no lock is left behind.
+/// status `token_out` is set to "" when usable, and no lock is left behind: with
+/// `REDILOCK_STATUS_CONNECTION` an attempt may have taken the lock without its reply coming
+/// back, and the client gives it back itself as soon as Redis answers again.
+///
+/// The call returns within `timeout_ms` (when it waits) plus one command timeout, plus the
+/// connect timeout when it has to open a connection, whatever Redis or the network does.
 #[no_mangle]
 pub extern "C" fn redilock_lock(
     client: *mut redilock,
@@ -549,10 +641,13 @@ pub extern "C" fn redilock_lock(
     })
 }
 
-/// `redilock_lock`, whose wait ends with `REDILOCK_STATUS_CANCELLED` as soon as `cancel` is
-/// triggered (from any thread). An attempt already sent to Redis is allowed to finish; if it
-/// took the lock the call returns OK with the token, so a cancel racing the acquisition never
-/// leaves an unknown lock behind. `cancel` must stay alive until the call returns.
+/// `redilock_lock`, whose wait ends with `REDILOCK_STATUS_CANCELLED` within milliseconds of
+/// `cancel` being triggered (from any thread), even while Redis does not answer. A cancel
+/// seen before the call returns always wins: a signal already triggered sends nothing, and
+/// a lock taken by an attempt in flight is given back, so the call never returns OK after the
+/// cancel and never leaves a lock behind. (The first attempt of a call, on the calling
+/// thread's own connection, is not interrupted: it ends within one command timeout.) `cancel`
+/// must stay alive until the call returns.
 #[no_mangle]
 pub extern "C" fn redilock_lock_cancellable(
     client: *mut redilock,
@@ -585,14 +680,7 @@ pub extern "C" fn redilock_lock_cancellable(
 #[no_mangle]
 pub extern "C" fn redilock_lock_params_init(params: *mut redilock_lock_params) -> redilock_status {
     boundary(|| {
-        *non_null_mut(params, "params")? = redilock_lock_params {
-            struct_size: std::mem::size_of::<redilock_lock_params>(),
-            cancel: ptr::null(),
-            auto_renew: false,
-            max_hold_ms: 0,
-            on_lost: None,
-            on_lost_data: ptr::null_mut(),
-        };
+        *non_null_mut(params, "params")? = default_params();
         Ok(())
     })
 }
@@ -691,9 +779,42 @@ pub extern "C" fn redilock_renewal_lost(
     })
 }
 
+/// Blocks until the auto-renewed lock held by `token` is lost, then sets `*lost_out` to true;
+/// sets it to false when the renewal ends without a loss (`redilock_unlock`) or `timeout_ms`
+/// passes first (-1 waits forever, 0 only checks). `cancel` (may be NULL) ends the wait with
+/// CANCELLED, `redilock_close` with CLOSED. INVALID_ARGUMENT when that token has no
+/// auto-renewal. For bindings that cannot take a callback on a library thread: one thread
+/// waits here instead of polling `redilock_renewal_lost`.
+#[no_mangle]
+pub extern "C" fn redilock_renewal_wait(
+    client: *mut redilock,
+    token: *const c_char,
+    timeout_ms: i64,
+    cancel: *const redilock_cancel,
+    lost_out: *mut bool,
+) -> redilock_status {
+    boundary(|| {
+        let client = live_client(client)?;
+        let token = token_from(token)?;
+        let out = non_null_mut(lost_out, "lost_out")?;
+        let wait = wait_from(timeout_ms)?;
+        // SAFETY: the caller promises NULL or a live cancel handle that outlives the call.
+        let cancel = unsafe { cancel.as_ref() }.map(|cancel| &cancel.signal);
+        *out = client.wait_for_loss(&token, wait, cancel)?;
+        Ok(())
+    })
+}
+
 /// Releases the lock `name` if `token` holds it, in one atomic compare-and-delete that also
 /// wakes the next waiter. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
-/// not hold it: it expired, was released, or belongs to another owner.
+/// not hold it: it expired, was released, or belongs to another owner. Stops the lock's
+/// auto-renewal; when this returns, its `on_lost` callback is neither running nor will run.
+///
+/// A release is never sent twice (a second one would find nothing and report the lock lost).
+/// When its reply is lost, the client asks Redis again in a way that is safe to repeat: OK
+/// when that finds the lock still held and releases it, otherwise
+/// `REDILOCK_STATUS_CONNECTION`, meaning "outcome unknown": the lock is not held by this token
+/// any more once Redis answers (the client keeps trying in the background meanwhile).
 #[no_mangle]
 pub extern "C" fn redilock_unlock(
     client: *mut redilock,
@@ -714,9 +835,28 @@ pub extern "C" fn redilock_ping(client: *mut redilock) -> redilock_status {
     boundary(|| Ok(live_client(client)?.ping()?))
 }
 
-/// Frees a client and closes its connections. NULL is a no-op. No other call may use the client
-/// during or after this one. Locks still held are not released (their TTL ends them). In a
-/// forked child the parent's handle is only forgotten, never torn down twice.
+/// Closes a client, and keeps the handle valid until `redilock_free`. Every wait on it ends
+/// with CLOSED (an attempt in flight is given back), and every later call returns CLOSED
+/// without sending anything. Auto-renewal stops: renewed locks count as lost, their
+/// `on_lost` callbacks run, and have returned when this does (unless it is called from
+/// inside one). What failed calls left to give back is flushed to Redis for at most the
+/// connect timeout plus the command timeout. Locks still held are not released: their TTL
+/// ends them. Idempotent and thread-safe: calls in progress on other threads end within
+/// their own bounds; a second `redilock_close` returns at once.
+#[no_mangle]
+pub extern "C" fn redilock_close(client: *mut redilock) -> redilock_status {
+    boundary(|| {
+        live_client(client)?.close();
+        Ok(())
+    })
+}
+
+/// Frees a client: closes it as `redilock_close` does, if that was not done, then releases
+/// its memory, connections and background thread. NULL is a no-op. No other call may use the
+/// client during or after this one (close it first to end calls waiting on other threads),
+/// and it must not be called from inside an `on_lost` callback of the same client. Locks still
+/// held are not released (their TTL ends them). In a forked child the parent's handle is only
+/// forgotten, never torn down twice.
 #[no_mangle]
 pub extern "C" fn redilock_free(client: *mut redilock) {
     if client.is_null() {
@@ -753,8 +893,8 @@ pub extern "C" fn redilock_cancel_new(cancel_out: *mut *mut redilock_cancel) -> 
     })
 }
 
-/// Triggers `cancel`: every lock call waiting on it returns `REDILOCK_STATUS_CANCELLED` (or
-/// OK, if its attempt in flight took the lock). Thread-safe; NULL is a no-op.
+/// Triggers `cancel`: every lock call waiting on it returns `REDILOCK_STATUS_CANCELLED`, and
+/// gives back what an attempt in flight may take. Thread-safe; NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn redilock_cancel_trigger(cancel: *const redilock_cancel) {
     // SAFETY: the caller promises NULL or a live signal.
@@ -794,6 +934,7 @@ pub extern "C" fn redilock_status_str(status: redilock_status) -> *const c_char 
         REDILOCK_STATUS_NOT_ACQUIRED => c"lock not acquired: held by another owner",
         REDILOCK_STATUS_NOT_OWNER => c"not the owner of the lock",
         REDILOCK_STATUS_CANCELLED => c"wait cancelled",
+        REDILOCK_STATUS_CLOSED => c"client closed",
         REDILOCK_STATUS_CONNECTION => c"cannot reach Redis",
         REDILOCK_STATUS_REDIS => c"Redis replied with an error",
         REDILOCK_STATUS_PANIC => c"internal error",

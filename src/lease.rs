@@ -2,10 +2,13 @@
 //! successful acquisition returns and the auto-renewal that keeps a lease alive while its
 //! holder works, telling the holder at once when the lease is lost.
 
-use crate::client::WeakClient;
+use crate::commands;
+use crate::connection::SharedConnection;
 use crate::flag::Flag;
 use crate::token::Token;
-use std::sync::{Arc, Mutex};
+use crate::unwind::catching;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
 use std::time::Duration;
 use tokio::time::{sleep, sleep_until, timeout_at, Instant};
 
@@ -29,12 +32,14 @@ pub struct KeepAlive {
     /// Stop renewing once the lock has been held this long (the lease then runs out at its
     /// TTL and counts as lost). `None`: renew until unlocked.
     pub max_hold: Option<Duration>,
-    /// Called once, on a thread of its own, when the lease is lost.
+    /// Called once, on a thread of its own, when the lease is lost. Once `unlock` (or the
+    /// client's `close`) has returned, it is neither running nor will it run, and it has been
+    /// dropped: whatever it captured may be freed then.
     pub on_lost: Option<Box<dyn FnOnce() + Send>>,
 }
 
-/// Handle to one lock's auto-renewal. Renewal stops at unlock (or when every handle and the
-/// client's own record are gone); cloning shares the state.
+/// Handle to one lock's auto-renewal. Renewal stops at unlock or when the client is closed or
+/// dropped; cloning shares the state.
 #[derive(Clone)]
 pub struct Renewal {
     pub(crate) state: Arc<RenewalState>,
@@ -43,7 +48,7 @@ pub struct Renewal {
 pub(crate) struct RenewalState {
     lost: Flag,
     stopped: Flag,
-    on_lost: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    notice: LossNotice,
 }
 
 impl Renewal {
@@ -64,7 +69,7 @@ impl RenewalState {
         Arc::new(RenewalState {
             lost: Flag::default(),
             stopped: Flag::default(),
-            on_lost: Mutex::new(on_lost),
+            notice: LossNotice::new(on_lost),
         })
     }
 
@@ -72,33 +77,124 @@ impl RenewalState {
         self.lost.is_set()
     }
 
-    /// Stops renewing (unlock); returns whether the lease had been lost before.
+    /// Resolves with `true` once the lease is lost, or `false` once renewal stopped first.
+    pub(crate) async fn lost_or_stopped(&self) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.lost.wait() => true,
+            _ = self.stopped.wait() => self.is_lost(),
+        }
+    }
+
+    /// Ends the renewal (unlock, close): returns whether the lease had been lost. When it
+    /// returns, the loss callback is neither running nor will run, unless this is called
+    /// from inside that callback.
     pub(crate) fn stop(&self) -> bool {
         self.stopped.set();
+        self.notice.retire();
         self.is_lost()
     }
 
-    fn mark_lost(&self) {
+    /// Marks the lease lost and tells its holder, once, unless renewal was stopped first.
+    /// The callback runs on a thread of its own, outside any runtime: it may call back into
+    /// the library (unlock, lock) without deadlocking the renewal machinery.
+    pub(crate) fn mark_lost(self: &Arc<Self>) {
         if self.stopped.is_set() || self.lost.set() {
             return;
         }
-        let callback = self
-            .on_lost
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(callback) = callback {
-            // A thread of its own, outside any runtime: the callback may call back into the
-            // library (unlock, lock) without deadlocking the renewal machinery.
-            std::thread::spawn(callback);
+        let Some(callback) = self.notice.take_for_running() else {
+            return;
+        };
+        let state = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("redilock-lost".into())
+            .spawn(move || state.notice.run(callback));
+        if spawned.is_err() {
+            self.notice.finish(); // no thread to run it: the holder still sees is_lost()
         }
     }
 }
 
-/// Keeps a lease alive: extends it at about a third of its TTL; retries quickly while Redis
-/// cannot be reached; declares it lost when the lock is gone or the lease ran out unrenewed.
+/// The holder's loss callback and where it stands, so that whoever ends a renewal can wait
+/// until the callback is neither running nor able to run.
+struct LossNotice {
+    stage: Mutex<Stage>,
+    finished: Condvar,
+}
+
+enum Stage {
+    Armed(Option<Box<dyn FnOnce() + Send>>),
+    /// Handed to its thread; the thread's id once it has started.
+    Running(Option<ThreadId>),
+    Done,
+}
+
+impl LossNotice {
+    fn new(callback: Option<Box<dyn FnOnce() + Send>>) -> Self {
+        LossNotice {
+            stage: Mutex::new(Stage::Armed(callback)),
+            finished: Condvar::new(),
+        }
+    }
+
+    /// Runs the callback on the current thread, and marks it done even if it panics.
+    fn run(&self, callback: Box<dyn FnOnce() + Send>) {
+        *self.lock() = Stage::Running(Some(std::thread::current().id()));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
+        self.finish();
+    }
+
+    fn finish(&self) {
+        *self.lock() = Stage::Done;
+        self.finished.notify_all();
+    }
+
+    fn take_for_running(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        let mut stage = self.lock();
+        match std::mem::replace(&mut *stage, Stage::Running(None)) {
+            Stage::Armed(Some(callback)) => Some(callback),
+            other => {
+                *stage = match other {
+                    Stage::Armed(None) => Stage::Done,
+                    other => other,
+                };
+                None
+            }
+        }
+    }
+
+    /// Drops a callback that never ran, or waits for a running one to return.
+    fn retire(&self) {
+        let mut stage = self.lock();
+        loop {
+            match &mut *stage {
+                Stage::Armed(callback) => {
+                    let callback = callback.take();
+                    *stage = Stage::Done;
+                    drop(stage);
+                    drop(callback); // outside the lock: dropping may run the holder's code
+                    return;
+                }
+                Stage::Running(Some(id)) if *id == std::thread::current().id() => return,
+                Stage::Running(_) => {
+                    stage = self.finished.wait(stage).unwrap_or_else(|e| e.into_inner())
+                }
+                Stage::Done => return,
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Stage> {
+        self.stage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Keeps a lease alive until renewal is stopped; marks it lost when it is gone, could not be
+/// renewed before it ran out, or the renewal itself failed (a bug caught here).
+#[allow(clippy::too_many_arguments)] // one lease's whole description, passed once
 pub(crate) async fn renew(
-    client: WeakClient,
+    connection: Arc<SharedConnection>,
+    command_timeout: Duration,
     key: Vec<u8>,
     token: Token,
     ttl: Duration,
@@ -106,48 +202,66 @@ pub(crate) async fn renew(
     max_hold: Option<Duration>,
     state: Arc<RenewalState>,
 ) {
+    let lost = catching(renew_until_lost(
+        &connection,
+        command_timeout,
+        &key,
+        &token,
+        ttl,
+        acquired_at,
+        max_hold,
+    ));
+    tokio::select! {
+        _ = lost => state.mark_lost(),
+        _ = state.stopped.wait() => {}
+    }
+}
+
+/// Extends the lease at about a third of its TTL and retries quickly while Redis cannot be
+/// reached; returns once the lease is lost.
+async fn renew_until_lost(
+    connection: &SharedConnection,
+    command_timeout: Duration,
+    key: &[u8],
+    token: &Token,
+    ttl: Duration,
+    acquired_at: Instant,
+    max_hold: Option<Duration>,
+) {
     let interval = (ttl / 3).max(Duration::from_millis(1));
-    let hold_until = max_hold.map(|hold| acquired_at + hold);
+    let hold_until = max_hold.and_then(|hold| acquired_at.checked_add(hold));
     let mut lease_ends = acquired_at + ttl;
     let mut next = acquired_at + interval;
-    // Ends with Err when the lease is lost, Ok when there is nobody left to tell.
-    let work = async {
-        loop {
-            sleep_until(next).await;
-            let now = Instant::now();
-            let extend_by = match hold_until {
-                Some(limit) if limit <= now => {
-                    // Hold time used up: let the lease run out, then report it gone.
-                    sleep_until(lease_ends).await;
-                    return Err(());
-                }
-                Some(limit) => ttl.min(limit - now).max(Duration::from_millis(1)),
-                None => ttl,
-            };
-            let Some(client) = client.upgrade() else {
-                return Ok(());
-            }; // client dropped
-            match timeout_at(lease_ends, client.extend_key(&key, &token, extend_by)).await {
-                Ok(Ok(true)) => {
-                    lease_ends = now + extend_by;
-                    next = now + (extend_by / 3).max(Duration::from_millis(1));
-                }
-                Ok(Ok(false)) => return Err(()), // the lock is gone or someone else's
-                Ok(Err(_)) => {
-                    // Redis unreachable for now: try again soon, while the lease lasts.
-                    if Instant::now() >= lease_ends {
-                        return Err(());
-                    }
-                    sleep(RETRY_WHEN_UNREACHABLE.min(interval)).await;
-                    next = Instant::now();
-                }
-                Err(_) => return Err(()), // the lease ran out while waiting for Redis
+    loop {
+        sleep_until(next).await;
+        let now = Instant::now();
+        let extend_by = match hold_until {
+            Some(limit) if limit <= now => {
+                // Hold time used up: let the lease run out, then report it gone.
+                sleep_until(lease_ends).await;
+                return;
             }
+            Some(limit) => ttl.min(limit - now).max(Duration::from_millis(1)),
+            None => ttl,
+        };
+        let call = commands::extend(key, token, extend_by);
+        let deadline = lease_ends.min(now + command_timeout).into_std();
+        match timeout_at(lease_ends, connection.send::<i64>(&call, deadline)).await {
+            Ok(Ok(1)) => {
+                lease_ends = now + extend_by;
+                next = now + (extend_by / 3).max(Duration::from_millis(1));
+            }
+            Ok(Ok(_)) => return, // the lock is gone or someone else's
+            Ok(Err(_)) => {
+                // Redis unreachable for now: try again soon, while the lease lasts.
+                if Instant::now() >= lease_ends {
+                    return;
+                }
+                sleep(RETRY_WHEN_UNREACHABLE.min(interval)).await;
+                next = Instant::now();
+            }
+            Err(_) => return, // the lease ran out while waiting for Redis
         }
-    };
-    tokio::select! {
-        outcome = work => if outcome.is_err() { state.mark_lost() },
-        _ = state.stopped.wait() => {}
     }
 }
 

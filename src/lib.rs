@@ -20,8 +20,10 @@
 //! # Ok::<(), redilock::Error>(())
 //! ```
 
+mod background;
 pub mod blocking;
 mod cancel;
+mod cleanup;
 mod client;
 mod commands;
 mod connection;
@@ -33,6 +35,8 @@ mod lease;
 mod options;
 mod scripts;
 mod token;
+mod transport;
+mod unwind;
 mod wakeups;
 mod wire;
 

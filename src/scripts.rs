@@ -13,8 +13,8 @@ pub(crate) static EXTEND: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/extend.lua")));
 pub(crate) static REMAINING: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/remaining.lua")));
-pub(crate) static ABANDON: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/abandon.lua")));
+pub(crate) static CLEANUP: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/cleanup.lua")));
 
 /// Channel on which releases of `key` are announced to its waiters.
 pub(crate) fn wake_channel(key: &[u8]) -> Vec<u8> {
@@ -22,12 +22,13 @@ pub(crate) fn wake_channel(key: &[u8]) -> Vec<u8> {
 }
 
 /// The keys a lock keeps beside its own: its fencing counter, the queue of its waiters and
-/// their deadlines.
+/// their deadlines, and the tokens withdrawn by callers that stopped.
 #[derive(Clone, Copy)]
 pub(crate) enum Companion {
     Fence,
     Queue,
     Deadlines,
+    Withdrawn,
 }
 
 /// A companion of `key`: `redilock:<kind>:{T}:<key>`, where the hash tag `T` is chosen to fall
@@ -38,6 +39,7 @@ pub(crate) fn companion_key(kind: Companion, key: &[u8]) -> Vec<u8> {
         Companion::Fence => b"fence",
         Companion::Queue => b"queue",
         Companion::Deadlines => b"deadlines",
+        Companion::Withdrawn => b"withdrawn",
     };
     let tag = SLOT_TAGS[usize::from(slot(key))];
     [
@@ -121,7 +123,12 @@ mod tests {
             b"",
             "ü锁".as_bytes(),
         ] {
-            for kind in [Companion::Fence, Companion::Queue, Companion::Deadlines] {
+            for kind in [
+                Companion::Fence,
+                Companion::Queue,
+                Companion::Deadlines,
+                Companion::Withdrawn,
+            ] {
                 assert_eq!(
                     slot(&companion_key(kind, key)),
                     slot(key),

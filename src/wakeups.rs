@@ -3,11 +3,15 @@
 //! The release script publishes on the lock's channel the token of the waiter whose turn it is
 //! (the first in the lock's queue). A single task owns the subscription: it subscribes to a
 //! channel when the first local waiter of that lock arrives, unsubscribes when the last one
-//! leaves, and wakes only the waiter named, when it is local. If the subscription connection is lost,
-//! waiters fall back to their retry interval until it is back, and every waiter is woken once
-//! on reconnect in case a release was missed meanwhile.
+//! leaves, and wakes only the waiter named, when it is local. The task runs between calls (on
+//! the client's background runtime), so a subscription lost while the client is idle is
+//! noticed then, and a new waiter never relies on a dead one: it is made again before the
+//! waiter is told it is subscribed. While Redis cannot be reached, waiters fall back to their
+//! retry interval, and every waiter is woken once on reconnect in case a release was missed
+//! meanwhile.
 
 use crate::token::Token;
+use crate::unwind::catching;
 use redis::aio::{PubSubSink, PubSubStream};
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -27,6 +31,8 @@ enum Request {
         channel: Vec<u8>,
         token: Token,
     },
+    /// The client is closing.
+    Stop,
 }
 
 /// Handle to the subscription task; dropping the client's last handle ends the task.
@@ -43,13 +49,14 @@ pub(crate) struct Subscription {
 }
 
 impl Wakeups {
-    /// Starts the subscription task on the current tokio runtime. It connects lazily, on the
-    /// first subscription.
+    /// Starts the subscription task on `runtime`. It connects lazily, on the first
+    /// subscription.
     pub(crate) fn start(
         client: redis::Client,
         connect_timeout: Duration,
         command_timeout: Duration,
         retry: Duration,
+        runtime: &tokio::runtime::Handle,
     ) -> Self {
         let (requests, inbox) = mpsc::unbounded_channel();
         let task = Subscriber {
@@ -61,8 +68,16 @@ impl Wakeups {
             link: None,
             next_connect: Instant::now(),
         };
-        tokio::spawn(task.run(inbox));
+        // A bug that ends the task leaves waiters to their re-checks; it must not end them.
+        runtime.spawn(async move {
+            let _ = catching(task.run(inbox)).await;
+        });
         Wakeups { requests }
+    }
+
+    /// Ends the subscription task and closes its connection.
+    pub(crate) fn stop(&self) {
+        let _ = self.requests.send(Request::Stop);
     }
 
     /// Registers the waiter with `token` on `channel` and waits until Redis has confirmed the
@@ -127,8 +142,8 @@ impl Subscriber {
             let reconnect_due = self.link.is_none() && !self.channels.is_empty();
             tokio::select! {
                 request = inbox.recv() => match request {
+                    Some(Request::Stop) | None => return,
                     Some(request) => self.handle(request).await,
-                    None => return,
                 },
                 message = next_message(&mut self.link), if self.link.is_some() => match message {
                     Some((channel, turn)) => self.wake(&channel, &turn),
@@ -164,18 +179,18 @@ impl Subscriber {
                     self.send_subscription(false, &channel).await;
                 }
             }
+            Request::Stop => {}
         }
     }
 
-    /// Sends SUBSCRIBE or UNSUBSCRIBE on the live link, connecting first when due.
+    /// Sends SUBSCRIBE or UNSUBSCRIBE on the live link, connecting first when due. A link
+    /// found dead by a SUBSCRIBE (Redis restarted while no waiter was subscribed) is made
+    /// again at once, so that the new waiter is woken by the next release.
     async fn send_subscription(&mut self, subscribe: bool, channel: &[u8]) {
-        if self.link.is_none() {
+        let Some((sink, _)) = self.link.as_mut() else {
             if subscribe && Instant::now() >= self.next_connect {
                 self.connect().await; // subscribes to every registered channel, this one included
             }
-            return;
-        }
-        let Some((sink, _)) = self.link.as_mut() else {
             return;
         };
         let sent = if subscribe {
@@ -185,6 +200,9 @@ impl Subscriber {
         };
         if !matches!(sent, Ok(Ok(()))) {
             self.disconnected();
+            if subscribe {
+                self.connect().await;
+            }
         }
     }
 
@@ -209,9 +227,11 @@ impl Subscriber {
         }
     }
 
+    /// The link is gone: the next subscription (or, with waiters, the next loop) makes a new
+    /// one at once; only a failed attempt to connect waits a retry interval.
     fn disconnected(&mut self) {
         self.link = None;
-        self.next_connect = Instant::now() + self.retry;
+        self.next_connect = Instant::now();
     }
 
     /// Wakes the local waiter whose `turn` it is, if any.

@@ -306,10 +306,8 @@ fn cancel_signal_ends_a_wait_promptly() {
     let result = waiter.join().unwrap();
     assert!(matches!(result, Err(Error::Cancelled(_))), "{result:?}");
     assert!(cancelled_at.elapsed() < Duration::from_millis(100));
-    // An already-cancelled signal still tries once: a free lock is taken, never leaked.
-    let free = c
-        .lock_cancellable("free", TTL, Wait::Forever, &signal)
-        .unwrap()
-        .token;
-    c.unlock("free", &free).unwrap();
+    // An already-cancelled signal sends nothing: even a free lock is not taken.
+    let result = c.lock_cancellable("free", TTL, Wait::Forever, &signal);
+    assert!(matches!(result, Err(Error::Cancelled(_))), "{result:?}");
+    assert_eq!(server.cli(&["EXISTS", "free"]), "0");
 }

@@ -2,12 +2,18 @@
 -- one atomic step. Waiters queue in arrival order, so a release goes to the longest waiter and
 -- nobody barges ahead of it.
 -- KEYS[1]: the lock key; KEYS[2]: its fencing counter; KEYS[3]: the queue of waiting tokens
--- (a list); KEYS[4]: each queued token's deadline (a sorted set); all in one cluster slot.
--- ARGV[1]: the caller's token; ARGV[2]: the TTL in milliseconds; ARGV[3]: 0 to try once,
--- else how long (ms) the caller's place in the queue lasts unless it tries again.
+-- (a list); KEYS[4]: each queued token's deadline (a sorted set); KEYS[5]: tokens withdrawn by
+-- callers that stopped (see cleanup.lua); all in one cluster slot.
+-- ARGV[1]: the caller's token; ARGV[2]: the TTL in milliseconds; ARGV[3]: absent to try
+-- once, else how long (ms) the caller's place in the queue lasts unless it tries again.
 -- Returns {1, fencing number} when taken, else {0, the holder's remaining TTL in ms (-1: no
--- expiry, -2: free but another waiter's turn)}.
-local token, queued_for = ARGV[1], tonumber(ARGV[3])
+-- expiry, -2: free but another waiter's turn, -3: this token was withdrawn)}.
+local token, queued_for = ARGV[1], tonumber(ARGV[3] or 0)
+-- A late copy of an attempt whose caller already gave up (its reply was lost, Redis was
+-- paused) must take nothing: the caller's cleanup withdrew the token.
+if redis.call('ZSCORE', KEYS[5], token) then
+  return {0, -3}
+end
 local head = redis.call('LINDEX', KEYS[3], 0)
 local now = 0
 -- The clock is read only when there is a queue to look after: not on the uncontended path.
@@ -28,7 +34,16 @@ if (not head or head == token) and redis.call('SET', KEYS[1], token, 'NX', 'PX',
     redis.call('LPOP', KEYS[3])
     redis.call('ZREM', KEYS[4], token)
   end
-  return {1, redis.call('INCR', KEYS[2])}
+  -- The fencing number is the counter plus one, but never below the Redis clock in
+  -- microseconds: a Redis that restarted without its data (or a replica promoted before the
+  -- counter reached it) still numbers above every earlier holder, as long as its host's clock
+  -- does not step back. One acquisition takes far more than a microsecond, so the counter
+  -- never runs ahead of the clock.
+  local clock = redis.call('TIME')
+  local floor = clock[1] * 1000000 + clock[2]
+  local fence = math.max((tonumber(redis.call('GET', KEYS[2])) or 0) + 1, floor)
+  redis.call('SET', KEYS[2], string.format('%d', fence))
+  return {1, fence}
 end
 -- Already ours: this attempt was resent after its reply was lost with the connection.
 if redis.call('GET', KEYS[1]) == token then

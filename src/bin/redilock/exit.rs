@@ -58,7 +58,7 @@ impl From<Error> for Failure {
             Error::NotAcquired(_) => NOT_ACQUIRED,
             Error::NotOwner(_) => LOST,
             Error::Connection(_) | Error::Redis(_) => UNAVAILABLE,
-            Error::Cancelled(_) => INTERNAL,
+            Error::Cancelled(_) | Error::Closed(_) => INTERNAL,
         };
         Failure::new(code, err.message())
     }

@@ -2,5 +2,5 @@
 
 module Redilock
   # The gem's version; a test keeps it equal to the native library's.
-  VERSION = "0.1.0"
+  VERSION = "0.2.0"
 end
