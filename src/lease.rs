@@ -266,3 +266,72 @@ async fn renew_until_lost(
 }
 
 const RETRY_WHEN_UNREACHABLE: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    /// Counts how often it is dropped, as a C caller's drop function would.
+    struct Data(Arc<AtomicUsize>);
+
+    impl Drop for Data {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn stop_waits_for_a_running_callback_and_its_data_is_dropped_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (started, callback_started) = mpsc::channel();
+        let data = Data(drops.clone());
+        let state = RenewalState::new(Some(Box::new(move || {
+            let _data = &data;
+            started.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        })));
+        state.mark_lost();
+        callback_started.recv().unwrap();
+        assert!(state.stop(), "the lease was lost");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "done and dropped when stop returns"
+        );
+        state.mark_lost();
+        assert!(state.stop());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_callback_that_never_ran_is_dropped_at_stop() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let data = Data(drops.clone());
+        let state = RenewalState::new(Some(Box::new(move || drop(data))));
+        assert!(!state.stop());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        state.mark_lost(); // after stop: nobody is told
+        assert!(!state.is_lost());
+    }
+
+    #[test]
+    fn stop_from_inside_the_callback_does_not_wait_for_itself() {
+        let (done, finished) = mpsc::channel();
+        let state = RenewalState::new(None);
+        let inner = state.clone();
+        *state.notice.lock() = Stage::Armed(Some(Box::new(move || {
+            done.send(inner.stop()).unwrap();
+        })));
+        state.mark_lost();
+        assert_eq!(finished.recv_timeout(Duration::from_secs(5)), Ok(true));
+    }
+
+    #[test]
+    fn a_panicking_callback_still_counts_as_done() {
+        let state = RenewalState::new(Some(Box::new(|| panic!("in the holder's callback"))));
+        state.mark_lost();
+        assert!(state.stop(), "returns instead of waiting forever");
+    }
+}

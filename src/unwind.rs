@@ -26,3 +26,18 @@ impl<F: Future> Future for CatchUnwind<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_future_ends_with_an_error() {
+        assert_eq!(catching(async { 7 }).await, Ok(7));
+        let panicked = catching(async {
+            tokio::task::yield_now().await;
+            panic!("a bug in a task")
+        });
+        assert_eq!(panicked.await, Err::<(), ()>(()));
+    }
+}

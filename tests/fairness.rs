@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{queue, wait_until, RedisServer};
+use common::{queue, scaled, wait_until, RedisServer};
 use redilock::{blocking::Client, Options, Wait};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ fn a_waiter_that_times_out_gives_up_its_place_at_once() {
     let impatient = client(&server);
     let gives_up = std::thread::spawn(move || {
         impatient
-            .lock("line", TTL, Wait::AtMost(Duration::from_millis(300)))
+            .lock("line", TTL, Wait::AtMost(Duration::from_secs(1)))
             .unwrap_err()
     });
     wait_until("the first waiter is queued", || {
@@ -83,7 +83,7 @@ fn a_waiter_that_times_out_gives_up_its_place_at_once() {
     let (taken, _) = second.join().unwrap();
     // Without the first waiter's leaving, this would wait for its place to expire (750 ms).
     assert!(
-        taken - released < Duration::from_millis(200),
+        taken - released < scaled(Duration::from_millis(200)),
         "{:?}",
         taken - released
     );

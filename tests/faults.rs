@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{free_port, RedisServer};
+use common::{free_port, queue, scaled, wait_until, RedisServer};
 use redilock::{blocking::Client, Error, Options, Wait};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ fn unreachable_server_fails_fast_with_its_address() {
     let start = Instant::now();
     let err = c.lock("x", TTL, Wait::Forever).unwrap_err();
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < scaled(Duration::from_secs(2)),
         "took {:?}",
         start.elapsed()
     );
@@ -51,7 +51,7 @@ fn killed_and_restarted_redis_under_a_live_client() {
     ));
     assert!(matches!(c.ping(), Err(Error::Connection(_))));
     assert!(
-        start.elapsed() < Duration::from_secs(3),
+        start.elapsed() < scaled(Duration::from_secs(3)),
         "took {:?}",
         start.elapsed()
     );
@@ -92,7 +92,7 @@ fn a_waiter_gets_a_connection_error_when_redis_dies_and_wakeups_return_after_res
         let c = c.clone();
         std::thread::spawn(move || c.lock("held", TTL, Wait::Forever))
     };
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the waiter is queued", || queue(&server, "held").len() == 1);
     server.kill();
     let result = waiter.join().unwrap();
     assert!(matches!(result, Err(Error::Connection(_))), "{result:?}");
@@ -113,12 +113,12 @@ fn a_waiter_gets_a_connection_error_when_redis_dies_and_wakeups_return_after_res
                 .map(|_| Instant::now())
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until("the waiter is queued", || queue(&server, "held").len() == 1);
     let released = Instant::now();
     holder.unlock("held", &token).unwrap();
     let acquired = waiter.join().unwrap().unwrap();
     assert!(
-        acquired - released < Duration::from_millis(200),
+        acquired - released < scaled(Duration::from_millis(200)),
         "{:?}",
         acquired - released
     );
@@ -136,7 +136,7 @@ fn a_server_that_never_answers_times_out() {
     let took = start.elapsed();
     unsafe { libc::kill(server.pid() as i32, libc::SIGCONT) };
     assert!(matches!(err, Error::Connection(_)), "{err:?}");
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(took < scaled(Duration::from_secs(3)), "took {took:?}");
     c.ping().unwrap();
 }
 

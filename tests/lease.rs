@@ -1,15 +1,10 @@
-//! Leases: extend, remaining TTL, auto-renewal with loss notice, fencing numbers — including
-//! a holder process paused past its TTL and four processes taking one lock a thousand times.
-//!
-//! The multi-process tests run this test binary again in a "role" (chosen by environment
-//! variables), so the processes are real and separate.
+//! Leases: extend, remaining TTL, auto-renewal with loss notice, fencing numbers. The tests
+//! with several processes are in processes.rs.
 
 mod common;
 
-use common::RedisServer;
+use common::{scaled, wait_until, RedisServer};
 use redilock::{blocking::Client, Error, KeepAlive, Options, Token, Wait};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,7 +107,7 @@ fn invalid_extend_ttls_are_refused_before_anything_is_sent() {
 fn auto_renewal_holds_a_lock_five_times_its_ttl_and_stops_at_unlock() {
     let server = RedisServer::start();
     let c = client(&server);
-    let ttl = Duration::from_millis(300);
+    let ttl = Duration::from_millis(600);
     let lease = c.lock("long-job", Some(ttl), Wait::TryOnce).unwrap();
     let renewal = c
         .keep_alive("long-job", &lease, KeepAlive::default())
@@ -157,9 +152,11 @@ fn a_lock_deleted_behind_the_holders_back_is_reported_lost_at_once() {
     };
     let renewal = c.keep_alive("stolen", &lease, keep).unwrap();
     server.cli(&["DEL", "stolen"]);
-    std::thread::sleep(ttl); // one renewal period and then some
+    let deleted = Instant::now();
+    wait_until("the callback ran", || told.load(Ordering::SeqCst));
+    // At the next renewal, a third of the TTL later.
+    assert!(deleted.elapsed() < scaled(ttl), "{:?}", deleted.elapsed());
     assert!(renewal.is_lost());
-    assert!(told.load(Ordering::SeqCst), "the callback ran");
     assert!(matches!(
         c.unlock("stolen", &lease.token),
         Err(Error::NotOwner(_))
@@ -170,26 +167,24 @@ fn a_lock_deleted_behind_the_holders_back_is_reported_lost_at_once() {
 fn max_hold_caps_renewal_and_the_lease_then_runs_out() {
     let server = RedisServer::start();
     let c = client(&server);
-    let ttl = Duration::from_millis(200);
+    let (ttl, max_hold) = (Duration::from_millis(600), Duration::from_millis(1500));
     let lease = c.lock("capped", Some(ttl), Wait::TryOnce).unwrap();
+    let acquired = Instant::now();
     let keep = KeepAlive {
-        max_hold: Some(Duration::from_millis(500)),
+        max_hold: Some(max_hold),
         ..KeepAlive::default()
     };
     let renewal = c.keep_alive("capped", &lease, keep).unwrap();
-    std::thread::sleep(Duration::from_millis(350));
-    assert_eq!(
-        server.cli(&["EXISTS", "capped"]),
-        "1",
-        "renewed past its TTL"
+    wait_until("the lock expires", || {
+        server.cli(&["EXISTS", "capped"]) == "0"
+    });
+    let held = acquired.elapsed();
+    assert!(held >= max_hold, "renewed until the cap, held {held:?}");
+    assert!(
+        held < max_hold + scaled(ttl * 2),
+        "not renewed past the cap, held {held:?}"
     );
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        server.cli(&["EXISTS", "capped"]),
-        "0",
-        "not renewed past the cap"
-    );
-    assert!(renewal.is_lost());
+    wait_until("the loss is reported", || renewal.is_lost());
     assert!(matches!(
         c.unlock("capped", &lease.token),
         Err(Error::NotOwner(_))
@@ -212,12 +207,9 @@ fn unreachable_redis_during_renewal_ends_in_a_loss_notice() {
         .unwrap();
     server.kill();
     let killed = Instant::now();
-    while !renewal.is_lost() && killed.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(renewal.is_lost());
+    wait_until("the loss is reported", || renewal.is_lost());
     assert!(
-        killed.elapsed() <= ttl + Duration::from_millis(200),
+        killed.elapsed() <= ttl + scaled(Duration::from_millis(200)),
         "told {:?} after the kill",
         killed.elapsed()
     );
@@ -251,176 +243,4 @@ fn redis_clock_us(server: &RedisServer) -> u64 {
     let time = server.cli(&["TIME"]);
     let mut parts = time.lines().map(|part| part.parse::<u64>().unwrap());
     parts.next().unwrap() * 1_000_000 + parts.next().unwrap()
-}
-
-/// The toy resource of the tests below: accepts a write only with a fencing number at least
-/// as new as the newest it has seen.
-#[derive(Default)]
-struct FencedResource {
-    newest: u64,
-    accepted: Vec<u64>,
-    rejected: Vec<u64>,
-}
-
-impl FencedResource {
-    fn write(&mut self, fence: u64) -> bool {
-        if fence < self.newest {
-            self.rejected.push(fence);
-            return false;
-        }
-        self.newest = fence;
-        self.accepted.push(fence);
-        true
-    }
-}
-
-/// Runs a role of this test binary in a child process.
-fn spawn_role(role: &str, url: &str) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([role, "--exact", "--nocapture", "--test-threads=1"])
-        .env("REDILOCK_ROLE_URL", url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn role_url() -> Option<String> {
-    std::env::var("REDILOCK_ROLE_URL").ok()
-}
-
-/// Role: takes "paused" with auto-renewal, reports, waits for a line on stdin, then tries its
-/// (late) write and its unlock, and reports what happened.
-#[test]
-fn role_paused_holder() {
-    let Some(url) = role_url() else { return };
-    let c = Client::new(&url, Options::default()).unwrap();
-    let lease = c
-        .lock("paused", Some(Duration::from_millis(300)), Wait::TryOnce)
-        .unwrap();
-    let keep = KeepAlive {
-        on_lost: Some(Box::new(|| println!("role: lost"))),
-        ..KeepAlive::default()
-    };
-    c.keep_alive("paused", &lease, keep).unwrap();
-    println!("role: locked {}", lease.fence);
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).unwrap();
-    println!("role: write {}", lease.fence);
-    match c.unlock("paused", &lease.token) {
-        Err(Error::NotOwner(_)) => println!("role: unlock not-owner"),
-        other => println!("role: unlock {other:?}"),
-    }
-}
-
-#[test]
-fn a_holder_paused_past_its_ttl_loses_the_lock_and_its_late_write_is_rejected() {
-    if role_url().is_some() {
-        return;
-    }
-    let server = RedisServer::start();
-    let mut holder = spawn_role("role_paused_holder", &server.url());
-    // The role's own lines, without the test harness's.
-    let mut lines = BufReader::new(holder.stdout.take().unwrap())
-        .lines()
-        .map_while(|line| line.ok())
-        .filter_map(|line| line.split_once("role: ").map(|(_, said)| said.to_string()));
-    let mut next_line = move || lines.next().expect("the holder ended early");
-    let mut resource = FencedResource::default();
-
-    let first_fence: u64 = next_line()
-        .strip_prefix("locked ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(resource.write(first_fence));
-    unsafe { libc::kill(holder.id() as i32, libc::SIGSTOP) };
-    let c = client(&server);
-    let lease = c
-        .lock("paused", TTL, Wait::AtMost(Duration::from_secs(5)))
-        .unwrap();
-    assert!(lease.fence > first_fence);
-    assert!(resource.write(lease.fence));
-    unsafe { libc::kill(holder.id() as i32, libc::SIGCONT) };
-
-    assert_eq!(
-        next_line(),
-        "lost",
-        "the paused holder was told it lost the lock"
-    );
-    writeln!(holder.stdin.as_mut().unwrap(), "go").unwrap();
-    let late: u64 = next_line().strip_prefix("write ").unwrap().parse().unwrap();
-    assert!(
-        !resource.write(late),
-        "the late write carries an older fencing number"
-    );
-    assert_eq!(next_line(), "unlock not-owner");
-    assert!(holder.wait().unwrap().success());
-    assert_eq!(
-        resource.accepted,
-        vec![first_fence, lease.fence],
-        "0 stale writes accepted"
-    );
-    assert_eq!(server.cli(&["GET", "paused"]), lease.token.as_str());
-}
-
-/// Role: 1000 acquisitions of "fenced"; each appends its fencing number to the shared log
-/// while holding the lock (with a TTL generous enough for a loaded machine); every 50th is
-/// then shortened to expire on its own, never unlocked, so the next holder takes it over.
-#[test]
-fn role_fencer() {
-    let Some(url) = role_url() else { return };
-    let log_path = std::env::var("REDILOCK_FENCE_LOG").unwrap();
-    let c = Client::new(&url, Options::default()).unwrap();
-    for i in 0..1000 {
-        let lease = c
-            .lock("fenced", Some(Duration::from_secs(5)), Wait::Forever)
-            .unwrap();
-        let mut log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&log_path)
-            .unwrap();
-        writeln!(log, "{}", lease.fence).unwrap();
-        if i % 50 == 49 {
-            c.extend("fenced", &lease.token, Duration::from_millis(20))
-                .unwrap();
-        } else {
-            c.unlock("fenced", &lease.token).unwrap();
-        }
-    }
-}
-
-#[test]
-fn fencing_numbers_strictly_increase_across_four_processes_and_takeovers() {
-    if role_url().is_some() {
-        return;
-    }
-    let server = RedisServer::start();
-    let log = std::env::temp_dir().join(format!("redilock-fences-{}", std::process::id()));
-    std::fs::write(&log, "").unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["role_fencer", "--exact", "--test-threads=1"])
-                .env("REDILOCK_ROLE_URL", server.url())
-                .env("REDILOCK_FENCE_LOG", &log)
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
-    }
-    let fences: Vec<u64> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    std::fs::remove_file(&log).unwrap();
-    assert_eq!(fences.len(), 4000);
-    assert!(
-        fences.windows(2).all(|w| w[0] < w[1]),
-        "in acquisition order, every number is larger"
-    );
 }

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::RedisServer;
+use common::proxy::{Fault, FaultProxy};
+use common::{queue, scaled, wait_until, RedisServer};
 use redilock::{blocking::Client, Error, Options, Token, Wait};
 use std::time::{Duration, Instant};
 
@@ -116,7 +117,7 @@ fn a_waiter_takes_over_a_crashed_holders_lock_at_its_expiry() {
         .unwrap();
     let waited = start.elapsed();
     assert!(
-        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        waited >= Duration::from_millis(300) && waited < scaled(Duration::from_secs(2)),
         "waited {waited:?}"
     );
 }
@@ -239,14 +240,14 @@ fn a_release_wakes_a_waiter_within_milliseconds() {
                 .unwrap();
             Instant::now()
         });
-        std::thread::sleep(Duration::from_millis(100)); // let it subscribe and wait
+        wait_until("the waiter is queued", || queue(&server, &name).len() == 1);
         let released = Instant::now();
         holder.unlock(&name, &token).unwrap();
         let acquired = handle.join().unwrap();
         worst = worst.max(acquired - released);
     }
     assert!(
-        worst < Duration::from_millis(50),
+        worst < scaled(Duration::from_millis(50)),
         "slowest wake-up {worst:?}"
     );
 }
@@ -254,12 +255,15 @@ fn a_release_wakes_a_waiter_within_milliseconds() {
 #[test]
 fn async_client_and_dropped_futures_leave_no_lock() {
     let server = RedisServer::start();
+    // Replies dribbled a byte at a time: an attempt reaches Redis and runs, and the future is
+    // dropped before its reply is in.
+    let proxy = FaultProxy::start(server.port);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let c = redilock::Client::new(&server.url(), Options::default()).unwrap();
+        let c = redilock::Client::new(&proxy.url(), Options::default()).unwrap();
         let token = c.lock("async", TTL, Wait::TryOnce).await.unwrap().token;
         // A waiter abandoned by a timeout must not end up holding the lock.
         let abandoned = tokio::time::timeout(
@@ -269,26 +273,39 @@ fn async_client_and_dropped_futures_leave_no_lock() {
         .await;
         assert!(abandoned.is_err());
         c.unlock("async", &token).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(server.cli(&["EXISTS", "async"]), "0");
-        // Futures dropped mid-attempt release what they may have taken.
-        for _ in 0..200 {
-            let attempt = tokio::time::timeout(
-                Duration::from_micros(30),
-                c.lock("racy", TTL, Wait::TryOnce),
-            )
-            .await;
-            if let Ok(Ok(token)) = attempt {
-                c.unlock("racy", &token.token).await.unwrap();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(
-            server.cli(&["EXISTS", "racy"]),
-            "0",
-            "a dropped attempt leaked its lock"
-        );
+        eventually("the abandoned waiter holds nothing", || {
+            server.cli(&["EXISTS", "async"]) == "0" && queue(&server, "async").is_empty()
+        })
+        .await;
+
+        proxy.set_fault(Fault::SlowReplies(Duration::from_millis(20)));
+        let cut = tokio::time::timeout(
+            Duration::from_millis(100),
+            c.lock("racy", Some(Duration::from_secs(60)), Wait::TryOnce),
+        )
+        .await;
+        assert!(cut.is_err(), "the attempt was cut in flight");
+        proxy.set_fault(Fault::None);
+        let fences = server.cli(&["--scan", "--pattern", "redilock:fence:*racy"]);
+        assert!(!fences.is_empty(), "the cut attempt ran and took the lock");
+        // Well before its 60 s TTL: the client gives it back.
+        eventually("the cut attempt's lock is given back", || {
+            server.cli(&["EXISTS", "racy"]) == "0"
+        })
+        .await;
     });
+}
+
+/// Polls `condition` while the runtime runs the client's own tasks.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < scaled(Duration::from_secs(5)),
+            "never: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[test]
@@ -300,12 +317,14 @@ fn cancel_signal_ends_a_wait_promptly() {
     let (c2, s2) = (c.clone(), signal.clone());
     let waiter =
         std::thread::spawn(move || c2.lock_cancellable("cancel-me", TTL, Wait::Forever, &s2));
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until("the waiter is queued", || {
+        queue(&server, "cancel-me").len() == 1
+    });
     let cancelled_at = Instant::now();
     signal.cancel();
     let result = waiter.join().unwrap();
     assert!(matches!(result, Err(Error::Cancelled(_))), "{result:?}");
-    assert!(cancelled_at.elapsed() < Duration::from_millis(100));
+    assert!(cancelled_at.elapsed() < scaled(Duration::from_millis(100)));
     // An already-cancelled signal sends nothing: even a free lock is not taken.
     let result = c.lock_cancellable("free", TTL, Wait::Forever, &signal);
     assert!(matches!(result, Err(Error::Cancelled(_))), "{result:?}");
