@@ -15,7 +15,7 @@ WITH_REDIS := tests/harness/with-redis
 CFLAGS_C  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
 LINK_LIB  := -L$(LIB_DIR) -lredilock -Wl,-rpath,$(LIB_DIR)
 
-.PHONY: all lib local-pc demo test bench bench-c bench-peers install header check-header lint \
+.PHONY: all lib local-pc demo test test-loaded check-soname bench bench-c bench-peers install header check-header lint \
         test-rust test-c test-valgrind demo-c \
         test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby \
         test-interop
@@ -54,9 +54,14 @@ demo-c: lib | $(OUT)
 # ---- tests ------------------------------------------------------------------------------
 test:
 	scripts/setup test
-	$(MAKE) --no-print-directory lint check-header test-rust test-c test-valgrind test-cpp test-go test-ruby \
+	$(MAKE) --no-print-directory lint check-header check-soname test-rust test-c test-valgrind test-cpp test-go test-ruby \
 	  test-interop
 	@echo "make test: all suites passed"
+
+# The whole suite beside CPU-bound processes (twice as many as cores), with time bounds
+# scaled by REDILOCK_TEST_TIME_SCALE: what a loaded CI machine does to the tests.
+test-loaded:
+	tests/harness/with-cpu-hogs -- $(MAKE) --no-print-directory test
 
 lint:
 	$(CARGO) fmt --check
@@ -91,6 +96,13 @@ check-header:
 	@diff -u include/redilock.h $(OUT)/redilock.h.new \
 	  || { echo "include/redilock.h is out of date: run 'make header' and commit it"; exit 1; }
 	@echo "header: include/redilock.h matches src/ffi.rs"
+
+# The soname the linker records must be the one build.rs, the install rule and the CMake
+# version file agree on (see SONAME).
+check-soname: lib
+	@soname=$$(readelf -d $(LIB_DIR)/libredilock.so | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'); \
+	  [ "$$soname" = "$(SONAME)" ] || { echo "soname is '$$soname', expected $(SONAME)"; exit 1; }
+	@echo "soname: $(SONAME)"
 
 # ---- bench ------------------------------------------------------------------------------
 bench:
