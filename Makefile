@@ -25,7 +25,7 @@ all: lib
 # The link named by the soname next to the build lets programs linked against
 # target/release run without installing.
 lib:
-	$(CARGO) build --release --lib --quiet
+	$(CARGO) build --release --quiet -p redilock-ffi
 	ln -sf libredilock.so $(LIB_DIR)/$(SONAME)
 
 $(OUT):
@@ -64,12 +64,12 @@ test-loaded:
 	tests/harness/with-cpu-hogs -- $(MAKE) --no-print-directory test
 
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --quiet --all-targets --all-features -- -D warnings
-	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --quiet --no-deps --all-features
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --quiet --workspace --no-deps
 
 test-rust:
-	$(CARGO) test --quiet --all-features
+	$(CARGO) test --quiet --workspace
 
 C_TESTS := $(patsubst tests/c/%.c,$(OUT)/c/%,$(wildcard tests/c/test_*.c))
 
@@ -89,13 +89,13 @@ test-valgrind: $(C_TESTS)
 
 # ---- header -----------------------------------------------------------------------------
 header:
-	cbindgen --config cbindgen.toml --crate redilock --output include/redilock.h
+	cbindgen --config cbindgen.toml --crate redilock-ffi --output include/redilock.h
 
 check-header:
-	@cbindgen --config cbindgen.toml --crate redilock --output $(OUT)/redilock.h.new 2>/dev/null
+	@cbindgen --config cbindgen.toml --crate redilock-ffi --output $(OUT)/redilock.h.new 2>/dev/null
 	@diff -u include/redilock.h $(OUT)/redilock.h.new \
 	  || { echo "include/redilock.h is out of date: run 'make header' and commit it"; exit 1; }
-	@echo "header: include/redilock.h matches src/ffi.rs"
+	@echo "header: include/redilock.h matches crates/redilock-ffi"
 
 # The soname the linker records must be the one build.rs, the install rule and the CMake
 # version file agree on (see SONAME).
@@ -108,7 +108,7 @@ check-soname: lib
 bench:
 	scripts/setup bench
 	$(MAKE) --no-print-directory lib bench-c bench-cpp bench-go bench-ruby
-	$(CARGO) bench --quiet --bench compare -- $(OUT)
+	$(CARGO) run --release --quiet -p redilock-bench --bin compare -- $(OUT)
 
 # The C worker of both bench drivers: bench-c uncontended|contend|fanin|waiters|memory URL ...
 bench-c: lib | $(OUT)
@@ -126,10 +126,10 @@ bench-peers:
 	bench/peers/run
 
 # ---- install ----------------------------------------------------------------------------
-# The command-line tool (src/bin/redilock); `lib` builds the library only.
+# The command-line tool (crates/redilock-cli); `lib` builds the library only.
 .PHONY: cli
 cli:
-	$(CARGO) build --release --features cli --bin redilock --quiet
+	$(CARGO) build --release --quiet -p redilock-cli
 
 install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include

@@ -11,9 +11,6 @@
 //!
 //! Environment: BENCH_ROUNDS (default 7), BENCH_SECONDS per row and round (default 2).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use redilock::{blocking, Options, Wait};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,7 +27,7 @@ fn main() {
     let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "build".into()));
     let rounds: usize = env_or("BENCH_ROUNDS", 7);
     let seconds: f64 = env_or("BENCH_SECONDS", 2.0);
-    let server = common::RedisServer::start();
+    let server = redilock_test_harness::RedisServer::start();
     let url = server.url();
     println!(
         "redilock {} benchmark: redis-server on loopback, {rounds} rounds x {seconds} s per row\n",
@@ -152,8 +149,12 @@ fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
 /// library's own cost.
 fn raw_cycles(url: &str, duration: Duration) -> f64 {
     let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let acquire = redis::Script::new(include_str!("../src/scripts/acquire.lua"));
-    let release = redis::Script::new(include_str!("../src/scripts/release.lua"));
+    let acquire = redis::Script::new(include_str!(
+        "../crates/redilock/src/protocol/scripts/acquire.lua"
+    ));
+    let release = redis::Script::new(include_str!(
+        "../crates/redilock/src/protocol/scripts/release.lua"
+    ));
     let name = format!("bench:raw:{}", std::process::id());
     count_cycles(duration, || {
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -162,9 +163,9 @@ fn raw_cycles(url: &str, duration: Duration) -> f64 {
             .key(format!("{name}:fence"))
             .key(format!("{name}:queue"))
             .key(format!("{name}:deadlines"))
+            .key(format!("{name}:withdrawn"))
             .arg(&token)
-            .arg(10_000)
-            .arg(0) // try once, as an uncontended call does
+            .arg(10_000) // no third argument: try once, as an uncontended call does
             .invoke(&mut conn)
             .unwrap();
         assert_eq!(taken, 1);

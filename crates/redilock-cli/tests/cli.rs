@@ -1,0 +1,514 @@
+//! The `redilock` binary against real redis-servers: runs that take turns, exit codes, signals,
+//! a lock stolen mid-run, the script commands, the waiting status line, one-line errors.
+
+use redilock::{blocking::Client, Lease, Options, Wait};
+use redilock_test_harness::{queue, wait_until, RedisServer};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+fn redilock(server: &RedisServer) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redilock"));
+    command.env("REDIS_URL", server.url());
+    command
+}
+
+struct Finished {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn finish(command: &mut Command) -> Finished {
+    let out = command.output().expect("redilock runs");
+    Finished {
+        code: out.status.code().expect("redilock exits, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The one error line, checked to be one line in redilock's format.
+fn error_line(finished: &Finished) -> &str {
+    let line = finished.stderr.strip_suffix('\n').unwrap_or_default();
+    assert!(
+        line.starts_with("redilock: ") && !line.contains('\n'),
+        "not one error line: {:?}",
+        finished.stderr
+    );
+    line
+}
+
+fn wait_at_most(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("redilock still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Spawns `run` with a shell script as the command, and waits until the script says "ready".
+fn spawn_ready(
+    command: &mut Command,
+    script: &str,
+) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut child = command
+        .args(["--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (child, stdout)
+}
+
+fn send_signal(child: &Child, signal: libc::c_int) {
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+}
+
+/// Takes `name` in the test process, as another host would.
+fn hold(server: &RedisServer, name: &str, ttl: Duration) -> Lease {
+    Client::new(&server.url(), Options::default())
+        .unwrap()
+        .lock(name, Some(ttl), Wait::TryOnce)
+        .unwrap()
+}
+
+fn scratch_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("redilock-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const PROBE: &str = "echo \"$REDILOCK_NAME $REDILOCK_TOKEN $REDILOCK_FENCE\"";
+
+#[test]
+fn two_runs_on_one_name_take_turns() {
+    let server = RedisServer::start();
+    let dir = scratch_dir("turns");
+    let script = "date +%s%N > \"$0\"; sleep 1; date +%s%N >> \"$0\"";
+    let logs = [dir.join("a"), dir.join("b")];
+    let mut runs: Vec<Child> = logs
+        .iter()
+        .map(|log| {
+            redilock(&server)
+                .args(["run", "nightly", "--", "sh", "-c", script])
+                .arg(log)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in &mut runs {
+        assert!(wait_at_most(run, Duration::from_secs(20)).success());
+    }
+    let spans: Vec<(u128, u128)> = logs
+        .iter()
+        .map(|log| {
+            let text = std::fs::read_to_string(log).unwrap();
+            let stamps: Vec<u128> = text.lines().map(|l| l.parse().unwrap()).collect();
+            (stamps[0], stamps[1])
+        })
+        .collect();
+    let (a, b) = (spans[0], spans[1]);
+    assert!(a.1 <= b.0 || b.1 <= a.0, "the runs overlapped: {a:?} {b:?}");
+    assert_eq!(server.cli(&["EXISTS", "nightly"]), "0");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_command_holds_the_lease_it_sees_and_its_exit_code_passes_through() {
+    let server = RedisServer::start();
+    let script = format!("{PROBE}; redis-cli -p {} GET job; exit 3", server.port);
+    let run = finish(redilock(&server).args(["run", "job", "--", "sh", "-c", &script]));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let seen: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(seen[0], "job");
+    assert_eq!(seen[1].len(), 32);
+    assert_eq!(
+        lines[1], seen[1],
+        "REDILOCK_TOKEN is the token holding the lock"
+    );
+    let fence: u64 = seen[2].parse().unwrap();
+
+    let run = finish(redilock(&server).args(["run", "job", "--", "sh", "-c", PROBE]));
+    assert_eq!(run.code, 0);
+    let next_fence: u64 = run
+        .stdout
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(next_fence > fence);
+
+    for (signal, code) in [("KILL", 137), ("TERM", 143)] {
+        let script = format!("kill -{signal} $$");
+        let run = finish(redilock(&server).args(["run", "job", "--", "sh", "-c", &script]));
+        assert_eq!(run.code, code, "killed by SIG{signal}");
+    }
+    assert_eq!(server.cli(&["EXISTS", "job"]), "0", "released every time");
+}
+
+#[test]
+fn a_held_lock_gives_the_conflict_code_at_once_with_no_wait() {
+    let server = RedisServer::start();
+    let lease = hold(&server, "deploy", Duration::from_secs(60));
+    let dir = scratch_dir("no-wait");
+    let marker = dir.join("ran");
+    let touch = ["touch", marker.to_str().unwrap()];
+
+    let run = finish(
+        redilock(&server)
+            .args(["run", "--no-wait", "deploy", "--"])
+            .args(touch),
+    );
+    assert_eq!(run.code, 75);
+    assert!(error_line(&run).contains("held by another owner"));
+    let run = finish(
+        redilock(&server)
+            .args([
+                "run",
+                "--no-wait",
+                "--conflict-exit-code",
+                "9",
+                "deploy",
+                "--",
+            ])
+            .args(touch),
+    );
+    assert_eq!(run.code, 9);
+    assert!(!marker.exists(), "the command never ran");
+    let lock = finish(redilock(&server).args(["lock", "deploy", "--no-wait"]));
+    assert_eq!((lock.code, lock.stdout.as_str()), (75, ""));
+    assert_eq!(server.cli(&["GET", "deploy"]), lease.token.as_str());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn wait_gives_up_after_its_limit_silently_off_a_terminal() {
+    let server = RedisServer::start();
+    hold(&server, "report", Duration::from_secs(60));
+    let started = Instant::now();
+    let run = finish(redilock(&server).args(["run", "--wait", "1500ms", "report", "--", "true"]));
+    let waited = started.elapsed();
+    assert_eq!(run.code, 75);
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    assert!(
+        error_line(&run).contains("held by another owner"),
+        "no status line either"
+    );
+}
+
+#[test]
+fn sigterm_reaches_the_command_and_the_lock_is_released_after_it_ends() {
+    let server = RedisServer::start();
+    let (mut run, mut stdout) = spawn_ready(
+        redilock(&server).args(["run", "job"]),
+        "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do sleep 0.1; done",
+    );
+    assert_ne!(server.cli(&["EXISTS", "job"]), "0");
+    send_signal(&run, libc::SIGTERM);
+    let status = wait_at_most(&mut run, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(5));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(server.cli(&["EXISTS", "job"]), "0");
+}
+
+#[test]
+fn a_stolen_lock_stops_the_command_with_its_own_exit_code() {
+    let server = RedisServer::start();
+    let started = Instant::now();
+    // The command ignores SIGTERM, so only SIGKILL, --kill-after later, ends it.
+    let (mut run, mut stdout) = spawn_ready(
+        redilock(&server).args(["run", "--ttl", "1500ms", "--kill-after", "1s", "job"]),
+        "trap 'echo got TERM' TERM; echo ready; while :; do sleep 0.1; done",
+    );
+    server.cli(&["DEL", "job"]);
+    let status = wait_at_most(&mut run, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(79));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got TERM\n");
+    let mut stderr = String::new();
+    run.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.starts_with("redilock: lost the lock 'job'"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_signal_while_waiting_ends_the_wait_without_running_the_command() {
+    let server = RedisServer::start();
+    let lease = hold(&server, "job", Duration::from_secs(60));
+    let mut run = redilock(&server)
+        .args(["run", "job", "--", "echo", "ran"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A waiter subscribes to the release announcements: by then it handles signals.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .cli(&["PUBSUB", "CHANNELS"])
+        .contains("redilock:released:job")
+    {
+        assert!(Instant::now() < deadline, "redilock never started waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send_signal(&run, libc::SIGINT);
+    let status = wait_at_most(&mut run, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
+    let mut stdout = String::new();
+    run.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(stdout, "");
+    assert_eq!(server.cli(&["GET", "job"]), lease.token.as_str());
+}
+
+#[test]
+fn lock_status_extend_unlock_round_trip() {
+    let server = RedisServer::start();
+    let status = |json: bool| {
+        let mut command = redilock(&server);
+        command.args(["status", "batch"]);
+        if json {
+            command.arg("--json");
+        }
+        let status = finish(&mut command);
+        assert_eq!(status.code, 0, "{}", status.stderr);
+        status.stdout
+    };
+    assert_eq!(status(false), "free\n");
+    assert_eq!(
+        status(true),
+        "{\"name\":\"batch\",\"held\":false,\"remaining_ms\":null}\n"
+    );
+
+    let lock = finish(redilock(&server).args(["lock", "batch", "--ttl", "20s"]));
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    let token = lock.stdout.trim().to_string();
+    assert_eq!(server.cli(&["GET", "batch"]), token);
+    assert!(status(false).starts_with("held, "));
+    let json = status(true);
+    let remaining: u64 = json
+        .split("\"remaining_ms\":")
+        .nth(1)
+        .and_then(|rest| rest.trim_end().strip_suffix('}'))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(json.contains("\"held\":true") && remaining <= 20_000);
+
+    let extend = finish(redilock(&server).args(["extend", "batch", &token, "--ttl", "1h"]));
+    assert_eq!(extend.code, 0, "{}", extend.stderr);
+    assert!(server.cli(&["PTTL", "batch"]).parse::<u64>().unwrap() > 3_500_000);
+    assert_eq!(status(false), "held, 60 min left\n");
+
+    let wrong = finish(redilock(&server).args(["extend", "batch", "not-the-token", "--ttl", "1s"]));
+    assert_eq!(wrong.code, 79);
+    assert!(error_line(&wrong).contains("not held by this token"));
+    let unlock = finish(redilock(&server).args(["unlock", "batch", &token]));
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    assert_eq!(status(false), "free\n");
+    let again = finish(redilock(&server).args(["unlock", "batch", &token]));
+    assert_eq!(again.code, 79);
+    error_line(&again);
+}
+
+#[test]
+fn commands_that_cannot_run_exit_like_a_shell_and_release_the_lock() {
+    let server = RedisServer::start();
+    let missing = finish(redilock(&server).args(["run", "job", "--", "no-such-command-anywhere"]));
+    assert_eq!(missing.code, 127);
+    assert!(error_line(&missing).contains("command not found"));
+
+    let dir = scratch_dir("not-executable");
+    let script = dir.join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let denied = finish(redilock(&server).args(["run", "job", "--"]).arg(&script));
+    assert_eq!(denied.code, 126);
+    error_line(&denied);
+    assert_eq!(server.cli(&["EXISTS", "job"]), "0");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn usage_errors_and_an_unreachable_redis_are_one_line_with_their_codes() {
+    let server = RedisServer::start();
+    for args in [
+        &["run", "--ttl", "30x", "job", "--", "true"][..],
+        &["run", "--wait", "1s", "--no-wait", "job", "--", "true"],
+        &["run", "job"],
+        &["lock", "job", "--bogus"],
+        &["frobnicate"],
+        &[
+            "run",
+            "--url",
+            "redis://user:secret@[::1",
+            "job",
+            "--",
+            "true",
+        ],
+        &["status", ""],
+    ] {
+        let finished = finish(redilock(&server).args(args));
+        assert_eq!(finished.code, 64, "{args:?}: {}", finished.stderr);
+        assert!(!error_line(&finished).contains("secret"));
+    }
+    let unreachable = format!("redis://127.0.0.1:{}", redilock_test_harness::free_port());
+    let finished = finish(redilock(&server).args(["status", "job", "--url", &unreachable]));
+    assert_eq!(finished.code, 69);
+    assert!(error_line(&finished).contains("refused"));
+
+    let version = finish(redilock(&server).arg("--version"));
+    assert_eq!(
+        (version.code, version.stdout.trim()),
+        (0, concat!("redilock ", env!("CARGO_PKG_VERSION")))
+    );
+    let help = finish(redilock(&server).arg("--help"));
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Examples:") && help.stdout.contains("79"));
+}
+
+/// A pseudo-terminal whose other end is redilock's stderr.
+struct Pty {
+    leader: File,
+    follower: File,
+}
+
+impl Pty {
+    fn open() -> Pty {
+        // SAFETY: plain calls on a descriptor this function owns; ptsname's buffer is copied
+        // before any other pty call.
+        unsafe {
+            let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(fd >= 0, "posix_openpt");
+            assert_eq!(libc::grantpt(fd), 0);
+            assert_eq!(libc::unlockpt(fd), 0);
+            let path = std::ffi::CStr::from_ptr(libc::ptsname(fd))
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let leader = <File as std::os::fd::FromRawFd>::from_raw_fd(fd);
+            let follower = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .unwrap();
+            Pty { leader, follower }
+        }
+    }
+
+    /// Everything written to the terminal until its last writer closed it.
+    fn read_all(mut self) -> String {
+        drop(self.follower);
+        let mut out = Vec::new();
+        let _ = self.leader.read_to_end(&mut out); // ends with EIO once nobody writes
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[test]
+fn a_wait_on_a_terminal_shows_who_holds_the_lock_unless_quiet() {
+    let server = RedisServer::start();
+    // Left to expire, late enough that redilock, however slow to start, waits past its
+    // first second.
+    for name in ["shown", "quiet"] {
+        hold(&server, name, Duration::from_secs(4));
+    }
+    let spawn = |name: &str, pty: &Pty, quiet: bool| {
+        let mut command = redilock(&server);
+        command.args(["run", "--wait", "20s", name]);
+        if quiet {
+            command.arg("--quiet");
+        }
+        command
+            .args(["--", "true"])
+            .stderr(pty.follower.try_clone().unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let (shown_pty, quiet_pty) = (Pty::open(), Pty::open());
+    let mut shown = spawn("shown", &shown_pty, false);
+    let mut quiet = spawn("quiet", &quiet_pty, true);
+    assert!(wait_at_most(&mut shown, Duration::from_secs(20)).success());
+    assert!(wait_at_most(&mut quiet, Duration::from_secs(20)).success());
+    let output = shown_pty.read_all();
+    assert!(
+        output.contains("\rwaiting for 'shown' — held, "),
+        "{output:?}"
+    );
+    assert!(
+        output.ends_with("\r\x1b[K"),
+        "the line is erased at the end: {output:?}"
+    );
+    assert_eq!(quiet_pty.read_all(), "");
+}
+
+#[test]
+fn a_waiter_showing_the_status_line_keeps_its_place_in_the_queue() {
+    let server = RedisServer::start();
+    let lease = hold(&server, "fair", Duration::from_secs(60));
+    let dir = scratch_dir("fair");
+    let order = dir.join("order");
+    let spawn = |letter: &str, stderr: Stdio| {
+        redilock(&server)
+            .args(["run", "fair", "--", "sh", "-c", "echo \"$1\" >> \"$0\""])
+            .arg(&order)
+            .arg(letter)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    let pty = Pty::open();
+    let mut first = spawn("A", pty.follower.try_clone().unwrap().into());
+    wait_until("A is queued", || queue(&server, "fair").len() == 1);
+    let mut second = spawn("B", Stdio::piped());
+    wait_until("B is queued behind A", || queue(&server, "fair").len() == 2);
+    // Waiting is the point here: a status line drawn between separate one-second lock calls
+    // would have put A back in the queue, behind B, a few times by now.
+    std::thread::sleep(Duration::from_millis(2500));
+    Client::new(&server.url(), Options::default())
+        .unwrap()
+        .unlock("fair", &lease.token)
+        .unwrap();
+    assert!(wait_at_most(&mut first, Duration::from_secs(30)).success());
+    assert!(wait_at_most(&mut second, Duration::from_secs(30)).success());
+    assert_eq!(std::fs::read_to_string(&order).unwrap(), "A\nB\n");
+    let output = pty.read_all();
+    assert!(
+        output.contains("\rwaiting for 'fair' — held, "),
+        "A waited showing the status line: {output:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,134 @@
+//! `redilock`: the client handle — creating, closing and freeing it, and ping. A handle does
+//! not survive `fork()`: every call checks that it is used in the process that made it.
+
+use crate::boundary::{boundary, c_str, hand_out, non_null, optional, Outcome};
+use crate::options::redilock_options;
+use crate::status::{redilock_status, ErrorStatus, REDILOCK_STATUS_WRONG_PROCESS};
+use redilock_core::{blocking::Client, millis, Options};
+use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::Mutex;
+
+/// A lock client: a few connections and one wake-up subscription, shared by every thread that
+/// calls it (a calling thread does its own I/O; waits, auto-renewal and the cleanup of failed
+/// calls add one background thread). All functions taking a `redilock *` may be called from
+/// any number of threads at once, except `redilock_free`.
+pub struct redilock {
+    client: Client,
+    /// A handle does not survive `fork()`: its sockets and event queue are shared with the
+    /// parent, so a child must neither use nor tear them down.
+    owner_pid: u32,
+}
+
+/// The client behind a handle, once checked: not NULL, and made in this process.
+pub(crate) fn live_client<'a>(ptr: *const redilock) -> Result<&'a Client, ErrorStatus> {
+    let handle = non_null(ptr, "client")?;
+    if handle.owner_pid != std::process::id() {
+        return Err(ErrorStatus::new(
+            REDILOCK_STATUS_WRONG_PROCESS,
+            "this client was created before fork(); create a new client in this process",
+        ));
+    }
+    Ok(&handle.client)
+}
+
+fn new_client(url: *const c_char, options: Options, client_out: *mut *mut redilock) -> Outcome {
+    if !client_out.is_null() {
+        // SAFETY: checked non-NULL; cleared so a failed call never leaves a stale pointer.
+        unsafe { *client_out = ptr::null_mut() };
+    }
+    let url = std::str::from_utf8(c_str(url, "redis_url")?)
+        .map_err(|_| ErrorStatus::invalid("redis_url is not valid UTF-8"))?;
+    let client = Client::new(url, options)?;
+    let owner_pid = std::process::id();
+    hand_out(client_out, redilock { client, owner_pid })
+}
+
+/// Creates a client for `redis_url` with default options and `default_ttl_ms` (0: every lock
+/// call must pass a TTL).
+///
+/// URLs: `redis://[user:password@]host[:port][/db]` and `unix:///path/to/redis.sock`. No I/O
+/// happens here: the client connects on first use (see `redilock_ping`) and reconnects by
+/// itself after Redis comes back.
+///
+/// On success `*client_out` owns a new client; free it with `redilock_free`. On failure it is
+/// set to NULL. The URL string is not retained.
+#[no_mangle]
+pub extern "C" fn redilock_new(
+    redis_url: *const c_char,
+    default_ttl_ms: i64,
+    client_out: *mut *mut redilock,
+) -> redilock_status {
+    boundary(|| {
+        let options = Options {
+            default_ttl: millis::ttl(default_ttl_ms)?,
+            ..Options::default()
+        };
+        new_client(redis_url, options, client_out)
+    })
+}
+
+/// Like `redilock_new`, with options (NULL: the defaults). The options are copied; the object
+/// stays owned by the caller.
+#[no_mangle]
+pub extern "C" fn redilock_new_with_options(
+    redis_url: *const c_char,
+    options: *const redilock_options,
+    client_out: *mut *mut redilock,
+) -> redilock_status {
+    boundary(|| {
+        let options = optional(options).map(|o| o.options.clone());
+        new_client(redis_url, options.unwrap_or_default(), client_out)
+    })
+}
+
+/// Sends PING: OK when Redis answers (connecting first if needed).
+#[no_mangle]
+pub extern "C" fn redilock_ping(client: *mut redilock) -> redilock_status {
+    boundary(|| Ok(live_client(client)?.ping()?))
+}
+
+/// Closes a client, and keeps the handle valid until `redilock_free`. Every wait on it ends
+/// with CLOSED (an attempt in flight is given back), and every later call returns CLOSED
+/// without sending anything. Auto-renewal stops: renewed locks count as lost, their
+/// `on_lost` callbacks run, and have returned when this does (unless it is called from
+/// inside one). What failed calls left to give back is flushed to Redis for at most the
+/// connect timeout plus the command timeout. Locks still held are not released: their TTL
+/// ends them. Idempotent and thread-safe: calls in progress on other threads end within
+/// their own bounds; a second `redilock_close` returns at once.
+#[no_mangle]
+pub extern "C" fn redilock_close(client: *mut redilock) -> redilock_status {
+    boundary(|| {
+        live_client(client)?.close();
+        Ok(())
+    })
+}
+
+/// Frees a client: closes it as `redilock_close` does, if that was not done, then releases
+/// its memory, connections and background thread. NULL is a no-op. No other call may use the
+/// client during or after this one (close it first to end calls waiting on other threads),
+/// and it must not be called from inside an `on_lost` callback of the same client. Locks still
+/// held are not released (their TTL ends them). In a forked child the parent's handle is only
+/// forgotten, never torn down twice.
+#[no_mangle]
+pub extern "C" fn redilock_free(client: *mut redilock) {
+    if client.is_null() {
+        return;
+    }
+    // SAFETY: made by redilock_new* and, per the contract, freed once.
+    let handle = unsafe { Box::from_raw(client) };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if handle.owner_pid == std::process::id() {
+            drop(handle);
+        } else {
+            // Tearing the handle down here would unregister sockets from the event queue the
+            // child shares with its parent: keep it, reachable, for the life of the child.
+            static INHERITED: Mutex<Vec<redilock>> = Mutex::new(Vec::new());
+            INHERITED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(*handle);
+        }
+    }));
+}

@@ -1,0 +1,111 @@
+//! `redilock_options`: the builder behind `redilock_new_with_options`.
+
+use crate::boundary::{boundary, c_str, free_box, hand_out, non_null_mut, Outcome};
+use crate::status::redilock_status;
+use redilock_core::{millis, Options};
+use std::ffi::c_char;
+
+/// Options for `redilock_new_with_options`. A builder owned by one thread at a time.
+pub struct redilock_options {
+    pub(crate) options: Options,
+}
+
+/// Creates an options object with the defaults: retry interval 250 ms, connect timeout 2000 ms,
+/// command timeout 2000 ms, no default TTL, empty key prefix.
+///
+/// On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
+/// be freed right after `redilock_new_with_options`, which copies it).
+#[no_mangle]
+pub extern "C" fn redilock_options_new(options_out: *mut *mut redilock_options) -> redilock_status {
+    boundary(|| {
+        let options = Options::default();
+        hand_out(options_out, redilock_options { options })
+    })
+}
+
+/// How often a waiter re-checks a held lock when no release message reaches it. Must be > 0.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_retry_interval_ms(
+    options: *mut redilock_options,
+    retry_interval_ms: i64,
+) -> redilock_status {
+    set(options, |o| {
+        o.retry_interval = millis::positive(retry_interval_ms, "retry interval")?;
+        Ok(())
+    })
+}
+
+/// How long establishing a connection may take. Must be > 0.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_connect_timeout_ms(
+    options: *mut redilock_options,
+    connect_timeout_ms: i64,
+) -> redilock_status {
+    set(options, |o| {
+        o.connect_timeout = millis::positive(connect_timeout_ms, "connect timeout")?;
+        Ok(())
+    })
+}
+
+/// How long one Redis command may wait for its reply. Must be > 0.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_command_timeout_ms(
+    options: *mut redilock_options,
+    command_timeout_ms: i64,
+) -> redilock_status {
+    set(options, |o| {
+        o.command_timeout = millis::positive(command_timeout_ms, "command timeout")?;
+        Ok(())
+    })
+}
+
+/// TTL used by lock calls that pass `ttl_ms = 0`; 0 here means every call must pass one.
+/// At most `REDILOCK_MAX_TTL_MS`.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_default_ttl_ms(
+    options: *mut redilock_options,
+    default_ttl_ms: i64,
+) -> redilock_status {
+    set(options, |o| {
+        o.default_ttl = millis::ttl(default_ttl_ms)?;
+        Ok(())
+    })
+}
+
+/// Text put in front of every lock name to form its Redis key (e.g. "myapp:"). Default "",
+/// which makes the key the name itself (compatible with python-redilock). The string is copied.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_key_prefix(
+    options: *mut redilock_options,
+    key_prefix: *const c_char,
+) -> redilock_status {
+    boundary(|| {
+        let prefix = c_str(key_prefix, "key_prefix")?.to_vec();
+        set_checked(options, |o| {
+            o.key_prefix = prefix;
+            Ok(())
+        })
+    })
+}
+
+/// Frees an options object. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn redilock_options_free(options: *mut redilock_options) {
+    free_box(options)
+}
+
+/// Sets one option, inside the boundary.
+fn set(
+    options: *mut redilock_options,
+    change: impl FnOnce(&mut Options) -> redilock_core::Result<()>,
+) -> redilock_status {
+    boundary(|| set_checked(options, change))
+}
+
+fn set_checked(
+    options: *mut redilock_options,
+    change: impl FnOnce(&mut Options) -> redilock_core::Result<()>,
+) -> Outcome {
+    let options = non_null_mut(options, "options")?;
+    Ok(change(&mut options.options)?)
+}

@@ -1,0 +1,690 @@
+//! The lock's operations, written once over a [`Transport`] and shared by both clients: lock
+//! (first attempt, then the fair wait), unlock, extend, remaining TTL, state, ping,
+//! auto-renewal, close; and what keeps a failed call from leaving anything behind.
+
+use crate::background::BackgroundRuntime;
+use crate::cancel::CancelSignal;
+use crate::cleanup::Cleanup;
+use crate::deployment::Deployment;
+use crate::error::{Error, Result};
+use crate::latch::Latch;
+use crate::lease::Lease;
+use crate::options::{Options, Wait};
+use crate::protocol::calls::{self, Attempt};
+use crate::protocol::keys::wake_channel;
+use crate::renewal::{renew, AutoRenew, Renewal, RenewalState};
+use crate::state::LockState;
+use crate::token::Token;
+use crate::transport::{SharedConnection, Transport};
+use crate::wakeups::Wakeups;
+use once_cell::sync::OnceCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::{sleep_until, timeout_at, Instant};
+
+/// What both clients share: the options, the connection every wait uses, and the work that
+/// goes on between calls.
+pub(crate) struct Engine {
+    pub(crate) options: Options,
+    pub(crate) connection: Arc<SharedConnection>,
+    background: BackgroundRuntime,
+    /// Started on first contention.
+    wakeups: OnceCell<Wakeups>,
+    /// Started on the first call that ends without its lease and may hold something.
+    cleanup: OnceCell<Cleanup>,
+    /// Leases being renewed, by token: unlock stops their renewal and reports a lost one.
+    renewals: Mutex<HashMap<Token, Arc<RenewalState>>>,
+    closed: Latch,
+}
+
+/// One lock call, checked before anything is sent.
+pub(crate) struct LockRequest<'a> {
+    name: &'a [u8],
+    key: Vec<u8>,
+    token: Token,
+    ttl: Duration,
+    wait: Wait,
+    deadline: Option<Instant>,
+    cancel: Option<&'a CancelSignal>,
+}
+
+impl LockRequest<'_> {
+    fn lease(&self, fence: u64, acquired_at: Instant) -> Lease {
+        Lease {
+            token: self.token.clone(),
+            fence,
+            ttl: self.ttl,
+            acquired_at,
+        }
+    }
+
+    /// The refusal, as the last attempt found the lock.
+    fn not_acquired(&self, promised: bool) -> Error {
+        let name = display_name(self.name);
+        Error::NotAcquired(if promised {
+            format!("lock '{name}' is free but promised to a waiter queued earlier")
+        } else {
+            format!("lock '{name}' is held by another owner")
+        })
+    }
+
+    fn cancelled(&self) -> Error {
+        Error::Cancelled(format!(
+            "waiting for lock '{}' was cancelled",
+            display_name(self.name)
+        ))
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.is_some_and(CancelSignal::is_cancelled)
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(
+        redis_url: &str,
+        options: Options,
+        background: BackgroundRuntime,
+    ) -> Result<Engine> {
+        options.validate()?;
+        let deployment = Deployment::from_url(redis_url)?;
+        Ok(Engine {
+            connection: Arc::new(SharedConnection::new(deployment, options.connect_timeout)),
+            options,
+            background,
+            wakeups: OnceCell::new(),
+            cleanup: OnceCell::new(),
+            renewals: Mutex::new(HashMap::new()),
+            closed: Latch::default(),
+        })
+    }
+
+    /// Checks a lock call's arguments, before anything is sent.
+    pub(crate) fn lock_request<'a>(
+        &self,
+        name: &'a [u8],
+        ttl: Option<Duration>,
+        wait: Wait,
+        cancel: Option<&'a CancelSignal>,
+    ) -> Result<LockRequest<'a>> {
+        Ok(LockRequest {
+            name,
+            key: self.key(name)?,
+            token: Token::generate(),
+            ttl: self.options.effective_ttl(ttl)?,
+            wait,
+            // A limit too far to represent is no limit.
+            deadline: match wait {
+                Wait::AtMost(limit) => Instant::now().checked_add(limit),
+                Wait::TryOnce | Wait::Forever => None,
+            },
+            cancel,
+        })
+    }
+
+    // ---- the operations, each written once --------------------------------------------
+
+    /// A whole lock call: the first attempt over `transport`, then the wait if needed.
+    pub(crate) async fn lock(
+        &self,
+        transport: &impl Transport,
+        request: &LockRequest<'_>,
+    ) -> Result<Lease> {
+        let asked = Instant::now();
+        let first = self.first_attempt(transport, request).await?;
+        self.wait_for_turn(request, first, asked).await
+    }
+
+    /// The first attempt of a lock call. A closed client or a cancelled signal sends nothing;
+    /// an attempt whose outcome is unknown (no reply) is given back.
+    pub(crate) async fn first_attempt(
+        &self,
+        transport: &impl Transport,
+        request: &LockRequest<'_>,
+    ) -> Result<Attempt> {
+        self.check_open()?;
+        if request.is_cancelled() {
+            return Err(request.cancelled());
+        }
+        let call = calls::acquire(&request.key, &request.token, request.ttl, None);
+        let in_flight = GiveBack::armed(self, request);
+        match transport
+            .send::<(i64, i64)>(&call, self.call_deadline())
+            .await
+        {
+            Ok(reply) => {
+                in_flight.disarm();
+                Ok(reply.into())
+            }
+            Err(err @ Error::Connection(_)) => Err(err), // dropping in_flight gives back
+            Err(err) => {
+                in_flight.disarm(); // an error reply: the script did not run
+                Err(err)
+            }
+        }
+    }
+
+    /// The lease, once an attempt took the lock; unless the client was closed or the wait
+    /// cancelled meanwhile, in which case the lock is given back.
+    pub(crate) fn keep(
+        &self,
+        request: &LockRequest<'_>,
+        fence: u64,
+        asked: Instant,
+    ) -> Result<Lease> {
+        let refusal = if self.closed.is_set() {
+            self.closed_error()
+        } else if request.is_cancelled() {
+            request.cancelled()
+        } else {
+            return Ok(request.lease(fence, asked));
+        };
+        self.give_back(&request.key, &request.token);
+        Err(refusal)
+    }
+
+    /// The lease when the first attempt took the lock; otherwise, unless told not to wait,
+    /// queues for the lock and tries again at each wake-up and re-check until it is taken,
+    /// the wait ends (deadline, cancel, close) or Redis fails.
+    pub(crate) async fn wait_for_turn(
+        &self,
+        request: &LockRequest<'_>,
+        first: Attempt,
+        asked: Instant,
+    ) -> Result<Lease> {
+        let mut promised = matches!(first, Attempt::OthersTurn);
+        let mut held_for = match first {
+            Attempt::Acquired(fence) => return self.keep(request, fence, asked),
+            _ if request.wait == Wait::TryOnce => return Err(request.not_acquired(promised)),
+            Attempt::Held(remaining) => remaining,
+            Attempt::OthersTurn | Attempt::Withdrawn => None,
+        };
+        // From here on the caller may have a place in the queue: however the wait ends
+        // without the lease, it is given back.
+        let place = GiveBack::armed(self, request);
+        // Subscribe before the next attempt, so a release between the two is not missed.
+        let subscribing = async {
+            let wakeups = self.wakeups()?;
+            Ok(wakeups
+                .subscribe(wake_channel(&request.key), &request.token)
+                .await)
+        };
+        let subscription = match self.until_interrupted(request, promised, subscribing).await {
+            Ok(subscription) => subscription,
+            Err(end) => return self.leave(place, request, end).await,
+        };
+        // Each attempt keeps the caller's place; a caller that stops re-checking (crashed)
+        // loses it after three intervals.
+        let keep_place_for = Some(self.options.retry_interval * 3);
+        loop {
+            let asked = Instant::now();
+            let call = calls::acquire(&request.key, &request.token, request.ttl, keep_place_for);
+            let attempt = self
+                .connection
+                .send::<(i64, i64)>(&call, self.call_deadline());
+            match self.until_interrupted(request, promised, attempt).await {
+                Ok(reply) => match reply.into() {
+                    Attempt::Acquired(fence) => {
+                        place.disarm(); // the script took the caller off the queue
+                        return self.keep(request, fence, asked);
+                    }
+                    Attempt::Held(remaining) => {
+                        promised = false;
+                        held_for = remaining.or(held_for);
+                    }
+                    Attempt::OthersTurn => promised = true,
+                    Attempt::Withdrawn => {
+                        // Only a cleanup withdraws a token, and only after its call ended.
+                        let end = request.not_acquired(promised);
+                        return self.leave(place, request, end).await;
+                    }
+                },
+                Err(end) => return self.leave(place, request, end).await,
+            }
+            let now = Instant::now();
+            // Re-check at the retry interval, and never sleep past the holder's expiry.
+            let mut recheck = now + self.options.retry_interval;
+            if let Some(remaining) = held_for.take() {
+                recheck = recheck.min(now + remaining);
+            }
+            let rechecked = async {
+                tokio::select! {
+                    _ = subscription.released() => {}
+                    _ = sleep_until(recheck) => {}
+                }
+                Ok(())
+            };
+            if let Err(end) = self.until_interrupted(request, promised, rechecked).await {
+                return self.leave(place, request, end).await;
+            }
+        }
+    }
+
+    /// Runs one step of a wait, ending it early (with the error to return) when the client is
+    /// closed, the wait cancelled, or its deadline passed.
+    async fn until_interrupted<T>(
+        &self,
+        request: &LockRequest<'_>,
+        promised: bool,
+        step: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::select! {
+            biased;
+            _ = self.closed.wait() => Err(self.closed_error()),
+            _ = wait_for(request.cancel) => Err(request.cancelled()),
+            _ = sleep_until_opt(request.deadline) => Err(request.not_acquired(promised)),
+            outcome = step => outcome,
+        }
+    }
+
+    /// Ends a wait without the lease: its place (and a lock an interrupted attempt may have
+    /// taken) is given back before the caller hears why, so the next waiter does not wait
+    /// for this one's place to expire; if Redis does not confirm soon, in the background.
+    async fn leave<T>(
+        &self,
+        place: GiveBack<'_>,
+        request: &LockRequest<'_>,
+        end: Error,
+    ) -> Result<T> {
+        // A cancel or a close must end the wait at once; a timeout may take one more round
+        // trip, within the call's bound (the wait limit plus one command timeout).
+        let within = match end {
+            Error::Cancelled(_) | Error::Closed(_) => PROMPT_END,
+            _ => self.options.command_timeout,
+        };
+        let deadline = match request.deadline {
+            Some(limit) => (limit + self.options.command_timeout).min(Instant::now() + within),
+            None => Instant::now() + within,
+        };
+        place.now(deadline).await;
+        Err(end)
+    }
+
+    pub(crate) async fn unlock(
+        &self,
+        transport: &impl Transport,
+        name: &[u8],
+        token: &Token,
+    ) -> Result<()> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let lease_was_lost = self.stop_renewal(token);
+        let deadline = self.call_deadline();
+        let why = match transport
+            .send::<i64>(&calls::release(&key, token), deadline)
+            .await
+        {
+            Ok(released) => return owner_checked(name, released == 1 && !lease_was_lost),
+            Err(Error::Connection(why)) => why,
+            Err(err) => return Err(err),
+        };
+        // The release may or may not have run. A cleanup, safe to send again, tells which
+        // when it finds the lock still ours; otherwise the outcome stays unknown.
+        let cleanup = calls::cleanup(&key, token);
+        match transport.send::<i64>(&cleanup, deadline).await {
+            Ok(1) => owner_checked(name, !lease_was_lost),
+            Ok(_) => Err(Error::Connection(format!(
+                "{why}; lock '{}' is no longer held by this token, but whether this unlock released it is unknown",
+                display_name(name)
+            ))),
+            Err(_) => {
+                self.give_back(&key, token);
+                Err(Error::Connection(format!(
+                    "{why}; lock '{}' will be released as soon as Redis answers (or expire at its TTL)",
+                    display_name(name)
+                )))
+            }
+        }
+    }
+
+    pub(crate) async fn extend(
+        &self,
+        transport: &impl Transport,
+        name: &[u8],
+        token: &Token,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let ttl = self.options.effective_ttl(Some(ttl))?;
+        let call = calls::extend(&key, token, ttl);
+        let extended = transport.send::<i64>(&call, self.call_deadline()).await?;
+        owner_checked(name, extended == 1)
+    }
+
+    pub(crate) async fn remaining_ttl(
+        &self,
+        transport: &impl Transport,
+        name: &[u8],
+        token: &Token,
+    ) -> Result<Option<Duration>> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let call = calls::remaining(&key, token);
+        let reply_ms = transport.send::<i64>(&call, self.call_deadline()).await?;
+        owner_checked(name, reply_ms != -3)?;
+        Ok(u64::try_from(reply_ms).ok().map(Duration::from_millis))
+    }
+
+    pub(crate) async fn state(&self, transport: &impl Transport, name: &[u8]) -> Result<LockState> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let call = calls::pttl(&key);
+        let reply_ms = transport.send(&call, self.call_deadline()).await?;
+        Ok(LockState::from_pttl(reply_ms))
+    }
+
+    pub(crate) async fn ping(&self, transport: &impl Transport) -> Result<()> {
+        self.check_open()?;
+        let call = calls::ping();
+        transport
+            .send::<String>(&call, self.call_deadline())
+            .await
+            .map(drop)
+    }
+
+    pub(crate) fn auto_renew(
+        &self,
+        name: &[u8],
+        lease: &Lease,
+        settings: AutoRenew,
+    ) -> Result<Renewal> {
+        self.check_open()?;
+        let key = self.key(name)?;
+        let (runtime, connection) = self.background()?;
+        let state = RenewalState::new(settings.on_lost);
+        self.lock_renewals()
+            .insert(lease.token.clone(), state.clone());
+        if self.closed.is_set() {
+            // Closed meanwhile: close may have missed this renewal.
+            self.stop_renewal(&lease.token);
+            return Err(self.closed_error());
+        }
+        runtime.spawn(renew(
+            connection,
+            self.options.command_timeout,
+            key,
+            lease.token.clone(),
+            lease.ttl,
+            lease.acquired_at,
+            settings.max_hold,
+            state.clone(),
+        ));
+        Ok(Renewal { state })
+    }
+
+    /// The renewal of `token`'s lease, if it is auto-renewed.
+    pub(crate) fn renewal(&self, token: &Token) -> Option<Arc<RenewalState>> {
+        self.lock_renewals().get(token).cloned()
+    }
+
+    /// Waits until the auto-renewed lease of `token` is lost (`true`), renewal ends without a
+    /// loss (unlock) or the wait ends (`false`); `cancel` ends it with [`Error::Cancelled`].
+    pub(crate) async fn wait_for_loss(
+        &self,
+        token: &Token,
+        wait: Wait,
+        cancel: Option<&CancelSignal>,
+    ) -> Result<bool> {
+        self.check_open()?;
+        let renewal = self.renewal(token).ok_or_else(|| {
+            Error::InvalidArgument(
+                "this token has no auto-renewal (never requested, or already unlocked)".into(),
+            )
+        })?;
+        let deadline = match wait {
+            Wait::TryOnce => Some(Instant::now()),
+            Wait::AtMost(limit) => Instant::now().checked_add(limit),
+            Wait::Forever => None,
+        };
+        tokio::select! {
+            biased;
+            lost = renewal.lost_or_stopped() => Ok(lost),
+            _ = wait_for(cancel) => Err(Error::Cancelled("waiting for the loss of a lease was cancelled".into())),
+            _ = self.closed.wait() => Err(self.closed_error()),
+            _ = sleep_until_opt(deadline) => Ok(false),
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        if self.closed.set() {
+            return;
+        }
+        self.end_background();
+        if let Some(cleanup) = self.cleanup.get() {
+            let opts = &self.options;
+            cleanup
+                .flush(Instant::now() + opts.connect_timeout + opts.command_timeout)
+                .await;
+        }
+        self.connection.close();
+    }
+
+    /// Stops what runs between calls, except the cleanups: renewals (their leases count as
+    /// lost, and their callbacks have returned) and wake-ups.
+    fn end_background(&self) {
+        let renewals: Vec<_> = self
+            .lock_renewals()
+            .drain()
+            .map(|(_, state)| state)
+            .collect();
+        for state in &renewals {
+            state.mark_lost();
+        }
+        for state in &renewals {
+            state.stop();
+        }
+        if let Some(wakeups) = self.wakeups.get() {
+            wakeups.stop();
+        }
+    }
+
+    // ---- helpers ------------------------------------------------------------------------
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        match self.closed.is_set() {
+            true => Err(self.closed_error()),
+            false => Ok(()),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::Closed("the client was closed".into())
+    }
+
+    /// When a call that sends now must have its reply.
+    fn call_deadline(&self) -> std::time::Instant {
+        std::time::Instant::now() + self.options.command_timeout
+    }
+
+    fn background(&self) -> Result<(tokio::runtime::Handle, Arc<SharedConnection>)> {
+        self.background
+            .place(&self.connection, self.options.connect_timeout)
+    }
+
+    fn wakeups(&self) -> Result<&Wakeups> {
+        self.wakeups.get_or_try_init(|| {
+            let (runtime, _) = self.background()?;
+            let opts = &self.options;
+            Ok(Wakeups::start(
+                self.connection.deployment().clone(),
+                opts.connect_timeout,
+                opts.command_timeout,
+                opts.retry_interval,
+                &runtime,
+            ))
+        })
+    }
+
+    /// Hands what `token` may hold on `key` to the cleanup task; returns at once. Without a
+    /// place to run it (an async client dropped outside a runtime), the TTL ends the lock.
+    pub(crate) fn give_back(&self, key: &[u8], token: &Token) {
+        let cleanup = self.cleanup.get_or_try_init(|| {
+            let (runtime, connection) = self.background()?;
+            Ok::<_, Error>(Cleanup::start(
+                connection,
+                self.options.command_timeout,
+                &runtime,
+            ))
+        });
+        if let Ok(cleanup) = cleanup {
+            cleanup.give_back(key, token);
+        }
+    }
+
+    /// Stops the renewal of `token`'s lease, if any; true when that lease was already lost.
+    fn stop_renewal(&self, token: &Token) -> bool {
+        let renewal = self.lock_renewals().remove(token);
+        renewal.is_some_and(|state| state.stop())
+    }
+
+    fn lock_renewals(&self) -> MutexGuard<'_, HashMap<Token, Arc<RenewalState>>> {
+        self.renewals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn key(&self, name: &[u8]) -> Result<Vec<u8>> {
+        if name.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the lock name must not be empty".into(),
+            ));
+        }
+        Ok([self.options.key_prefix.as_slice(), name].concat())
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if !self.closed.set() {
+            self.end_background();
+        }
+    }
+}
+
+/// How long a cancel or a close waits for Redis to confirm a give-back before leaving it to
+/// the background: the wait must end promptly.
+const PROMPT_END: Duration = Duration::from_millis(50);
+
+/// What a lock call gives back if it ends without its lease: a lock an attempt in flight
+/// may have taken, or its place in the queue. Dropped while armed (an attempt failed, the
+/// caller's future was dropped mid-wait), it hands them to the cleanup task.
+struct GiveBack<'a> {
+    engine: &'a Engine,
+    request: &'a LockRequest<'a>,
+    armed: bool,
+}
+
+impl<'a> GiveBack<'a> {
+    fn armed(engine: &'a Engine, request: &'a LockRequest<'a>) -> Self {
+        GiveBack {
+            engine,
+            request,
+            armed: true,
+        }
+    }
+
+    /// The call ended with its lease: nothing to give back.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    /// Gives back now, waiting for Redis until `deadline`; after that the cleanup task
+    /// takes over.
+    async fn now(mut self, deadline: Instant) {
+        let (key, token) = (&self.request.key, &self.request.token);
+        let call = calls::cleanup(key, token);
+        let sent = self
+            .engine
+            .connection
+            .send::<i64>(&call, deadline.into_std());
+        if let Ok(Ok(_)) = timeout_at(deadline, sent).await {
+            self.armed = false;
+        }
+    }
+}
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.engine
+                .give_back(&self.request.key, &self.request.token);
+        }
+    }
+}
+
+async fn wait_for(cancel: Option<&CancelSignal>) {
+    match cancel {
+        Some(cancel) => cancel.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ok when an owner-checked call found `token` holding the lock, NotOwner otherwise.
+fn owner_checked(name: &[u8], held: bool) -> Result<()> {
+    if held {
+        return Ok(());
+    }
+    Err(Error::NotOwner(format!(
+        "lock '{}' is not held by this token (it expired, was released, or belongs to another owner)",
+        display_name(name)
+    )))
+}
+
+/// A lock name as shown in messages: lossy UTF-8, cut after 100 characters.
+pub(crate) fn display_name(name: &[u8]) -> String {
+    let text = String::from_utf8_lossy(name);
+    match text.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let url = "redis://127.0.0.1:1";
+        Engine::new(url, Options::default(), BackgroundRuntime::CallersRuntime).unwrap()
+    }
+
+    #[test]
+    fn long_names_are_shortened_in_messages() {
+        let name = "ü".repeat(500);
+        assert_eq!(display_name(name.as_bytes()).chars().count(), 101);
+        assert_eq!(display_name(b"orders:42"), "orders:42");
+    }
+
+    #[test]
+    fn a_wait_limit_too_far_to_represent_waits_forever() {
+        let ttl = Some(Duration::from_secs(1));
+        let engine = engine();
+        let request = engine
+            .lock_request(b"x", ttl, Wait::AtMost(Duration::MAX), None)
+            .unwrap();
+        assert_eq!(request.deadline, None);
+    }
+
+    #[test]
+    fn auto_renewal_outside_a_runtime_is_an_error_not_a_panic() {
+        let lease = Lease {
+            token: Token::generate(),
+            fence: 1,
+            ttl: Duration::from_secs(1),
+            acquired_at: Instant::now(),
+        };
+        let err = engine()
+            .auto_renew(b"x", &lease, AutoRenew::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    }
+}

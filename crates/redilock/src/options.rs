@@ -1,0 +1,132 @@
+//! Client options and the validation of per-call arguments (done before anything is sent).
+
+use crate::error::{Error, Result};
+use std::time::Duration;
+
+/// The longest TTL accepted: 2^62 ms, the largest `PX` Redis takes (an effectively eternal lock).
+pub const MAX_TTL: Duration = Duration::from_millis(1 << 62);
+
+/// How a client connects and waits. `Options::default()` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// How often a waiter re-checks the lock when no release message reaches it (default 250 ms,
+    /// as in python-redilock). Wake-ups on release do not wait for it.
+    pub retry_interval: Duration,
+    /// How long establishing a connection may take (default 2 s).
+    pub connect_timeout: Duration,
+    /// How long one command may wait for its reply (default 2 s).
+    pub command_timeout: Duration,
+    /// TTL used when a call passes none; `None` makes the TTL mandatory on each call.
+    pub default_ttl: Option<Duration>,
+    /// Bytes put in front of every lock name to form its Redis key (default empty, so the key is
+    /// the name itself, as in python-redilock).
+    pub key_prefix: Vec<u8>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            retry_interval: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(2),
+            default_ttl: None,
+            key_prefix: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (what, value) in [
+            ("retry interval", self.retry_interval),
+            ("connect timeout", self.connect_timeout),
+            ("command timeout", self.command_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::InvalidArgument(format!(
+                    "the {what} must be greater than 0"
+                )));
+            }
+        }
+        if let Some(ttl) = self.default_ttl {
+            check_ttl(ttl)?;
+        }
+        Ok(())
+    }
+
+    /// The TTL of one call: the explicit one, else the default; one of them is required.
+    pub(crate) fn effective_ttl(&self, ttl: Option<Duration>) -> Result<Duration> {
+        let ttl = ttl.or(self.default_ttl).ok_or_else(|| {
+            Error::InvalidArgument(
+                "a TTL is required: pass one or set a default TTL on the client".into(),
+            )
+        })?;
+        check_ttl(ttl)?;
+        Ok(ttl)
+    }
+}
+
+/// A TTL Redis can take: 1 ms to [`MAX_TTL`]; returns it.
+pub(crate) fn check_ttl(ttl: Duration) -> Result<Duration> {
+    if ttl.as_millis() == 0 {
+        return Err(Error::InvalidArgument(
+            "the TTL must be at least 1 ms".into(),
+        ));
+    }
+    if ttl > MAX_TTL {
+        return Err(Error::InvalidArgument(format!(
+            "the TTL must be at most {} ms",
+            MAX_TTL.as_millis()
+        )));
+    }
+    Ok(ttl)
+}
+
+/// How long `lock` waits for a lock held by someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// One attempt, no waiting.
+    TryOnce,
+    /// Wait at most this long, then fail with [`Error::NotAcquired`].
+    AtMost(Duration),
+    /// Wait until acquired (or cancelled, or Redis fails).
+    Forever,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_rules() {
+        let opts = Options::default();
+        assert!(opts.effective_ttl(None).is_err());
+        assert!(opts.effective_ttl(Some(Duration::ZERO)).is_err());
+        assert!(opts
+            .effective_ttl(Some(Duration::from_micros(500)))
+            .is_err());
+        assert!(opts.effective_ttl(Some(MAX_TTL)).is_ok());
+        assert!(opts
+            .effective_ttl(Some(MAX_TTL + Duration::from_millis(1)))
+            .is_err());
+        let with_default = Options {
+            default_ttl: Some(Duration::from_secs(3)),
+            ..Options::default()
+        };
+        assert_eq!(with_default.effective_ttl(None), Ok(Duration::from_secs(3)));
+        assert_eq!(
+            with_default.effective_ttl(Some(Duration::from_secs(1))),
+            Ok(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn zero_intervals_are_rejected() {
+        let opts = Options {
+            retry_interval: Duration::ZERO,
+            ..Options::default()
+        };
+        assert!(opts.validate().is_err());
+        assert!(Options::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,322 @@
+//! Auto-renewal: keeps a lease alive while its holder works, and tells the holder at once when
+//! the lease is lost. A renewal needs an owner-checked PEXPIRE on a connection, nothing more.
+
+use crate::latch::Latch;
+use crate::protocol::calls;
+use crate::token::Token;
+use crate::transport::SharedConnection;
+use crate::unwind::catching;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
+use std::time::Duration;
+use tokio::time::{sleep, sleep_until, timeout_at, Instant};
+
+/// How auto-renewal behaves (see [`crate::Client::auto_renew`]).
+#[derive(Default)]
+pub struct AutoRenew {
+    /// Stop renewing once the lock has been held this long (the lease then runs out at its
+    /// TTL and counts as lost). `None`: renew until unlocked.
+    pub max_hold: Option<Duration>,
+    /// Called once, on a thread of its own, when the lease is lost. Once `unlock` (or the
+    /// client's `close`) has returned, it is neither running nor will it run, and it has been
+    /// dropped: whatever it captured may be freed then.
+    pub on_lost: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// Handle to one lock's auto-renewal. Renewal stops at unlock or when the client is closed or
+/// dropped; cloning shares the state.
+#[derive(Clone)]
+pub struct Renewal {
+    pub(crate) state: Arc<RenewalState>,
+}
+
+pub(crate) struct RenewalState {
+    lost: Latch,
+    stopped: Latch,
+    notice: LossNotice,
+}
+
+impl Renewal {
+    /// True once the lease is known to be lost (renewal found the lock gone, or could not
+    /// reach Redis before the lease ran out). Unlock then reports `NotOwner`.
+    pub fn is_lost(&self) -> bool {
+        self.state.is_lost()
+    }
+
+    /// Resolves when the lease is lost; never, if it is unlocked first.
+    pub async fn lost(&self) {
+        self.state.lost.wait().await
+    }
+}
+
+impl RenewalState {
+    pub(crate) fn new(on_lost: Option<Box<dyn FnOnce() + Send>>) -> Arc<Self> {
+        Arc::new(RenewalState {
+            lost: Latch::default(),
+            stopped: Latch::default(),
+            notice: LossNotice::new(on_lost),
+        })
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.is_set()
+    }
+
+    /// Resolves with `true` once the lease is lost, or `false` once renewal stopped first.
+    pub(crate) async fn lost_or_stopped(&self) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.lost.wait() => true,
+            _ = self.stopped.wait() => self.is_lost(),
+        }
+    }
+
+    /// Ends the renewal (unlock, close): returns whether the lease had been lost. When it
+    /// returns, the loss callback is neither running nor will run, unless this is called
+    /// from inside that callback.
+    pub(crate) fn stop(&self) -> bool {
+        self.stopped.set();
+        self.notice.retire();
+        self.is_lost()
+    }
+
+    /// Marks the lease lost and tells its holder, once, unless renewal was stopped first.
+    /// The callback runs on a thread of its own, outside any runtime: it may call back into
+    /// the library (unlock, lock) without deadlocking the renewal machinery.
+    pub(crate) fn mark_lost(self: &Arc<Self>) {
+        if self.stopped.is_set() || self.lost.set() {
+            return;
+        }
+        let Some(callback) = self.notice.take_for_running() else {
+            return;
+        };
+        let state = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("redilock-lost".into())
+            .spawn(move || state.notice.run(callback));
+        if spawned.is_err() {
+            self.notice.finish(); // no thread to run it: the holder still sees is_lost()
+        }
+    }
+}
+
+/// The holder's loss callback and where it stands, so that whoever ends a renewal can wait
+/// until the callback is neither running nor able to run.
+struct LossNotice {
+    stage: Mutex<Stage>,
+    finished: Condvar,
+}
+
+enum Stage {
+    Armed(Option<Box<dyn FnOnce() + Send>>),
+    /// Handed to its thread; the thread's id once it has started.
+    Running(Option<ThreadId>),
+    Done,
+}
+
+impl LossNotice {
+    fn new(callback: Option<Box<dyn FnOnce() + Send>>) -> Self {
+        LossNotice {
+            stage: Mutex::new(Stage::Armed(callback)),
+            finished: Condvar::new(),
+        }
+    }
+
+    /// Runs the callback on the current thread, and marks it done even if it panics.
+    fn run(&self, callback: Box<dyn FnOnce() + Send>) {
+        *self.lock() = Stage::Running(Some(std::thread::current().id()));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
+        self.finish();
+    }
+
+    fn finish(&self) {
+        *self.lock() = Stage::Done;
+        self.finished.notify_all();
+    }
+
+    fn take_for_running(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        let mut stage = self.lock();
+        match std::mem::replace(&mut *stage, Stage::Running(None)) {
+            Stage::Armed(Some(callback)) => Some(callback),
+            other => {
+                *stage = match other {
+                    Stage::Armed(None) => Stage::Done,
+                    other => other,
+                };
+                None
+            }
+        }
+    }
+
+    /// Drops a callback that never ran, or waits for a running one to return.
+    fn retire(&self) {
+        let mut stage = self.lock();
+        loop {
+            match &mut *stage {
+                Stage::Armed(callback) => {
+                    let callback = callback.take();
+                    *stage = Stage::Done;
+                    drop(stage);
+                    drop(callback); // outside the lock: dropping may run the holder's code
+                    return;
+                }
+                Stage::Running(Some(id)) if *id == std::thread::current().id() => return,
+                Stage::Running(_) => {
+                    stage = self.finished.wait(stage).unwrap_or_else(|e| e.into_inner())
+                }
+                Stage::Done => return,
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Stage> {
+        self.stage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Keeps a lease alive until renewal is stopped; marks it lost when it is gone, could not be
+/// renewed before it ran out, or the renewal itself failed (a bug caught here).
+#[allow(clippy::too_many_arguments)] // one lease's whole description, passed once
+pub(crate) async fn renew(
+    connection: Arc<SharedConnection>,
+    command_timeout: Duration,
+    key: Vec<u8>,
+    token: Token,
+    ttl: Duration,
+    acquired_at: Instant,
+    max_hold: Option<Duration>,
+    state: Arc<RenewalState>,
+) {
+    let lost = catching(renew_until_lost(
+        &connection,
+        command_timeout,
+        &key,
+        &token,
+        ttl,
+        acquired_at,
+        max_hold,
+    ));
+    tokio::select! {
+        _ = lost => state.mark_lost(),
+        _ = state.stopped.wait() => {}
+    }
+}
+
+/// Extends the lease at about a third of its TTL and retries quickly while Redis cannot be
+/// reached; returns once the lease is lost.
+async fn renew_until_lost(
+    connection: &SharedConnection,
+    command_timeout: Duration,
+    key: &[u8],
+    token: &Token,
+    ttl: Duration,
+    acquired_at: Instant,
+    max_hold: Option<Duration>,
+) {
+    let interval = (ttl / 3).max(Duration::from_millis(1));
+    let hold_until = max_hold.and_then(|hold| acquired_at.checked_add(hold));
+    let mut lease_ends = acquired_at + ttl;
+    let mut next = acquired_at + interval;
+    loop {
+        sleep_until(next).await;
+        let now = Instant::now();
+        let extend_by = match hold_until {
+            Some(limit) if limit <= now => {
+                // Hold time used up: let the lease run out, then report it gone.
+                sleep_until(lease_ends).await;
+                return;
+            }
+            Some(limit) => ttl.min(limit - now).max(Duration::from_millis(1)),
+            None => ttl,
+        };
+        let call = calls::extend(key, token, extend_by);
+        let deadline = lease_ends.min(now + command_timeout).into_std();
+        match timeout_at(lease_ends, connection.send::<i64>(&call, deadline)).await {
+            Ok(Ok(1)) => {
+                lease_ends = now + extend_by;
+                next = now + (extend_by / 3).max(Duration::from_millis(1));
+            }
+            Ok(Ok(_)) => return, // the lock is gone or someone else's
+            Ok(Err(_)) => {
+                // Redis unreachable for now: try again soon, while the lease lasts.
+                if Instant::now() >= lease_ends {
+                    return;
+                }
+                sleep(RETRY_WHEN_UNREACHABLE.min(interval)).await;
+                next = Instant::now();
+            }
+            Err(_) => return, // the lease ran out while waiting for Redis
+        }
+    }
+}
+
+const RETRY_WHEN_UNREACHABLE: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    /// Counts how often it is dropped, as a C caller's drop function would.
+    struct Data(Arc<AtomicUsize>);
+
+    impl Drop for Data {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn stop_waits_for_a_running_callback_and_its_data_is_dropped_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (started, callback_started) = mpsc::channel();
+        let data = Data(drops.clone());
+        let state = RenewalState::new(Some(Box::new(move || {
+            let _data = &data;
+            started.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        })));
+        state.mark_lost();
+        callback_started.recv().unwrap();
+        assert!(state.stop(), "the lease was lost");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "done and dropped when stop returns"
+        );
+        state.mark_lost();
+        assert!(state.stop());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_callback_that_never_ran_is_dropped_at_stop() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let data = Data(drops.clone());
+        let state = RenewalState::new(Some(Box::new(move || drop(data))));
+        assert!(!state.stop());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        state.mark_lost(); // after stop: nobody is told
+        assert!(!state.is_lost());
+    }
+
+    #[test]
+    fn stop_from_inside_the_callback_does_not_wait_for_itself() {
+        let (done, finished) = mpsc::channel();
+        let state = RenewalState::new(None);
+        let inner = state.clone();
+        *state.notice.lock() = Stage::Armed(Some(Box::new(move || {
+            done.send(inner.stop()).unwrap();
+        })));
+        state.mark_lost();
+        assert_eq!(finished.recv_timeout(Duration::from_secs(5)), Ok(true));
+    }
+
+    #[test]
+    fn a_panicking_callback_still_counts_as_done() {
+        let state = RenewalState::new(Some(Box::new(|| panic!("in the holder's callback"))));
+        state.mark_lost();
+        assert!(state.stop(), "returns instead of waiting forever");
+    }
+}

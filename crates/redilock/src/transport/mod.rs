@@ -1,0 +1,84 @@
+//! The two ways a call reaches Redis, behind one trait so that every operation is written
+//! once: the shared multiplexed connection (the async client, and every wait), and the
+//! calling thread's own connections (the blocking client's plain calls).
+
+mod blocking_connection;
+mod multiplexed;
+mod pool;
+
+pub(crate) use multiplexed::SharedConnection;
+pub(crate) use pool::ConnectionPool;
+pub use pool::DIRECT_CONNECTIONS;
+
+use crate::error::Result;
+use crate::protocol::calls::Call;
+use redis::FromRedisValue;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+/// Sends one call and reads its reply, by `deadline` (moved on by the time spent opening a
+/// connection, which has its own timeout).
+pub(crate) trait Transport {
+    fn send<T: FromRedisValue>(
+        &self,
+        call: &Call,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<T>>;
+}
+
+impl Transport for SharedConnection {
+    fn send<T: FromRedisValue>(
+        &self,
+        call: &Call,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<T>> {
+        SharedConnection::send(self, call, deadline)
+    }
+}
+
+/// The blocking client's transport: a direct connection when one is free, else the
+/// multiplexed one, driven on the client's private runtime. It does all its work inside
+/// `send`, so its futures are ready at their first poll (see [`run_now`]).
+pub(crate) struct CallingThread<'a> {
+    pub(crate) pool: &'a ConnectionPool,
+    pub(crate) shared: &'a SharedConnection,
+    pub(crate) runtime: &'a tokio::runtime::Runtime,
+}
+
+impl Transport for CallingThread<'_> {
+    fn send<T: FromRedisValue>(
+        &self,
+        call: &Call,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<T>> {
+        let result = self
+            .pool
+            .send(call, deadline)
+            .unwrap_or_else(|| self.runtime.block_on(self.shared.send(call, deadline)));
+        std::future::ready(result)
+    }
+}
+
+/// Runs an operation over [`CallingThread`] on the calling thread: every await in it is a
+/// ready future, so one poll finishes it. Should it ever wait on something else, the
+/// private runtime takes it to its end.
+pub(crate) fn run_now<F: Future>(runtime: &tokio::runtime::Runtime, operation: F) -> F::Output {
+    let mut operation = pin!(operation);
+    match operation
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => runtime.block_on(operation),
+    }
+}
+
+/// Whether a connection stays usable after `err`: only an error reply leaves it in step.
+pub(crate) fn keeps_connection(err: &redis::RedisError) -> bool {
+    matches!(
+        err.kind(),
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+    )
+}

@@ -1,0 +1,249 @@
+//! Test harness: real `redis-server` processes on free loopback ports, each in its own
+//! temporary folder, stopped when dropped. Tests never touch a Redis on 6379.
+
+pub mod proxy;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct RedisServer {
+    pub port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+    child: Option<Child>,
+    /// SIGSTOPped by `pause` and not yet resumed.
+    paused: AtomicBool,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (e.g. `["--requirepass", "x"]`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        for _ in 0..20 {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("redilock-test-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut server = RedisServer {
+                port,
+                dir,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+                child: None,
+                paused: AtomicBool::new(false),
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("could not start redis-server on a free port (is redis-server installed? run scripts/setup)");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join("redis.sock")
+    }
+
+    /// Runs a command through redis-cli and returns its output, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--no-auth-warning"])
+            .args(self.auth_args())
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Kills the server (SIGKILL), as a crash would. A paused server is resumed first.
+    pub fn kill(&mut self) {
+        // SIGKILL ends a stopped process too, but SIGCONT first costs nothing and leaves no
+        // doubt (e.g. under a tracer); the flag is cleared for `restart`.
+        if self.paused.swap(false, Ordering::SeqCst) {
+            if let Some(child) = &self.child {
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) };
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (empty: no persistence).
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.spawn() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not come back on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Freezes the server (SIGSTOP), as a long GC pause, a swapped-out or overloaded host
+    /// would: connections are accepted by the kernel and requests queue up, but nothing is
+    /// answered. Returns once the process is stopped. `kill` and `Drop` resume it first.
+    pub fn pause(&self) {
+        let pid = self.pid();
+        assert_eq!(
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) },
+            0,
+            "SIGSTOP redis-server"
+        );
+        self.paused.store(true, Ordering::SeqCst);
+        wait_for_state(pid, true);
+    }
+
+    /// Thaws a server frozen by `pause` (SIGCONT); it then answers what queued up meanwhile.
+    pub fn resume(&self) {
+        let pid = self.pid();
+        assert_eq!(
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) },
+            0,
+            "SIGCONT redis-server"
+        );
+        self.paused.store(false, Ordering::SeqCst);
+        wait_for_state(pid, false);
+    }
+
+    /// Whether the server is paused (by `pause`, not yet resumed).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    fn auth_args(&self) -> Vec<String> {
+        match self.extra.iter().position(|a| a == "--requirepass") {
+            Some(i) => vec!["-a".into(), self.extra[i + 1].clone()],
+            None => vec![],
+        }
+    }
+
+    fn spawn(&mut self) -> bool {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args([
+                "--unixsocket",
+                self.socket_path().to_str().unwrap(),
+                "--unixsocketperm",
+                "700",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else { return false };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false; // port taken meanwhile, or bad arguments
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                self.child = Some(child);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        false
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits (up to 5 s) until the process is stopped or running again, as `/proc/PID/stat` says;
+/// signals are delivered asynchronously. Without `/proc` (not Linux), returns at once.
+fn wait_for_state(pid: u32, stopped: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return;
+        };
+        // "PID (COMM) STATE ...": COMM may hold spaces or parentheses, so take the last ')'.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some('T') | Some('t')) == stopped {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!(
+        "redis-server (pid {pid}) did not become {}",
+        if stopped { "stopped" } else { "running" }
+    );
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A time bound of a test, stretched by `REDILOCK_TEST_TIME_SCALE` (default 1) on a slow or
+/// loaded machine. Bounds check that something happens promptly; they are never what the
+/// test waits for.
+pub fn scaled(bound: Duration) -> Duration {
+    let scale = std::env::var("REDILOCK_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s >= 1.0)
+        .unwrap_or(1.0);
+    bound.mul_f64(scale)
+}
+
+/// Polls `condition` until it holds; fails the test after a generous limit.
+pub fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < scaled(Duration::from_secs(20)),
+            "never: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The tokens queued for lock `name` on `server`, first in line first.
+pub fn queue(server: &RedisServer, name: &str) -> Vec<String> {
+    let key = server.cli(&["--scan", "--pattern", &format!("redilock:queue:*:{name}")]);
+    if key.is_empty() {
+        return Vec::new();
+    }
+    let listed = server.cli(&["LRANGE", &key, "0", "-1"]);
+    listed.lines().map(str::to_string).collect()
+}
