@@ -71,14 +71,22 @@ lint:
 test-rust:
 	$(CARGO) test --quiet --workspace
 
+# The C tests are built twice, by gcc and by clang: two compilers' warnings on the header and
+# the tests. valgrind runs the gcc build.
 C_TESTS := $(patsubst tests/c/%.c,$(OUT)/c/%,$(wildcard tests/c/test_*.c))
+C_TESTS_CLANG := $(patsubst tests/c/%.c,$(OUT)/c-clang/%,$(wildcard tests/c/test_*.c))
+C_TEST_DEPS := include/redilock.h $(wildcard tests/c/*.h) lib
 
-$(OUT)/c/%: tests/c/%.c include/redilock.h lib | $(OUT)
+$(OUT)/c/%: tests/c/%.c $(C_TEST_DEPS) | $(OUT)
 	mkdir -p $(OUT)/c
 	cc $(CFLAGS_C) -D_GNU_SOURCE $< -o $@ $(LINK_LIB) -lpthread
 
-test-c: $(C_TESTS)
-	@for t in $(C_TESTS); do echo "== $$t"; $(WITH_REDIS) -- $$t || exit 1; done
+$(OUT)/c-clang/%: tests/c/%.c $(C_TEST_DEPS) | $(OUT)
+	mkdir -p $(OUT)/c-clang
+	clang $(CFLAGS_C) -D_GNU_SOURCE $< -o $@ $(LINK_LIB) -lpthread
+
+test-c: $(C_TESTS) $(C_TESTS_CLANG)
+	@for t in $(C_TESTS) $(C_TESTS_CLANG); do echo "== $$t"; $(WITH_REDIS) -- $$t || exit 1; done
 
 # valgrind runs the same C tests once: 0 errors, 0 bytes definitely lost.
 test-valgrind: $(C_TESTS)
@@ -166,12 +174,13 @@ $(OUT)/cpp/test-cpp: $(CPP_TEST_DEPS) $(GTEST_LIB_DIR)/libgtest.a lib | $(OUT)
 	mkdir -p $(OUT)/cpp
 	c++ $(CXXFLAGS_CPP) -O2 -g $(CPP_TEST_SOURCES) -o $@ $(LINK_LIB) $(GTEST_LINK)
 
+# The sanitizer build is clang's, so the suite also meets a second compiler.
 $(OUT)/cpp/test-cpp-asan: $(CPP_TEST_DEPS) $(GTEST_LIB_DIR)/libgtest.a lib | $(OUT)
 	mkdir -p $(OUT)/cpp
-	c++ $(CXXFLAGS_CPP) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	clang++ $(CXXFLAGS_CPP) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	  $(CPP_TEST_SOURCES) -o $@ $(LINK_LIB) $(GTEST_LINK)
 
-# The suite, the same suite under ASan+UBSan, then an out-of-tree CMake project (and a
+# The suite (g++), the same suite under ASan+UBSan (clang++), then an out-of-tree CMake project (and a
 # pkg-config build of the same program) against a fresh `make install`.
 test-cpp: $(OUT)/cpp/test-cpp $(OUT)/cpp/test-cpp-asan
 	$(WITH_REDIS) -- $(OUT)/cpp/test-cpp --gtest_brief=1
