@@ -36,23 +36,6 @@
 #include <stdint.h>
 
 /*
- Library version at compile time; `redilock_version()` gives it at run time. A test keeps
- these equal to the version in Cargo.toml. A program built against 0.MINOR runs only with a
- library of the same minor version (the soname says so: libredilock.so.0.MINOR).
- */
-#define REDILOCK_VERSION_MAJOR 0
-
-/*
- See `REDILOCK_VERSION_MAJOR`.
- */
-#define REDILOCK_VERSION_MINOR 2
-
-/*
- See `REDILOCK_VERSION_MAJOR`.
- */
-#define REDILOCK_VERSION_PATCH 0
-
-/*
  Size of a token buffer: 32 characters and the terminating NUL.
  */
 #define REDILOCK_TOKEN_LEN 33
@@ -71,6 +54,23 @@
  The largest TTL accepted, 2^62 ms (the largest Redis takes): an effectively eternal lock.
  */
 #define REDILOCK_MAX_TTL_MS 4611686018427387904
+
+/*
+ Library version at compile time; `redilock_version()` gives it at run time. A test keeps
+ these equal to the version in Cargo.toml. A program built against 0.MINOR runs only with a
+ library of the same minor version (the soname says so: libredilock.so.0.MINOR).
+ */
+#define REDILOCK_VERSION_MAJOR 0
+
+/*
+ See `REDILOCK_VERSION_MAJOR`.
+ */
+#define REDILOCK_VERSION_MINOR 2
+
+/*
+ See `REDILOCK_VERSION_MAJOR`.
+ */
+#define REDILOCK_VERSION_PATCH 0
 
 /*
  A lock client: a few connections and one wake-up subscription, shared by every thread that
@@ -153,7 +153,8 @@ typedef struct {
   void *on_lost_data;
   /*
    Frees `on_lost_data` when the library is done with it (see `redilock_data_drop`).
-   NULL: the caller frees it, after unlock (since 0.2).
+   NULL: the caller frees it, after unlock (since 0.2). A parameter block refused for its
+   `struct_size` is not read at all, so its drop is not called either.
    */
   redilock_data_drop on_lost_data_drop;
 } redilock_lock_params;
@@ -220,61 +221,21 @@ extern "C" {
 #endif // __cplusplus
 
 /*
- The message of the last failed call on this thread ("" if none). Never NULL. Success does
- not clear it. The pointer stays valid until the next failing call on this thread.
+ Creates a cancellation signal. On success `*cancel_out` owns it; free it with
+ `redilock_cancel_free` once no call uses it.
  */
-const char *redilock_last_error(void);
+redilock_status redilock_cancel_new(redilock_cancel **cancel_out);
 
 /*
- A static description of a status ("unknown status" for numbers not defined). Never NULL.
+ Triggers `cancel`: every call waiting on it returns `REDILOCK_STATUS_CANCELLED`, and gives
+ back what an attempt in flight may take. Thread-safe; NULL is a no-op.
  */
-const char *redilock_status_str(redilock_status status);
+void redilock_cancel_trigger(const redilock_cancel *cancel);
 
 /*
- The library version ("MAJOR.MINOR.PATCH"), static.
+ Frees a cancellation signal. NULL is a no-op.
  */
-const char *redilock_version(void);
-
-/*
- Creates an options object with the defaults: retry interval 250 ms, connect timeout 2000 ms,
- command timeout 2000 ms, no default TTL, empty key prefix.
-
- On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
- be freed right after `redilock_new_with_options`, which copies it).
- */
-redilock_status redilock_options_new(redilock_options **options_out);
-
-/*
- How often a waiter re-checks a held lock when no release message reaches it. Must be > 0.
- */
-redilock_status redilock_options_set_retry_interval_ms(redilock_options *options, int64_t retry_interval_ms);
-
-/*
- How long establishing a connection may take. Must be > 0.
- */
-redilock_status redilock_options_set_connect_timeout_ms(redilock_options *options, int64_t connect_timeout_ms);
-
-/*
- How long one Redis command may wait for its reply. Must be > 0.
- */
-redilock_status redilock_options_set_command_timeout_ms(redilock_options *options, int64_t command_timeout_ms);
-
-/*
- TTL used by lock calls that pass `ttl_ms = 0`; 0 here means every call must pass one.
- At most `REDILOCK_MAX_TTL_MS`.
- */
-redilock_status redilock_options_set_default_ttl_ms(redilock_options *options, int64_t default_ttl_ms);
-
-/*
- Text put in front of every lock name to form its Redis key (e.g. "myapp:"). Default "",
- which makes the key the name itself (compatible with python-redilock). The string is copied.
- */
-redilock_status redilock_options_set_key_prefix(redilock_options *options, const char *key_prefix);
-
-/*
- Frees an options object. NULL is a no-op.
- */
-void redilock_options_free(redilock_options *options);
+void redilock_cancel_free(redilock_cancel *cancel);
 
 /*
  Creates a client for `redis_url` with default options and `default_ttl_ms` (0: every lock
@@ -321,6 +282,50 @@ redilock_status redilock_close(redilock *client);
  forgotten, never torn down twice.
  */
 void redilock_free(redilock *client);
+
+/*
+ Resets the TTL of the lock `name` held by `token` to `ttl_ms` (1 to `REDILOCK_MAX_TTL_MS`;
+ 0 is refused before anything is sent, since it would delete the lock). Atomic and
+ owner-checked: NOT_OWNER when the token does not hold the lock, which is never re-created.
+ */
+redilock_status redilock_extend(redilock *client, const char *name, const char *token, int64_t ttl_ms);
+
+/*
+ Writes the remaining TTL in milliseconds of the lock `name` held by `token` to
+ `*remaining_ms_out` (-1: the key has no expiry, which only other software sets).
+ NOT_OWNER when the token does not hold it.
+ */
+redilock_status redilock_remaining_ttl(redilock *client, const char *name, const char *token, int64_t *remaining_ms_out);
+
+/*
+ Without I/O: sets `*lost_out` to whether the auto-renewed lock held by `token` has been
+ lost. INVALID_ARGUMENT when that token has no auto-renewal (never had, or unlocked).
+ */
+redilock_status redilock_renewal_lost(redilock *client, const char *token, bool *lost_out);
+
+/*
+ Blocks until the auto-renewed lock held by `token` is lost, then sets `*lost_out` to true
+ (`redilock_close` counts as a loss); sets it to false when the renewal ends without a loss
+ (`redilock_unlock`) or `timeout_ms` passes first (-1 waits forever, 0 only checks).
+ `cancel` (may be NULL) ends the wait with CANCELLED. INVALID_ARGUMENT when that token has
+ no auto-renewal; CLOSED when the client was closed before the call. For bindings that cannot take a callback on a library thread: one thread
+ waits here instead of polling `redilock_renewal_lost`.
+ */
+redilock_status redilock_renewal_wait(redilock *client, const char *token, int64_t timeout_ms, const redilock_cancel *cancel, bool *lost_out);
+
+/*
+ Releases the lock `name` if `token` holds it, in one atomic compare-and-delete that also
+ wakes the next waiter. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
+ not hold it: it expired, was released, or belongs to another owner. Stops the lock's
+ auto-renewal; when this returns, its `on_lost` callback is neither running nor will run.
+
+ A release is never sent twice (a second one would find nothing and report the lock lost).
+ When its reply is lost, the client asks Redis again in a way that is safe to repeat: OK
+ when that finds the lock still held and releases it, otherwise
+ `REDILOCK_STATUS_CONNECTION`, meaning "outcome unknown": the lock is not held by this token
+ any more once Redis answers (the client keeps trying in the background meanwhile).
+ */
+redilock_status redilock_unlock(redilock *client, const char *name, const char *token);
 
 /*
  Acquires the lock `name` for `ttl_ms` milliseconds (0: the client's default TTL).
@@ -372,65 +377,61 @@ redilock_status redilock_lock_params_init(redilock_lock_params *params);
 redilock_status redilock_lock_ex(redilock *client, const char *name, int64_t ttl_ms, int64_t timeout_ms, const redilock_lock_params *params, char *token_out, size_t token_out_len, uint64_t *fence_out);
 
 /*
- Resets the TTL of the lock `name` held by `token` to `ttl_ms` (1 to `REDILOCK_MAX_TTL_MS`;
- 0 is refused before anything is sent, since it would delete the lock). Atomic and
- owner-checked: NOT_OWNER when the token does not hold the lock, which is never re-created.
+ Creates an options object with the defaults: retry interval 250 ms, connect timeout 2000 ms,
+ command timeout 2000 ms, no default TTL, empty key prefix.
+
+ On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
+ be freed right after `redilock_new_with_options`, which copies it).
  */
-redilock_status redilock_extend(redilock *client, const char *name, const char *token, int64_t ttl_ms);
+redilock_status redilock_options_new(redilock_options **options_out);
 
 /*
- Writes the remaining TTL in milliseconds of the lock `name` held by `token` to
- `*remaining_ms_out` (-1: the key has no expiry, which only other software sets).
- NOT_OWNER when the token does not hold it.
+ How often a waiter re-checks a held lock when no release message reaches it. Must be > 0.
  */
-redilock_status redilock_remaining_ttl(redilock *client, const char *name, const char *token, int64_t *remaining_ms_out);
+redilock_status redilock_options_set_retry_interval_ms(redilock_options *options, int64_t retry_interval_ms);
 
 /*
- Without I/O: sets `*lost_out` to whether the auto-renewed lock held by `token` has been
- lost. INVALID_ARGUMENT when that token has no auto-renewal (never had, or unlocked).
+ How long establishing a connection may take. Must be > 0.
  */
-redilock_status redilock_renewal_lost(redilock *client, const char *token, bool *lost_out);
+redilock_status redilock_options_set_connect_timeout_ms(redilock_options *options, int64_t connect_timeout_ms);
 
 /*
- Blocks until the auto-renewed lock held by `token` is lost, then sets `*lost_out` to true;
- sets it to false when the renewal ends without a loss (`redilock_unlock`) or `timeout_ms`
- passes first (-1 waits forever, 0 only checks). `cancel` (may be NULL) ends the wait with
- CANCELLED, `redilock_close` with CLOSED. INVALID_ARGUMENT when that token has no
- auto-renewal. For bindings that cannot take a callback on a library thread: one thread
- waits here instead of polling `redilock_renewal_lost`.
+ How long one Redis command may wait for its reply. Must be > 0.
  */
-redilock_status redilock_renewal_wait(redilock *client, const char *token, int64_t timeout_ms, const redilock_cancel *cancel, bool *lost_out);
+redilock_status redilock_options_set_command_timeout_ms(redilock_options *options, int64_t command_timeout_ms);
 
 /*
- Releases the lock `name` if `token` holds it, in one atomic compare-and-delete that also
- wakes the next waiter. `REDILOCK_STATUS_NOT_OWNER` (and nothing deleted) when the token does
- not hold it: it expired, was released, or belongs to another owner. Stops the lock's
- auto-renewal; when this returns, its `on_lost` callback is neither running nor will run.
-
- A release is never sent twice (a second one would find nothing and report the lock lost).
- When its reply is lost, the client asks Redis again in a way that is safe to repeat: OK
- when that finds the lock still held and releases it, otherwise
- `REDILOCK_STATUS_CONNECTION`, meaning "outcome unknown": the lock is not held by this token
- any more once Redis answers (the client keeps trying in the background meanwhile).
+ TTL used by lock calls that pass `ttl_ms = 0`; 0 here means every call must pass one.
+ At most `REDILOCK_MAX_TTL_MS`.
  */
-redilock_status redilock_unlock(redilock *client, const char *name, const char *token);
+redilock_status redilock_options_set_default_ttl_ms(redilock_options *options, int64_t default_ttl_ms);
 
 /*
- Creates a cancellation signal. On success `*cancel_out` owns it; free it with
- `redilock_cancel_free` once no call uses it.
+ Text put in front of every lock name to form its Redis key (e.g. "myapp:"). Default "",
+ which makes the key the name itself (compatible with python-redilock). The string is copied.
  */
-redilock_status redilock_cancel_new(redilock_cancel **cancel_out);
+redilock_status redilock_options_set_key_prefix(redilock_options *options, const char *key_prefix);
 
 /*
- Triggers `cancel`: every call waiting on it returns `REDILOCK_STATUS_CANCELLED`, and gives
- back what an attempt in flight may take. Thread-safe; NULL is a no-op.
+ Frees an options object. NULL is a no-op.
  */
-void redilock_cancel_trigger(const redilock_cancel *cancel);
+void redilock_options_free(redilock_options *options);
 
 /*
- Frees a cancellation signal. NULL is a no-op.
+ The message of the last failed call on this thread ("" if none). Never NULL. Success does
+ not clear it. The pointer stays valid until the next failing call on this thread.
  */
-void redilock_cancel_free(redilock_cancel *cancel);
+const char *redilock_last_error(void);
+
+/*
+ A static description of a status ("unknown status" for numbers not defined). Never NULL.
+ */
+const char *redilock_status_str(redilock_status status);
+
+/*
+ The library version ("MAJOR.MINOR.PATCH"), static.
+ */
+const char *redilock_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

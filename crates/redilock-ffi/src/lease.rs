@@ -4,7 +4,7 @@
 use crate::boundary::{boundary, c_str, non_null_mut, optional, token_from};
 use crate::cancel::redilock_cancel;
 use crate::client::{live_client, redilock};
-use crate::status::{redilock_status, ErrorStatus};
+use crate::status::redilock_status;
 use redilock_core::millis;
 use std::ffi::c_char;
 
@@ -60,20 +60,16 @@ pub extern "C" fn redilock_renewal_lost(
         let client = live_client(client)?;
         let token = token_from(token)?;
         let out = non_null_mut(lost_out, "lost_out")?;
-        *out = client.renewal_lost(&token).ok_or_else(|| {
-            ErrorStatus::invalid(
-                "this token has no auto-renewal (never requested, or already unlocked)",
-            )
-        })?;
+        *out = client.renewal_lost(&token)?;
         Ok(())
     })
 }
 
-/// Blocks until the auto-renewed lock held by `token` is lost, then sets `*lost_out` to true;
-/// sets it to false when the renewal ends without a loss (`redilock_unlock`) or `timeout_ms`
-/// passes first (-1 waits forever, 0 only checks). `cancel` (may be NULL) ends the wait with
-/// CANCELLED, `redilock_close` with CLOSED. INVALID_ARGUMENT when that token has no
-/// auto-renewal. For bindings that cannot take a callback on a library thread: one thread
+/// Blocks until the auto-renewed lock held by `token` is lost, then sets `*lost_out` to true
+/// (`redilock_close` counts as a loss); sets it to false when the renewal ends without a loss
+/// (`redilock_unlock`) or `timeout_ms` passes first (-1 waits forever, 0 only checks).
+/// `cancel` (may be NULL) ends the wait with CANCELLED. INVALID_ARGUMENT when that token has
+/// no auto-renewal; CLOSED when the client was closed before the call. For bindings that cannot take a callback on a library thread: one thread
 /// waits here instead of polling `redilock_renewal_lost`.
 #[no_mangle]
 pub extern "C" fn redilock_renewal_wait(

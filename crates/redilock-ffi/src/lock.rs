@@ -5,7 +5,7 @@ use crate::boundary::{boundary, c_str, non_null, non_null_mut, optional, Outcome
 use crate::cancel::redilock_cancel;
 use crate::client::{live_client, redilock};
 use crate::status::{redilock_status, ErrorStatus};
-use redilock_core::{millis, AutoRenew, CancelSignal, TOKEN_CHARS};
+use redilock_core::{millis, AutoRenew, LockOptions, TOKEN_CHARS};
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr;
 
@@ -60,7 +60,8 @@ pub struct redilock_lock_params {
     /// Passed to `on_lost`, untouched.
     pub on_lost_data: *mut c_void,
     /// Frees `on_lost_data` when the library is done with it (see `redilock_data_drop`).
-    /// NULL: the caller frees it, after unlock (since 0.2).
+    /// NULL: the caller frees it, after unlock (since 0.2). A parameter block refused for its
+    /// `struct_size` is not read at all, so its drop is not called either.
     pub on_lost_data_drop: redilock_data_drop,
 }
 
@@ -78,8 +79,7 @@ fn clear_token(token_out: *mut c_char, token_out_len: usize) {
 /// What the extended lock call adds to a plain one.
 #[derive(Default)]
 struct LockExtras<'a> {
-    cancel: Option<&'a CancelSignal>,
-    renewal: Option<AutoRenew>,
+    options: LockOptions<'a>,
     fence_out: Option<&'a mut u64>,
 }
 
@@ -103,16 +103,7 @@ fn lock_into(
     }
     let wait = millis::wait(timeout_ms)?;
     let ttl = millis::ttl(ttl_ms)?;
-    let lease = match extras.cancel {
-        Some(cancel) => client.lock_cancellable(name, ttl, wait, cancel)?,
-        None => client.lock(name, ttl, wait)?,
-    };
-    if let Some(keep) = extras.renewal {
-        if let Err(err) = client.auto_renew(name, &lease, keep) {
-            let _ = client.unlock(name, &lease.token); // leave no lock behind
-            return Err(err.into());
-        }
-    }
+    let lease = client.lock_with(name, ttl, wait, extras.options)?;
     let bytes = lease.token.as_str().as_bytes();
     // SAFETY: the buffer holds at least REDILOCK_TOKEN_LEN = bytes.len() + 1 bytes.
     unsafe {
@@ -144,13 +135,13 @@ fn lock_extras<'a>(
         data: params.on_lost_data,
         drop: params.on_lost_data_drop,
     };
-    extras.cancel = optional(params.cancel).map(|cancel| &cancel.signal);
+    extras.options.cancel = optional(params.cancel).map(|cancel| &cancel.signal);
     if params.auto_renew {
         let max_hold = millis::optional(params.max_hold_ms, "maximum hold time")?;
         let on_lost = params
             .on_lost
             .map(|callback| lost_notice(callback, data, name));
-        extras.renewal = Some(AutoRenew { max_hold, on_lost });
+        extras.options.auto_renew = Some(AutoRenew { max_hold, on_lost });
     }
     Ok(extras)
 }
@@ -303,7 +294,10 @@ pub extern "C" fn redilock_lock_cancellable(
             ttl_ms,
             timeout_ms,
             LockExtras {
-                cancel: Some(cancel),
+                options: LockOptions {
+                    cancel: Some(cancel),
+                    ..LockOptions::default()
+                },
                 ..LockExtras::default()
             },
             token_out,

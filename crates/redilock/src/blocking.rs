@@ -4,10 +4,10 @@
 
 use crate::background::{new_runtime, BackgroundRuntime};
 use crate::cancel::CancelSignal;
-use crate::engine::{Engine, LockRequest};
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::lease::Lease;
-use crate::options::{Options, Wait};
+use crate::options::{LockOptions, Options, Wait};
 use crate::protocol::calls::Attempt;
 use crate::renewal::{AutoRenew, Renewal};
 use crate::state::LockState;
@@ -62,7 +62,7 @@ impl Client {
 
     /// See [`crate::Client::lock`].
     pub fn lock(&self, name: impl AsRef<[u8]>, ttl: Option<Duration>, wait: Wait) -> Result<Lease> {
-        self.acquire(&self.engine.lock_request(name.as_ref(), ttl, wait, None)?)
+        self.lock_with(name, ttl, wait, LockOptions::default())
     }
 
     /// See [`crate::Client::lock_cancellable`].
@@ -73,10 +73,36 @@ impl Client {
         wait: Wait,
         cancel: &CancelSignal,
     ) -> Result<Lease> {
+        let options = LockOptions {
+            cancel: Some(cancel),
+            ..LockOptions::default()
+        };
+        self.lock_with(name, ttl, wait, options)
+    }
+
+    /// See [`crate::Client::lock_with`]; renewals run on this client's background thread.
+    /// The first attempt goes straight over the calling thread's connection; only a wait
+    /// needs the runtime.
+    pub fn lock_with(
+        &self,
+        name: impl AsRef<[u8]>,
+        ttl: Option<Duration>,
+        wait: Wait,
+        options: LockOptions<'_>,
+    ) -> Result<Lease> {
         let request = self
             .engine
-            .lock_request(name.as_ref(), ttl, wait, Some(cancel))?;
-        self.acquire(&request)
+            .lock_request(name.as_ref(), ttl, wait, options)?;
+        let asked = Instant::now();
+        let first = self.run(self.engine.first_attempt(&self.transport(), &request))?;
+        match first {
+            Attempt::Acquired(fence) => {
+                self.run(self.engine.keep(&self.transport(), &request, fence, asked))
+            }
+            other => self
+                .runtime
+                .block_on(self.engine.wait_for_turn(&request, other, asked)),
+        }
     }
 
     /// See [`crate::Client::unlock`].
@@ -120,16 +146,15 @@ impl Client {
         self.engine.auto_renew(name.as_ref(), lease, settings)
     }
 
-    /// Whether the auto-renewed lease of `token` was lost; `None` when it is not auto-renewed.
-    pub fn renewal_lost(&self, token: &Token) -> Option<bool> {
-        self.engine.renewal(token).map(|state| state.is_lost())
+    /// See [`crate::Client::renewal_lost`].
+    pub fn renewal_lost(&self, token: &Token) -> Result<bool> {
+        self.engine.renewal_lost(token)
     }
 
-    /// Blocks until the auto-renewed lease of `token` is lost (`Ok(true)`), or until its
-    /// renewal ends without a loss (unlock) or `wait` runs out (`Ok(false)`). `cancel` ends
-    /// the wait with [`crate::Error::Cancelled`], closing the client with
-    /// [`crate::Error::Closed`]. [`crate::Error::InvalidArgument`] when `token` has no
-    /// auto-renewal.
+    /// Blocks until the auto-renewed lease of `token` is lost (`Ok(true)`; closing the
+    /// client counts as a loss), or until its renewal ends without a loss (unlock) or `wait`
+    /// runs out (`Ok(false)`). `cancel` ends the wait with [`crate::Error::Cancelled`].
+    /// [`crate::Error::InvalidArgument`] when `token` has no auto-renewal.
     pub fn wait_for_loss(
         &self,
         token: &Token,
@@ -153,18 +178,6 @@ impl Client {
         self.engine.check_open().is_err()
     }
 
-    /// The first attempt goes straight over a direct connection; only a wait needs the runtime.
-    fn acquire(&self, request: &LockRequest<'_>) -> Result<Lease> {
-        let asked = Instant::now();
-        let first = self.run(self.engine.first_attempt(&self.transport(), request))?;
-        match first {
-            Attempt::Acquired(fence) => self.engine.keep(request, fence, asked),
-            other => self
-                .runtime
-                .block_on(self.engine.wait_for_turn(request, other, asked)),
-        }
-    }
-
     fn transport(&self) -> CallingThread<'_> {
         CallingThread {
             pool: &self.pool,
@@ -179,7 +192,10 @@ impl Client {
 }
 
 impl Drop for Client {
+    /// Closes the client, then waits (boundedly) for what calls that ended after the close
+    /// still had to give back.
     fn drop(&mut self) {
         self.close();
+        self.runtime.block_on(self.engine.flush_cleanups());
     }
 }

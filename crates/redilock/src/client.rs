@@ -5,7 +5,7 @@ use crate::cancel::CancelSignal;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::lease::Lease;
-use crate::options::{Options, Wait};
+use crate::options::{LockOptions, Options, Wait};
 use crate::renewal::{AutoRenew, Renewal};
 use crate::state::LockState;
 use crate::token::Token;
@@ -50,12 +50,12 @@ impl Client {
         ttl: Option<Duration>,
         wait: Wait,
     ) -> Result<Lease> {
-        let request = self.engine.lock_request(name.as_ref(), ttl, wait, None)?;
-        self.engine.lock(&*self.engine.connection, &request).await
+        self.lock_with(name, ttl, wait, LockOptions::default())
+            .await
     }
 
-    /// Like [`Client::lock`], and `cancel` ends the wait with [`crate::Error::Cancelled`] at once,
-    /// giving back whatever an attempt in flight may take.
+    /// Like [`Client::lock`], and `cancel` ends the wait with [`crate::Error::Cancelled`] at
+    /// once, giving back whatever an attempt in flight may take.
     pub async fn lock_cancellable(
         &self,
         name: impl AsRef<[u8]>,
@@ -63,9 +63,25 @@ impl Client {
         wait: Wait,
         cancel: &CancelSignal,
     ) -> Result<Lease> {
+        let options = LockOptions {
+            cancel: Some(cancel),
+            ..LockOptions::default()
+        };
+        self.lock_with(name, ttl, wait, options).await
+    }
+
+    /// Like [`Client::lock`], with a cancel signal and auto-renewal from the start (see
+    /// [`LockOptions`]).
+    pub async fn lock_with(
+        &self,
+        name: impl AsRef<[u8]>,
+        ttl: Option<Duration>,
+        wait: Wait,
+        options: LockOptions<'_>,
+    ) -> Result<Lease> {
         let request = self
             .engine
-            .lock_request(name.as_ref(), ttl, wait, Some(cancel))?;
+            .lock_request(name.as_ref(), ttl, wait, options)?;
         self.engine.lock(&*self.engine.connection, &request).await
     }
 
@@ -125,6 +141,12 @@ impl Client {
         settings: AutoRenew,
     ) -> Result<Renewal> {
         self.engine.auto_renew(name.as_ref(), lease, settings)
+    }
+
+    /// Whether the auto-renewed lease of `token` was lost, without I/O.
+    /// [`crate::Error::InvalidArgument`] when it is not auto-renewed (or was unlocked).
+    pub fn renewal_lost(&self, token: &Token) -> Result<bool> {
+        self.engine.renewal_lost(token)
     }
 
     /// Closes the client: waits in progress end with [`crate::Error::Closed`], later calls get it at

@@ -9,7 +9,7 @@ use crate::deployment::Deployment;
 use crate::error::{Error, Result};
 use crate::latch::Latch;
 use crate::lease::Lease;
-use crate::options::{Options, Wait};
+use crate::options::{LockOptions, Options, Wait};
 use crate::protocol::calls::{self, Attempt};
 use crate::protocol::keys::wake_channel;
 use crate::renewal::{renew, AutoRenew, Renewal, RenewalState};
@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio::time::{sleep_until, Instant};
 
 /// What both clients share: the options, the connection every wait uses, and the work that
 /// goes on between calls.
@@ -48,6 +48,8 @@ pub(crate) struct LockRequest<'a> {
     wait: Wait,
     deadline: Option<Instant>,
     cancel: Option<&'a CancelSignal>,
+    /// Taken out when the lock is: the renewal starts before the lease is handed out.
+    auto_renew: Mutex<Option<AutoRenew>>,
 }
 
 impl LockRequest<'_> {
@@ -107,7 +109,7 @@ impl Engine {
         name: &'a [u8],
         ttl: Option<Duration>,
         wait: Wait,
-        cancel: Option<&'a CancelSignal>,
+        options: LockOptions<'a>,
     ) -> Result<LockRequest<'a>> {
         Ok(LockRequest {
             name,
@@ -120,7 +122,8 @@ impl Engine {
                 Wait::AtMost(limit) => Instant::now().checked_add(limit),
                 Wait::TryOnce | Wait::Forever => None,
             },
-            cancel,
+            cancel: options.cancel,
+            auto_renew: Mutex::new(options.auto_renew),
         })
     }
 
@@ -166,23 +169,52 @@ impl Engine {
         }
     }
 
-    /// The lease, once an attempt took the lock; unless the client was closed or the wait
-    /// cancelled meanwhile, in which case the lock is given back.
-    pub(crate) fn keep(
+    /// The lease, once an attempt took the lock, with its auto-renewal started if asked for;
+    /// unless the client was closed or the wait cancelled meanwhile, or the renewal cannot
+    /// start: then the lock is given back (over `transport`, or in the background if Redis
+    /// does not answer) before the caller hears why.
+    pub(crate) async fn keep(
         &self,
+        transport: &impl Transport,
         request: &LockRequest<'_>,
         fence: u64,
         asked: Instant,
     ) -> Result<Lease> {
+        let lease = request.lease(fence, asked);
         let refusal = if self.closed.is_set() {
             self.closed_error()
         } else if request.is_cancelled() {
             request.cancelled()
         } else {
-            return Ok(request.lease(fence, asked));
+            let settings = request
+                .auto_renew
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            match settings.map(|settings| self.auto_renew(request.name, &lease, settings)) {
+                None | Some(Ok(_)) => return Ok(lease),
+                Some(Err(err)) => err,
+            }
         };
-        self.give_back(&request.key, &request.token);
+        let deadline = self.call_deadline();
+        self.give_back_now(transport, &request.key, &request.token, deadline)
+            .await;
         Err(refusal)
+    }
+
+    /// Gives back what `token` may hold on `key`, waiting for Redis until `deadline`; after
+    /// that, the cleanup task takes over.
+    async fn give_back_now(
+        &self,
+        transport: &impl Transport,
+        key: &[u8],
+        token: &Token,
+        deadline: std::time::Instant,
+    ) {
+        let call = calls::cleanup(key, token);
+        if transport.send::<i64>(&call, deadline).await.is_err() {
+            self.give_back(key, token);
+        }
     }
 
     /// The lease when the first attempt took the lock; otherwise, unless told not to wait,
@@ -196,7 +228,9 @@ impl Engine {
     ) -> Result<Lease> {
         let mut promised = matches!(first, Attempt::OthersTurn);
         let mut held_for = match first {
-            Attempt::Acquired(fence) => return self.keep(request, fence, asked),
+            Attempt::Acquired(fence) => {
+                return self.keep(&*self.connection, request, fence, asked).await
+            }
             _ if request.wait == Wait::TryOnce => return Err(request.not_acquired(promised)),
             Attempt::Held(remaining) => remaining,
             Attempt::OthersTurn | Attempt::Withdrawn => None,
@@ -228,7 +262,7 @@ impl Engine {
                 Ok(reply) => match reply.into() {
                     Attempt::Acquired(fence) => {
                         place.disarm(); // the script took the caller off the queue
-                        return self.keep(request, fence, asked);
+                        return self.keep(&*self.connection, request, fence, asked).await;
                     }
                     Attempt::Held(remaining) => {
                         promised = false;
@@ -415,25 +449,31 @@ impl Engine {
         Ok(Renewal { state })
     }
 
-    /// The renewal of `token`'s lease, if it is auto-renewed.
-    pub(crate) fn renewal(&self, token: &Token) -> Option<Arc<RenewalState>> {
-        self.lock_renewals().get(token).cloned()
+    /// The renewal of `token`'s lease.
+    fn renewal(&self, token: &Token) -> Result<Arc<RenewalState>> {
+        self.check_open()?;
+        self.lock_renewals().get(token).cloned().ok_or_else(|| {
+            Error::InvalidArgument(
+                "this token has no auto-renewal (never requested, or already unlocked)".into(),
+            )
+        })
     }
 
-    /// Waits until the auto-renewed lease of `token` is lost (`true`), renewal ends without a
-    /// loss (unlock) or the wait ends (`false`); `cancel` ends it with [`Error::Cancelled`].
+    /// Whether the auto-renewed lease of `token` was lost, without I/O.
+    pub(crate) fn renewal_lost(&self, token: &Token) -> Result<bool> {
+        Ok(self.renewal(token)?.is_lost())
+    }
+
+    /// Waits until the auto-renewed lease of `token` is lost (`true`; closing the client counts
+    /// as a loss), renewal ends without a loss (unlock) or the wait ends (`false`); `cancel`
+    /// ends it with [`Error::Cancelled`].
     pub(crate) async fn wait_for_loss(
         &self,
         token: &Token,
         wait: Wait,
         cancel: Option<&CancelSignal>,
     ) -> Result<bool> {
-        self.check_open()?;
-        let renewal = self.renewal(token).ok_or_else(|| {
-            Error::InvalidArgument(
-                "this token has no auto-renewal (never requested, or already unlocked)".into(),
-            )
-        })?;
+        let renewal = self.renewal(token)?;
         let deadline = match wait {
             Wait::TryOnce => Some(Instant::now()),
             Wait::AtMost(limit) => Instant::now().checked_add(limit),
@@ -443,7 +483,7 @@ impl Engine {
             biased;
             lost = renewal.lost_or_stopped() => Ok(lost),
             _ = wait_for(cancel) => Err(Error::Cancelled("waiting for the loss of a lease was cancelled".into())),
-            _ = self.closed.wait() => Err(self.closed_error()),
+            // No arm for close: closing counts as the loss of every renewed lease.
             _ = sleep_until_opt(deadline) => Ok(false),
         }
     }
@@ -453,13 +493,19 @@ impl Engine {
             return;
         }
         self.end_background();
+        self.flush_cleanups().await;
+        self.connection.close();
+    }
+
+    /// Waits for the cleanups still pending, for at most the connect timeout plus the
+    /// command timeout.
+    pub(crate) async fn flush_cleanups(&self) {
         if let Some(cleanup) = self.cleanup.get() {
             let opts = &self.options;
             cleanup
                 .flush(Instant::now() + opts.connect_timeout + opts.command_timeout)
                 .await;
         }
-        self.connection.close();
     }
 
     /// Stops what runs between calls, except the cleanups: renewals (their leases count as
@@ -592,15 +638,12 @@ impl<'a> GiveBack<'a> {
     /// Gives back now, waiting for Redis until `deadline`; after that the cleanup task
     /// takes over.
     async fn now(mut self, deadline: Instant) {
+        self.armed = false;
         let (key, token) = (&self.request.key, &self.request.token);
-        let call = calls::cleanup(key, token);
-        let sent = self
-            .engine
-            .connection
-            .send::<i64>(&call, deadline.into_std());
-        if let Ok(Ok(_)) = timeout_at(deadline, sent).await {
-            self.armed = false;
-        }
+        let engine = self.engine;
+        engine
+            .give_back_now(&*engine.connection, key, token, deadline.into_std())
+            .await;
     }
 }
 
@@ -668,7 +711,12 @@ mod tests {
         let ttl = Some(Duration::from_secs(1));
         let engine = engine();
         let request = engine
-            .lock_request(b"x", ttl, Wait::AtMost(Duration::MAX), None)
+            .lock_request(
+                b"x",
+                ttl,
+                Wait::AtMost(Duration::MAX),
+                LockOptions::default(),
+            )
             .unwrap();
         assert_eq!(request.deadline, None);
     }

@@ -51,7 +51,7 @@ pub use cancel::CancelSignal;
 pub use client::Client;
 pub use error::{Error, Result};
 pub use lease::Lease;
-pub use options::{Options, Wait, MAX_TTL};
+pub use options::{LockOptions, Options, Wait, MAX_TTL};
 pub use renewal::{AutoRenew, Renewal};
 pub use state::LockState;
 pub use token::{Token, TOKEN_CHARS};

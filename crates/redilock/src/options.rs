@@ -1,6 +1,8 @@
 //! Client options and the validation of per-call arguments (done before anything is sent).
 
+use crate::cancel::CancelSignal;
 use crate::error::{Error, Result};
+use crate::renewal::AutoRenew;
 use std::time::Duration;
 
 /// The longest TTL accepted: 2^62 ms, the largest `PX` Redis takes (an effectively eternal lock).
@@ -80,6 +82,16 @@ pub(crate) fn check_ttl(ttl: Duration) -> Result<Duration> {
         )));
     }
     Ok(ttl)
+}
+
+/// What a lock call may add to a plain one (see `lock_with` on either client).
+#[derive(Default)]
+pub struct LockOptions<'a> {
+    /// Ends the wait with [`crate::Error::Cancelled`] when cancelled.
+    pub cancel: Option<&'a CancelSignal>,
+    /// Renews the lock from the moment it is taken; the renewal is in place before the call
+    /// returns, or the lock is given back and the call fails.
+    pub auto_renew: Option<AutoRenew>,
 }
 
 /// How long `lock` waits for a lock held by someone else.

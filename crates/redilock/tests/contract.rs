@@ -3,7 +3,9 @@
 //! within its own bound, a call that fails leaves no lock behind once Redis is back, and a
 //! result never lies. Each test is the regression test of a defect found that way.
 
-use redilock::{blocking::Client, CancelSignal, Error, Options, Wait, MAX_TTL};
+use redilock::{
+    blocking::Client, AutoRenew, CancelSignal, Error, LockOptions, Options, Wait, MAX_TTL,
+};
 use redilock_test_harness::proxy::{Fault, FaultProxy};
 use redilock_test_harness::{queue, scaled, wait_until, RedisServer};
 use std::sync::Arc;
@@ -283,4 +285,64 @@ fn close_ends_waits_and_refuses_later_calls() {
         queue(&server, "closing").is_empty()
     });
     holder.unlock("closing", &lease.token).unwrap();
+}
+
+#[test]
+fn a_lock_taken_while_the_client_closes_is_given_back_before_it_is_freed() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port);
+    let patient = Options {
+        command_timeout: Duration::from_secs(10),
+        ..options()
+    };
+    let c = Arc::new(Client::new(&proxy.url(), patient).unwrap());
+    let warm_up = c.lock("closing-race", LONG_TTL, Wait::TryOnce).unwrap(); // scripts loaded
+    c.unlock("closing-race", &warm_up.token).unwrap();
+    // Replies crawl: the attempt takes the lock in Redis long before its reply arrives.
+    proxy.set_fault(Fault::SlowReplies(Duration::from_millis(30)));
+    let locking = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let options = LockOptions {
+                auto_renew: Some(AutoRenew::default()),
+                ..LockOptions::default()
+            };
+            c.lock_with("closing-race", LONG_TTL, Wait::TryOnce, options)
+        })
+    };
+    wait_until("the attempt took the lock", || {
+        exists(&server, "closing-race")
+    });
+    c.close();
+    let result = locking.join().unwrap();
+    assert!(matches!(result, Err(Error::Closed(_))), "{result:?}");
+    proxy.set_fault(Fault::None);
+    drop(c); // the last handle: freeing flushes what is still to give back
+    assert!(!exists(&server, "closing-race"), "left behind after free");
+}
+
+#[test]
+fn closing_counts_as_the_loss_of_every_renewed_lease() {
+    let server = RedisServer::start();
+    let c = client(&server.url());
+    let lease = c.lock("renewed", LONG_TTL, Wait::TryOnce).unwrap();
+    c.auto_renew("renewed", &lease, AutoRenew::default())
+        .unwrap();
+    let watching = {
+        let (c, token) = (c.clone(), lease.token.clone());
+        std::thread::spawn(move || c.wait_for_loss(&token, Wait::Forever, None))
+    };
+    // The watcher may start before or after the close: either way it hears of the loss.
+    c.close();
+    assert_eq!(
+        watching.join().unwrap().or_else(|err| match err {
+            Error::Closed(_) => Ok(true),
+            other => Err(other),
+        }),
+        Ok(true)
+    );
+    assert!(matches!(
+        c.renewal_lost(&lease.token),
+        Err(Error::Closed(_))
+    ));
 }
