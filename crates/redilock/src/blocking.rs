@@ -94,14 +94,29 @@ impl Client {
             .engine
             .lock_request(name.as_ref(), ttl, wait, options)?;
         let asked = Instant::now();
-        let first = self.run(self.engine.first_attempt(&self.transport(), &request))?;
-        match first {
-            Attempt::Acquired(fence) => {
+        let waiter = match self.engine.register(&request)? {
+            Some((waiter, listening)) => {
+                if !listening {
+                    // Once per client: starting to listen for wake-ups needs the runtime.
+                    self.runtime.block_on(self.engine.listen(&request))?;
+                }
+                Some(waiter)
+            }
+            None => None,
+        };
+        let first = self.run(self.engine.first_attempt(
+            &self.transport(),
+            &request,
+            waiter.is_some(),
+        ))?;
+        match (first, waiter) {
+            (Attempt::Acquired(fence), _) => {
                 self.run(self.engine.keep(&self.transport(), &request, fence, asked))
             }
-            other => self
+            (Attempt::Held(held), Some(waiter)) => self
                 .runtime
-                .block_on(self.engine.wait_for_turn(&request, other, asked)),
+                .block_on(self.engine.wait_for_turn(&request, waiter, held)),
+            _ => Err(request.not_acquired()),
         }
     }
 

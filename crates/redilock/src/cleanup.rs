@@ -31,6 +31,8 @@ pub(crate) struct Cleanup {
 struct Leftover {
     key: Vec<u8>,
     token: Token,
+    /// The TTL the call asked for, which names its place in the queue.
+    ttl: Duration,
 }
 
 impl Cleanup {
@@ -50,12 +52,13 @@ impl Cleanup {
         Cleanup { inbox, pending }
     }
 
-    /// Hands over what `token` may hold on `key`; returns at once.
-    pub(crate) fn give_back(&self, key: &[u8], token: &Token) {
+    /// Hands over what `token` (which asked for `ttl`) may hold on `key`; returns at once.
+    pub(crate) fn give_back(&self, key: &[u8], token: &Token, ttl: Duration) {
         self.pending.send_modify(|n| *n += 1);
         let leftover = Leftover {
             key: key.to_vec(),
             token: token.clone(),
+            ttl,
         };
         if self.inbox.send(leftover).is_err() {
             self.pending.send_modify(|n| *n -= 1); // the task is gone: the TTL will do
@@ -96,7 +99,7 @@ async fn run(
         }
         // In order, until one fails: while Redis cannot be reached the others would too.
         while let Some(leftover) = queue.front() {
-            let call = calls::cleanup(&leftover.key, &leftover.token);
+            let call = calls::cleanup(&leftover.key, &leftover.token, leftover.ttl);
             let deadline = std::time::Instant::now() + command_timeout;
             if connection.send::<i64>(&call, deadline).await.is_err() {
                 break;

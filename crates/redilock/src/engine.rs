@@ -10,19 +10,18 @@ use crate::error::{Error, Result};
 use crate::latch::Latch;
 use crate::lease::Lease;
 use crate::options::{LockOptions, Options, Wait};
-use crate::protocol::calls::{self, Attempt};
-use crate::protocol::keys::wake_channel;
+use crate::protocol::calls::{self, Attempt, Held, Queueing};
 use crate::renewal::{renew, AutoRenew, Renewal, RenewalState};
 use crate::state::LockState;
-use crate::token::Token;
+use crate::token::{ClientId, Token};
 use crate::transport::{SharedConnection, Transport};
-use crate::wakeups::Wakeups;
+use crate::wakeups::{Event, Waiter, Wakeups};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, timeout_at, Instant};
 
 /// What both clients share: the options, the connection every wait uses, and the work that
 /// goes on between calls.
@@ -30,10 +29,13 @@ pub(crate) struct Engine {
     pub(crate) options: Options,
     pub(crate) connection: Arc<SharedConnection>,
     background: BackgroundRuntime,
-    /// Started on first contention.
+    /// Names this client in its tokens, and its wake-up channel.
+    client_id: ClientId,
+    /// Started on the first wait.
     wakeups: OnceCell<Wakeups>,
-    /// Started on the first call that ends without its lease and may hold something.
-    cleanup: OnceCell<Cleanup>,
+    /// Started on the first wait, or the first call that ends without its lease and may
+    /// hold something.
+    cleanup: OnceCell<Arc<Cleanup>>,
     /// Leases being renewed, by token: unlock stops their renewal and reports a lost one.
     renewals: Mutex<HashMap<Token, Arc<RenewalState>>>,
     closed: Latch,
@@ -62,14 +64,10 @@ impl LockRequest<'_> {
         }
     }
 
-    /// The refusal, as the last attempt found the lock.
-    fn not_acquired(&self, promised: bool) -> Error {
+    /// The refusal: the lock is someone else's (taken, or handed to a waiter queued earlier).
+    pub(crate) fn not_acquired(&self) -> Error {
         let name = display_name(self.name);
-        Error::NotAcquired(if promised {
-            format!("lock '{name}' is free but promised to a waiter queued earlier")
-        } else {
-            format!("lock '{name}' is held by another owner")
-        })
+        Error::NotAcquired(format!("lock '{name}' is held by another owner"))
     }
 
     fn cancelled(&self) -> Error {
@@ -96,6 +94,7 @@ impl Engine {
             connection: Arc::new(SharedConnection::new(deployment, options.connect_timeout)),
             options,
             background,
+            client_id: ClientId::generate(),
             wakeups: OnceCell::new(),
             cleanup: OnceCell::new(),
             renewals: Mutex::new(HashMap::new()),
@@ -114,7 +113,7 @@ impl Engine {
         Ok(LockRequest {
             name,
             key: self.key(name)?,
-            token: Token::generate(),
+            token: Token::generate(&self.client_id),
             ttl: self.options.effective_ttl(ttl)?,
             wait,
             // A limit too far to represent is no limit.
@@ -129,36 +128,79 @@ impl Engine {
 
     // ---- the operations, each written once --------------------------------------------
 
-    /// A whole lock call: the first attempt over `transport`, then the wait if needed.
+    /// A whole lock call over `transport`: one attempt, or, for a caller that waits, a place
+    /// in the queue and the wait for its turn.
     pub(crate) async fn lock(
         &self,
         transport: &impl Transport,
         request: &LockRequest<'_>,
     ) -> Result<Lease> {
         let asked = Instant::now();
-        let first = self.first_attempt(transport, request).await?;
-        self.wait_for_turn(request, first, asked).await
+        let waiter = self.get_ready_to_wait(request).await?;
+        let first = self
+            .first_attempt(transport, request, waiter.is_some())
+            .await?;
+        match (first, waiter) {
+            (Attempt::Acquired(fence), _) => self.keep(transport, request, fence, asked).await,
+            (Attempt::Held(held), Some(waiter)) => self.wait_for_turn(request, waiter, held).await,
+            _ => Err(request.not_acquired()),
+        }
     }
 
-    /// The first attempt of a lock call. A closed client or a cancelled signal sends nothing;
-    /// an attempt whose outcome is unknown (no reply) is given back.
+    /// For a caller that waits: registers it for wake-ups, listening first if this client
+    /// does not yet (once per client). `None` for a caller that tries once.
+    async fn get_ready_to_wait(&self, request: &LockRequest<'_>) -> Result<Option<Waiter>> {
+        let Some((waiter, listening)) = self.register(request)? else {
+            return Ok(None);
+        };
+        if !listening {
+            self.listen(request).await?;
+        }
+        Ok(Some(waiter))
+    }
+
+    /// Waits until this client listens for wake-ups (within the wait's bounds). If Redis
+    /// cannot be reached, the waiter is left to its re-checks.
+    pub(crate) async fn listen(&self, request: &LockRequest<'_>) -> Result<()> {
+        let listen = async { Ok(self.wakeups()?.listen().await) };
+        self.until_interrupted(request, listen).await.map(drop)
+    }
+
+    /// The part of getting ready to wait that needs no waiting: `None` for a caller
+    /// that tries once, else the waiter and whether the client already listens.
+    pub(crate) fn register(&self, request: &LockRequest<'_>) -> Result<Option<(Waiter, bool)>> {
+        if request.wait == Wait::TryOnce {
+            return Ok(None);
+        }
+        Ok(Some(self.wakeups()?.register(&request.token)))
+    }
+
+    /// The first attempt of a lock call, joining the queue when refused if `queue` says so. A
+    /// closed client or a cancelled signal sends nothing; an attempt whose outcome is unknown
+    /// (no reply) is given back.
     pub(crate) async fn first_attempt(
         &self,
         transport: &impl Transport,
         request: &LockRequest<'_>,
+        queue: bool,
     ) -> Result<Attempt> {
         self.check_open()?;
         if request.is_cancelled() {
             return Err(request.cancelled());
         }
-        let call = calls::acquire(&request.key, &request.token, request.ttl, None);
+        let queueing = if queue {
+            Queueing::Join
+        } else {
+            Queueing::TryOnce
+        };
+        let call = calls::acquire(&request.key, &request.token, request.ttl, queueing);
         let in_flight = GiveBack::armed(self, request);
         match transport
-            .send::<(i64, i64)>(&call, self.call_deadline())
+            .send::<Vec<i64>>(&call, self.call_deadline())
             .await
         {
             Ok(reply) => {
-                in_flight.disarm();
+                in_flight.disarm(); // from here, what it holds is the caller's (or its wait's)
                 Ok(reply.into())
             }
             Err(err @ Error::Connection(_)) => Err(err), // dropping in_flight gives back
@@ -197,102 +239,102 @@ impl Engine {
             }
         };
         let deadline = self.call_deadline();
-        self.give_back_now(transport, &request.key, &request.token, deadline)
-            .await;
+        self.give_back_now(transport, request, deadline).await;
         Err(refusal)
     }
 
-    /// Gives back what `token` may hold on `key`, waiting for Redis until `deadline`; after
+    /// Gives back what `request`'s token may hold, waiting for Redis until `deadline`; after
     /// that, the cleanup task takes over.
     async fn give_back_now(
         &self,
         transport: &impl Transport,
-        key: &[u8],
-        token: &Token,
+        request: &LockRequest<'_>,
         deadline: std::time::Instant,
     ) {
-        let call = calls::cleanup(key, token);
+        let call = calls::cleanup(&request.key, &request.token, request.ttl);
         if transport.send::<i64>(&call, deadline).await.is_err() {
-            self.give_back(key, token);
+            self.give_back(&request.key, &request.token, request.ttl);
         }
     }
 
-    /// The lease when the first attempt took the lock; otherwise, unless told not to wait,
-    /// queues for the lock and tries again at each wake-up and re-check until it is taken,
-    /// the wait ends (deadline, cancel, close) or Redis fails.
+    /// Waits in the queue until the lock is handed over; re-checks only when first in line
+    /// and the holder's TTL runs out (a crashed holder hands nothing over), when the holder is
+    /// other software (which announces no release), when messages may have been lost, and at
+    /// the retry interval as a safety net. Ends early at the wait's deadline, on cancel or
+    /// close, or when Redis fails; its place (and a lock handed over meanwhile) is then given
+    /// back.
     pub(crate) async fn wait_for_turn(
         &self,
         request: &LockRequest<'_>,
-        first: Attempt,
-        asked: Instant,
+        waiter: Waiter,
+        held: Held,
     ) -> Result<Lease> {
-        let mut promised = matches!(first, Attempt::OthersTurn);
-        let mut held_for = match first {
-            Attempt::Acquired(fence) => {
-                return self.keep(&*self.connection, request, fence, asked).await
-            }
-            _ if request.wait == Wait::TryOnce => return Err(request.not_acquired(promised)),
-            Attempt::Held(remaining) => remaining,
-            Attempt::OthersTurn | Attempt::Withdrawn => None,
-        };
-        // From here on the caller may have a place in the queue: however the wait ends
-        // without the lease, it is given back.
         let place = GiveBack::armed(self, request);
-        // Subscribe before the next attempt, so a release between the two is not missed.
-        let subscribing = async {
-            let wakeups = self.wakeups()?;
-            Ok(wakeups
-                .subscribe(wake_channel(&request.key), &request.token)
-                .await)
-        };
-        let subscription = match self.until_interrupted(request, promised, subscribing).await {
-            Ok(subscription) => subscription,
-            Err(end) => return self.leave(place, request, end).await,
-        };
-        // Each attempt keeps the caller's place; a caller that stops re-checking (crashed)
-        // loses it after three intervals.
-        let keep_place_for = Some(self.options.retry_interval * 3);
+        let mut recheck_at = self.recheck_time(&held);
         loop {
+            let woken = async {
+                tokio::select! {
+                    event = waiter.next() => Ok(Some(event)),
+                    _ = sleep_until(recheck_at) => Ok(None),
+                }
+            };
+            let event = match self.until_interrupted(request, woken).await {
+                Ok(event) => event,
+                Err(end) => return self.leave(place, request, end).await,
+            };
+            match event {
+                Some(Event::Handed { fence, at }) => {
+                    place.disarm(); // the hand-over took the caller off the queue
+                    return self.keep(&*self.connection, request, fence, at).await;
+                }
+                Some(Event::First { holder_ttl }) => {
+                    recheck_at = self.recheck_time(&Held {
+                        remaining: holder_ttl,
+                        first_in_line: true,
+                        foreign: false,
+                    });
+                    continue;
+                }
+                Some(Event::Recheck) | None => {}
+            }
             let asked = Instant::now();
-            let call = calls::acquire(&request.key, &request.token, request.ttl, keep_place_for);
+            let call = calls::acquire(&request.key, &request.token, request.ttl, Queueing::Stay);
             let attempt = self
                 .connection
-                .send::<(i64, i64)>(&call, self.call_deadline());
-            match self.until_interrupted(request, promised, attempt).await {
+                .send::<Vec<i64>>(&call, self.call_deadline());
+            match self.until_interrupted(request, attempt).await {
                 Ok(reply) => match reply.into() {
                     Attempt::Acquired(fence) => {
                         place.disarm(); // the script took the caller off the queue
                         return self.keep(&*self.connection, request, fence, asked).await;
                     }
-                    Attempt::Held(remaining) => {
-                        promised = false;
-                        held_for = remaining.or(held_for);
-                    }
-                    Attempt::OthersTurn => promised = true,
+                    Attempt::Held(held) => recheck_at = self.recheck_time(&held),
                     Attempt::Withdrawn => {
                         // Only a cleanup withdraws a token, and only after its call ended.
-                        let end = request.not_acquired(promised);
-                        return self.leave(place, request, end).await;
+                        return self.leave(place, request, request.not_acquired()).await;
                     }
                 },
                 Err(end) => return self.leave(place, request, end).await,
             }
-            let now = Instant::now();
-            // Re-check at the retry interval, and never sleep past the holder's expiry.
-            let mut recheck = now + self.options.retry_interval;
-            if let Some(remaining) = held_for.take() {
-                recheck = recheck.min(now + remaining);
-            }
-            let rechecked = async {
-                tokio::select! {
-                    _ = subscription.released() => {}
-                    _ = sleep_until(recheck) => {}
-                }
-                Ok(())
-            };
-            if let Err(end) = self.until_interrupted(request, promised, rechecked).await {
-                return self.leave(place, request, end).await;
-            }
+        }
+    }
+
+    /// When a waiter that knows `held` looks again, if nothing wakes it first.
+    fn recheck_time(&self, held: &Held) -> Instant {
+        let now = Instant::now();
+        let safety_net = now + self.options.retry_interval;
+        match held {
+            Held {
+                foreign: true,
+                first_in_line: true,
+                ..
+            } => safety_net.min(now + FOREIGN_POLL),
+            Held {
+                remaining: Some(remaining),
+                first_in_line: true,
+                ..
+            } => safety_net.min(now + *remaining + EXPIRY_SLACK),
+            _ => safety_net,
         }
     }
 
@@ -301,14 +343,13 @@ impl Engine {
     async fn until_interrupted<T>(
         &self,
         request: &LockRequest<'_>,
-        promised: bool,
         step: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         tokio::select! {
             biased;
             _ = self.closed.wait() => Err(self.closed_error()),
             _ = wait_for(request.cancel) => Err(request.cancelled()),
-            _ = sleep_until_opt(request.deadline) => Err(request.not_acquired(promised)),
+            _ = sleep_until_opt(request.deadline) => Err(request.not_acquired()),
             outcome = step => outcome,
         }
     }
@@ -342,9 +383,10 @@ impl Engine {
         name: &[u8],
         token: &Token,
     ) -> Result<()> {
-        self.check_open()?;
         let key = self.key(name)?;
+        // Even on a closed client: when unlock returns, the loss callback is done.
         let lease_was_lost = self.stop_renewal(token);
+        self.check_open()?;
         let deadline = self.call_deadline();
         let why = match transport
             .send::<i64>(&calls::release(&key, token), deadline)
@@ -356,7 +398,7 @@ impl Engine {
         };
         // The release may or may not have run. A cleanup, safe to send again, tells which
         // when it finds the lock still ours; otherwise the outcome stays unknown.
-        let cleanup = calls::cleanup(&key, token);
+        let cleanup = calls::cleanup(&key, token, Duration::ZERO); // unlock holds no place in a queue
         match transport.send::<i64>(&cleanup, deadline).await {
             Ok(1) => owner_checked(name, !lease_was_lost),
             Ok(_) => Err(Error::Connection(format!(
@@ -364,7 +406,7 @@ impl Engine {
                 display_name(name)
             ))),
             Err(_) => {
-                self.give_back(&key, token);
+                self.give_back(&key, token, Duration::ZERO); // holds no place in a queue
                 Err(Error::Connection(format!(
                     "{why}; lock '{}' will be released as soon as Redis answers (or expire at its TTL)",
                     display_name(name)
@@ -511,11 +553,9 @@ impl Engine {
     /// Stops what runs between calls, except the cleanups: renewals (their leases count as
     /// lost, and their callbacks have returned) and wake-ups.
     fn end_background(&self) {
-        let renewals: Vec<_> = self
-            .lock_renewals()
-            .drain()
-            .map(|(_, state)| state)
-            .collect();
+        // They stay registered, so that an unlock racing the close still finds its renewal and
+        // waits for the callback; the client's drop forgets them.
+        let renewals: Vec<_> = self.lock_renewals().values().cloned().collect();
         for state in &renewals {
             state.mark_lost();
         }
@@ -556,27 +596,29 @@ impl Engine {
             let opts = &self.options;
             Ok(Wakeups::start(
                 self.connection.deployment().clone(),
-                opts.connect_timeout,
-                opts.command_timeout,
+                &self.client_id,
+                (opts.connect_timeout, opts.command_timeout),
                 opts.retry_interval,
+                self.cleanup()?.clone(),
                 &runtime,
             ))
         })
     }
 
-    /// Hands what `token` may hold on `key` to the cleanup task; returns at once. Without a
-    /// place to run it (an async client dropped outside a runtime), the TTL ends the lock.
-    pub(crate) fn give_back(&self, key: &[u8], token: &Token) {
-        let cleanup = self.cleanup.get_or_try_init(|| {
+    fn cleanup(&self) -> Result<&Arc<Cleanup>> {
+        self.cleanup.get_or_try_init(|| {
             let (runtime, connection) = self.background()?;
-            Ok::<_, Error>(Cleanup::start(
-                connection,
-                self.options.command_timeout,
-                &runtime,
-            ))
-        });
-        if let Ok(cleanup) = cleanup {
-            cleanup.give_back(key, token);
+            let timeout = self.options.command_timeout;
+            Ok(Arc::new(Cleanup::start(connection, timeout, &runtime)))
+        })
+    }
+
+    /// Hands what `token` (which asked for `ttl`) may hold on `key` to the cleanup task;
+    /// returns at once. Without a place to run it (an async client dropped outside a
+    /// runtime), the TTL ends the lock.
+    pub(crate) fn give_back(&self, key: &[u8], token: &Token, ttl: Duration) {
+        if let Ok(cleanup) = self.cleanup() {
+            cleanup.give_back(key, token, ttl);
         }
     }
 
@@ -612,6 +654,13 @@ impl Drop for Engine {
 /// the background: the wait must end promptly.
 const PROMPT_END: Duration = Duration::from_millis(50);
 
+/// How often the first in line polls a lock held by other software (python-redilock), which
+/// announces no release: python-redilock's own interval.
+const FOREIGN_POLL: Duration = Duration::from_millis(250);
+
+/// How long after a holder's TTL the first in line looks: Redis has dropped the key by then.
+const EXPIRY_SLACK: Duration = Duration::from_millis(2);
+
 /// What a lock call gives back if it ends without its lease: a lock an attempt in flight
 /// may have taken, or its place in the queue. Dropped while armed (an attempt failed, the
 /// caller's future was dropped mid-wait), it hands them to the cleanup task.
@@ -635,15 +684,14 @@ impl<'a> GiveBack<'a> {
         self.armed = false;
     }
 
-    /// Gives back now, waiting for Redis until `deadline`; after that the cleanup task
-    /// takes over.
-    async fn now(mut self, deadline: Instant) {
-        self.armed = false;
-        let (key, token) = (&self.request.key, &self.request.token);
+    /// Gives back now, waiting for Redis until `deadline` (opening a connection included: a
+    /// give-back at a cancel must be prompt); after that the cleanup task takes over.
+    async fn now(self, deadline: Instant) {
         let engine = self.engine;
-        engine
-            .give_back_now(&*engine.connection, key, token, deadline.into_std())
-            .await;
+        let sent = engine.give_back_now(&*engine.connection, self.request, deadline.into_std());
+        if timeout_at(deadline, sent).await.is_ok() {
+            self.disarm(); // sent, or handed to the cleanup task
+        }
     }
 }
 
@@ -651,7 +699,7 @@ impl Drop for GiveBack<'_> {
     fn drop(&mut self) {
         if self.armed {
             self.engine
-                .give_back(&self.request.key, &self.request.token);
+                .give_back(&self.request.key, &self.request.token, self.request.ttl);
         }
     }
 }
@@ -724,7 +772,7 @@ mod tests {
     #[test]
     fn auto_renewal_outside_a_runtime_is_an_error_not_a_panic() {
         let lease = Lease {
-            token: Token::generate(),
+            token: Token::generate(&ClientId::generate()),
             fence: 1,
             ttl: Duration::from_secs(1),
             acquired_at: Instant::now(),

@@ -11,8 +11,9 @@ pub const MAX_TTL: Duration = Duration::from_millis(1 << 62);
 /// How a client connects and waits. `Options::default()` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// How often a waiter re-checks the lock when no release message reaches it (default 250 ms,
-    /// as in python-redilock). Wake-ups on release do not wait for it.
+    /// How often a waiter looks at the lock when nothing wakes it: a safety net (default 10 s).
+    /// A waiter is handed the lock by the release itself, and the first in line also looks when
+    /// the holder's TTL runs out; neither waits for this interval.
     pub retry_interval: Duration,
     /// How long establishing a connection may take (default 2 s).
     pub connect_timeout: Duration,
@@ -28,7 +29,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            retry_interval: Duration::from_millis(250),
+            retry_interval: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(2),
             default_ttl: None,

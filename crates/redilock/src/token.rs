@@ -5,15 +5,16 @@ use std::fmt;
 /// Length of a token in characters (32 lowercase hex digits, no NUL).
 pub const TOKEN_CHARS: usize = 32;
 
-/// A random owner token: a v4 UUID (122 random bits from the OS's secure source, drawn per
-/// token, so threads, processes and forked children never share one), written as 32 hex
-/// characters.
+/// A random owner token, 32 hex characters: the first 16 name the client that made it (its
+/// waiters are woken on that client's channel), the last 16 are drawn for each lock call. Both
+/// halves come from the OS's secure source, drawn anew, so threads, processes and forked
+/// children never share one.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Token(String);
 
 impl Token {
-    pub(crate) fn generate() -> Token {
-        Token(uuid::Uuid::new_v4().simple().to_string())
+    pub(crate) fn generate(client: &ClientId) -> Token {
+        Token(format!("{}{}", client.0, random_hex()))
     }
 
     /// Wraps a token received from elsewhere (another process, a C caller). Any bytes are
@@ -34,6 +35,26 @@ impl fmt::Display for Token {
     }
 }
 
+/// Names one client in the tokens it makes: 16 random hex characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClientId(String);
+
+impl ClientId {
+    pub(crate) fn generate() -> ClientId {
+        ClientId(random_hex())
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// 64 random bits from the OS's secure source, as 16 hex characters.
+fn random_hex() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 // Debug hides the secret so that logging a lock does not hand out the right to release it.
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,17 +69,19 @@ mod tests {
 
     #[test]
     fn tokens_are_32_hex_chars_and_distinct() {
-        let tokens: HashSet<String> = (0..10_000).map(|_| Token::generate().0).collect();
+        let client = ClientId::generate();
+        let tokens: HashSet<String> = (0..10_000).map(|_| Token::generate(&client).0).collect();
         assert_eq!(tokens.len(), 10_000);
         for t in &tokens {
             assert_eq!(t.len(), TOKEN_CHARS);
             assert!(t.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(t.starts_with(client.as_str()));
         }
     }
 
     #[test]
     fn debug_does_not_show_the_secret() {
-        let t = Token::generate();
+        let t = Token::generate(&ClientId::generate());
         assert!(!format!("{t:?}").contains(t.as_str()));
     }
 }

@@ -1,153 +1,245 @@
-//! Fast wake-ups: one pub/sub connection per client, shared by all of its waiters.
+//! Wake-ups: a client listens on one channel of its own, `redilock:wake:<client id>`, over one
+//! pub/sub connection, from its first wait until it is closed. A release hands the lock to the
+//! first waiter in line and tells it so on its client's channel (`lock <token> <fence> <key>`),
+//! and tells the next in line that it is first now (`first <token> <holder TTL ms> <key>`): see
+//! turns.lua. Redis counts the listeners of a channel, which is how a release knows that a
+//! waiter's client is alive; so a waiter needs no re-checks to keep its place.
 //!
-//! The release script publishes on the lock's channel the token of the waiter whose turn it is
-//! (the first in the lock's queue). A single task owns the subscription: it subscribes to a
-//! channel when the first local waiter of that lock arrives, unsubscribes when the last one
-//! leaves, and wakes only the waiter named, when it is local. The task runs between calls (on
-//! the client's background runtime), so a subscription lost while the client is idle is
-//! noticed then, and a new waiter never relies on a dead one: it is made again before the
-//! waiter is told it is subscribed. While Redis cannot be reached, waiters fall back to their
-//! retry interval, and every waiter is woken once on reconnect in case a release was missed
-//! meanwhile.
+//! Waiters register here before they queue, so no message can come before they listen. If the
+//! connection is lost, every waiter re-checks once it is back (a message may have been lost
+//! with it). A lock handed to a token no local waiter expects any more (its call just ended) is
+//! given back.
 
+use crate::cleanup::Cleanup;
 use crate::deployment::Deployment;
-use crate::token::Token;
+use crate::protocol::keys::wake_channel;
+use crate::token::{ClientId, Token};
 use crate::unwind::catching;
 use redis::aio::{PubSubSink, PubSubStream};
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{sleep_until, timeout, Instant};
 
+/// What a waiter learns while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The lock was handed to it, under this fencing number, at about this time.
+    Handed { fence: u64, at: Instant },
+    /// It is first in line now; the holder's TTL then (`None`: no expiry).
+    First { holder_ttl: Option<Duration> },
+    /// Messages may have been lost: look again.
+    Recheck,
+}
+
+/// Handle to the subscriber task; dropping the client's last handle ends the task.
+pub(crate) struct Wakeups {
+    shared: Arc<Shared>,
+    requests: mpsc::UnboundedSender<Request>,
+}
+
 enum Request {
-    Subscribe {
-        channel: Vec<u8>,
-        token: Token,
-        ready: oneshot::Sender<Arc<Notify>>,
-    },
-    Unsubscribe {
-        channel: Vec<u8>,
-        token: Token,
-    },
+    /// Listen, if not listening already.
+    Listen,
     /// The client is closing.
     Stop,
 }
 
-/// Handle to the subscription task; dropping the client's last handle ends the task.
-pub(crate) struct Wakeups {
-    requests: mpsc::UnboundedSender<Request>,
+/// What the waiters and the task share.
+struct Shared {
+    waiters: Mutex<HashMap<Token, Arc<Slot>>>,
+    /// Whether the channel is subscribed right now.
+    listening: watch::Sender<bool>,
 }
 
-/// One waiter's interest in one lock's releases; leaving scope withdraws it.
-pub(crate) struct Subscription {
-    channel: Vec<u8>,
+/// One waiter's mailbox: the latest of each kind of event.
+#[derive(Default)]
+struct Slot {
+    events: Mutex<Pending>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    handed: Option<(u64, Instant)>,
+    first: Option<Option<Duration>>,
+    recheck: bool,
+}
+
+/// A registered waiter; dropping it unregisters it.
+pub(crate) struct Waiter {
     token: Token,
-    notify: Option<Arc<Notify>>,
-    requests: mpsc::UnboundedSender<Request>,
+    slot: Arc<Slot>,
+    shared: Arc<Shared>,
 }
 
 impl Wakeups {
-    /// Starts the subscription task on `runtime`. It connects lazily, on the first
-    /// subscription.
+    /// Starts the subscriber task on `runtime`. It connects on the first wait.
     pub(crate) fn start(
         deployment: Deployment,
-        connect_timeout: Duration,
-        command_timeout: Duration,
+        client: &ClientId,
+        timeouts: (Duration, Duration),
         retry: Duration,
+        cleanup: Arc<Cleanup>,
         runtime: &tokio::runtime::Handle,
     ) -> Self {
         let (requests, inbox) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            waiters: Mutex::new(HashMap::new()),
+            listening: watch::Sender::new(false),
+        });
         let task = Subscriber {
             deployment,
-            connect_timeout,
-            command_timeout,
+            channel: wake_channel(client.as_str()),
+            timeouts,
             retry,
-            channels: HashMap::new(),
+            cleanup,
+            shared: shared.clone(),
             link: None,
+            lost_link: false,
             next_connect: Instant::now(),
         };
         // A bug that ends the task leaves waiters to their re-checks; it must not end them.
         runtime.spawn(async move {
             let _ = catching(task.run(inbox)).await;
         });
-        Wakeups { requests }
+        Wakeups { shared, requests }
     }
 
-    /// Ends the subscription task and closes its connection.
+    /// Registers the waiter with `token`; `true` when the channel is already listened to, so
+    /// the waiter may queue at once (otherwise, [`Wakeups::listen`] first).
+    pub(crate) fn register(&self, token: &Token) -> (Waiter, bool) {
+        let slot = Arc::new(Slot::default());
+        self.shared
+            .lock_waiters()
+            .insert(token.clone(), slot.clone());
+        let waiter = Waiter {
+            token: token.clone(),
+            slot,
+            shared: self.shared.clone(),
+        };
+        (waiter, *self.shared.listening.borrow())
+    }
+
+    /// Waits until the channel is listened to; `false` if Redis could not be reached (the
+    /// waiter then relies on its re-checks).
+    pub(crate) async fn listen(&self) -> bool {
+        let mut listening = self.shared.listening.subscribe();
+        if *listening.borrow_and_update() {
+            return true;
+        }
+        if self.requests.send(Request::Listen).is_err() {
+            return false;
+        }
+        // The task answers by setting the flag, or by leaving it false after a failed try.
+        matches!(listening.changed().await, Ok(())) && *listening.borrow()
+    }
+
+    /// Ends the subscriber task and closes its connection.
     pub(crate) fn stop(&self) {
         let _ = self.requests.send(Request::Stop);
     }
+}
 
-    /// Registers the waiter with `token` on `channel` and waits until Redis has confirmed the
-    /// subscription (or it failed, in which case the waiter still works by re-checking at its
-    /// interval).
-    pub(crate) async fn subscribe(&self, channel: Vec<u8>, token: &Token) -> Subscription {
-        let (ready, confirmed) = oneshot::channel();
-        let sent = self.requests.send(Request::Subscribe {
-            channel: channel.clone(),
-            token: token.clone(),
-            ready,
-        });
-        let notify = match sent {
-            Ok(()) => confirmed.await.ok(),
-            Err(_) => None,
-        };
-        Subscription {
-            channel,
-            token: token.clone(),
-            notify,
-            requests: self.requests.clone(),
+impl Waiter {
+    /// The next event: a hand-over first, then news of being first, then a recheck.
+    pub(crate) async fn next(&self) -> Event {
+        loop {
+            let notified = self.slot.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable(); // before looking, so a post in between is not missed
+            if let Some(event) = self.slot.take() {
+                return event;
+            }
+            notified.await;
         }
     }
 }
 
-impl Subscription {
-    /// Resolves when the lock is released for this waiter (or never, without a subscription).
-    pub(crate) async fn released(&self) {
-        match &self.notify {
-            Some(notify) => notify.notified().await,
-            None => std::future::pending().await,
-        }
-    }
-}
-
-impl Drop for Subscription {
+impl Drop for Waiter {
     fn drop(&mut self) {
-        if self.notify.is_some() {
-            let channel = std::mem::take(&mut self.channel);
-            let token = self.token.clone();
-            let _ = self.requests.send(Request::Unsubscribe { channel, token });
-        }
+        self.shared.lock_waiters().remove(&self.token);
     }
 }
 
-/// A channel's local waiters, in arrival order.
-type Waiters = Vec<(Token, Arc<Notify>)>;
+impl Slot {
+    fn post(&self, event: Event) {
+        {
+            let mut pending = self.lock();
+            match event {
+                Event::Handed { fence, at } => pending.handed = Some((fence, at)),
+                Event::First { holder_ttl } => pending.first = Some(holder_ttl),
+                Event::Recheck => pending.recheck = true,
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> Option<Event> {
+        let mut pending = self.lock();
+        if let Some((fence, at)) = pending.handed.take() {
+            return Some(Event::Handed { fence, at });
+        }
+        if let Some(holder_ttl) = pending.first.take() {
+            return Some(Event::First { holder_ttl });
+        }
+        std::mem::take(&mut pending.recheck).then_some(Event::Recheck)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Shared {
+    fn lock_waiters(&self) -> MutexGuard<'_, HashMap<Token, Arc<Slot>>> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn waiter(&self, token: &Token) -> Option<Arc<Slot>> {
+        self.lock_waiters().get(token).cloned()
+    }
+
+    fn recheck_all(&self) {
+        for slot in self.lock_waiters().values() {
+            slot.post(Event::Recheck);
+        }
+    }
+}
 
 struct Subscriber {
     deployment: Deployment,
-    connect_timeout: Duration,
-    command_timeout: Duration,
+    channel: Vec<u8>,
+    /// The connect and command timeouts.
+    timeouts: (Duration, Duration),
     retry: Duration,
-    channels: HashMap<Vec<u8>, Waiters>,
+    cleanup: Arc<Cleanup>,
+    shared: Arc<Shared>,
     link: Option<(PubSubSink, PubSubStream)>,
+    /// Whether a link was lost: messages may have been lost with it.
+    lost_link: bool,
     next_connect: Instant,
 }
 
 impl Subscriber {
     async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Request>) {
         loop {
-            let reconnect_due = self.link.is_none() && !self.channels.is_empty();
+            let has_waiters = !self.shared.lock_waiters().is_empty();
+            let reconnect_due = self.link.is_none() && has_waiters;
             tokio::select! {
                 request = inbox.recv() => match request {
+                    Some(Request::Listen) => {
+                        if self.link.is_none() {
+                            self.connect().await;
+                        }
+                    }
                     Some(Request::Stop) | None => return,
-                    Some(request) => self.handle(request).await,
                 },
                 message = next_message(&mut self.link), if self.link.is_some() => match message {
-                    Some((channel, turn)) => self.wake(&channel, &turn),
+                    Some(payload) => self.deliver(&payload),
                     None => self.disconnected(),
                 },
                 _ = sleep_until(self.next_connect), if reconnect_due => self.connect().await,
@@ -155,105 +247,136 @@ impl Subscriber {
         }
     }
 
-    async fn handle(&mut self, request: Request) {
-        match request {
-            Request::Subscribe {
-                channel,
-                token,
-                ready,
-            } => {
-                let waiters = self.channels.entry(channel.clone()).or_default();
-                let notify = Arc::new(Notify::new());
-                waiters.push((token, notify.clone()));
-                if waiters.len() == 1 {
-                    self.send_subscription(true, &channel).await;
-                }
-                let _ = ready.send(notify);
-            }
-            Request::Unsubscribe { channel, token } => {
-                let Some(waiters) = self.channels.get_mut(&channel) else {
-                    return;
-                };
-                waiters.retain(|(waiter, _)| *waiter != token);
-                if waiters.is_empty() {
-                    self.channels.remove(&channel);
-                    self.send_subscription(false, &channel).await;
-                }
-            }
-            Request::Stop => {}
-        }
-    }
-
-    /// Sends SUBSCRIBE or UNSUBSCRIBE on the live link, connecting first when due. A link
-    /// found dead by a SUBSCRIBE (Redis restarted while no waiter was subscribed) is made
-    /// again at once, so that the new waiter is woken by the next release.
-    async fn send_subscription(&mut self, subscribe: bool, channel: &[u8]) {
-        let Some((sink, _)) = self.link.as_mut() else {
-            if subscribe && Instant::now() >= self.next_connect {
-                self.connect().await; // subscribes to every registered channel, this one included
-            }
-            return;
-        };
-        let sent = if subscribe {
-            timeout(self.command_timeout, sink.subscribe(channel)).await
-        } else {
-            timeout(self.command_timeout, sink.unsubscribe(channel)).await
-        };
-        if !matches!(sent, Ok(Ok(()))) {
-            self.disconnected();
-            if subscribe {
-                self.connect().await;
-            }
-        }
-    }
-
     async fn connect(&mut self) {
-        let channels: Vec<&Vec<u8>> = self.channels.keys().collect();
+        let (connect_timeout, command_timeout) = self.timeouts;
         let attempt = async {
-            let (mut sink, stream) = self.deployment.server().get_async_pubsub().await?.split();
-            if !channels.is_empty() {
-                sink.subscribe(channels).await?;
-            }
+            let server = self.deployment.server();
+            let (mut sink, stream) = server.get_async_pubsub().await?.split();
+            sink.subscribe(&self.channel).await?;
             Ok::<_, redis::RedisError>((sink, stream))
         };
-        match timeout(self.connect_timeout + self.command_timeout, attempt).await {
+        match timeout(connect_timeout + command_timeout, attempt).await {
             Ok(Ok(link)) => {
                 self.link = Some(link);
-                // A release may have been announced while we were away: every waiter re-checks.
-                for (_, notify) in self.channels.values().flatten() {
-                    notify.notify_one();
+                self.shared.listening.send_replace(true);
+                // A hand-over may have been announced while we were away: everyone looks again.
+                if std::mem::take(&mut self.lost_link) {
+                    self.shared.recheck_all();
                 }
             }
-            _ => self.next_connect = Instant::now() + self.retry,
+            _ => {
+                self.next_connect = Instant::now() + self.retry;
+                // Tell whoever waits for listening that it did not work this time.
+                self.shared.listening.send_replace(false);
+            }
         }
     }
 
-    /// The link is gone: the next subscription (or, with waiters, the next loop) makes a new
-    /// one at once; only a failed attempt to connect waits a retry interval.
+    /// The link is gone: with waiters, the next loop makes a new one at once; only a failed
+    /// attempt to connect waits a retry interval.
     fn disconnected(&mut self) {
         self.link = None;
+        self.lost_link = true;
+        self.shared.listening.send_replace(false);
         self.next_connect = Instant::now();
     }
 
-    /// Wakes the local waiter whose `turn` it is, if any.
-    fn wake(&self, channel: &[u8], turn: &[u8]) {
-        let waiter = self.channels.get(channel).and_then(|waiters| {
-            waiters
-                .iter()
-                .find(|(token, _)| token.as_str().as_bytes() == turn)
-        });
-        if let Some((_, notify)) = waiter {
-            notify.notify_one();
+    fn deliver(&self, payload: &[u8]) {
+        let Some(message) = Message::parse(payload) else {
+            return;
+        };
+        match message {
+            Message::Handed { token, fence, key } => match self.shared.waiter(&token) {
+                Some(slot) => slot.post(Event::Handed {
+                    fence,
+                    at: Instant::now(),
+                }),
+                // Nobody waits for it any more (the call just ended): give it back.
+                None => self.cleanup.give_back(key, &token, Duration::ZERO),
+            },
+            Message::First {
+                token, holder_ttl, ..
+            } => {
+                if let Some(slot) = self.shared.waiter(&token) {
+                    slot.post(Event::First { holder_ttl });
+                }
+            }
         }
     }
 }
 
-/// The channel and payload of the next published message; `None` when the connection is gone.
-async fn next_message(link: &mut Option<(PubSubSink, PubSubStream)>) -> Option<(Vec<u8>, Vec<u8>)> {
+/// A message on a client's channel (see turns.lua).
+#[derive(Debug, PartialEq)]
+enum Message<'a> {
+    Handed {
+        token: Token,
+        fence: u64,
+        key: &'a [u8],
+    },
+    First {
+        token: Token,
+        holder_ttl: Option<Duration>,
+        key: &'a [u8],
+    },
+}
+
+impl<'a> Message<'a> {
+    /// `lock <token> <fence> <key>` or `first <token> <holder TTL ms> <key>`; the key, last,
+    /// may contain anything.
+    fn parse(payload: &'a [u8]) -> Option<Message<'a>> {
+        let mut parts = payload.splitn(4, |&b| b == b' ');
+        let (kind, token, number, key) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let token = Token::from_string(std::str::from_utf8(token).ok()?);
+        let number: i64 = std::str::from_utf8(number).ok()?.parse().ok()?;
+        match kind {
+            b"lock" => Some(Message::Handed {
+                token,
+                fence: u64::try_from(number).ok()?,
+                key,
+            }),
+            b"first" => Some(Message::First {
+                token,
+                holder_ttl: u64::try_from(number).ok().map(Duration::from_millis),
+                key,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The payload of the next published message; `None` when the connection is gone.
+async fn next_message(link: &mut Option<(PubSubSink, PubSubStream)>) -> Option<Vec<u8>> {
     let (_, stream) = link.as_mut()?;
     let message = poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *stream), cx)).await?;
-    Some((
-        message.get_channel::<Vec<u8>>().unwrap_or_default(),
-        message.get_payload::<Vec<u8>>().unwrap_or_default(),
-    ))
+    Some(message.get_payload::<Vec<u8>>().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_parse_with_any_key() {
+        let token = "a".repeat(32);
+        let handed = format!("lock {token} 1796581498029073 orders: 42 {{x}}");
+        assert_eq!(
+            Message::parse(handed.as_bytes()),
+            Some(Message::Handed {
+                token: Token::from_string(token.clone()),
+                fence: 1796581498029073,
+                key: b"orders: 42 {x}",
+            })
+        );
+        let first = format!("first {token} -1 k");
+        assert_eq!(
+            Message::parse(first.as_bytes()),
+            Some(Message::First {
+                token: Token::from_string(token),
+                holder_ttl: None,
+                key: b"k",
+            })
+        );
+        assert_eq!(Message::parse(b"lock short"), None);
+    }
 }

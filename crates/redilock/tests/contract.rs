@@ -116,7 +116,8 @@ fn unlock_after_an_idle_restart_that_kept_the_data_releases_and_says_so() {
     let c = client(&server.url());
     let lease = c.lock("kept", LONG_TTL, Wait::TryOnce).unwrap();
     server.restart();
-    assert!(exists(&server, "kept"), "the lock survived the restart");
+    // Once Redis has loaded its data back (it answers LOADING until then).
+    wait_until("the lock survived the restart", || exists(&server, "kept"));
     // The idle connection is dead; the release must go over a new one, and only once.
     c.unlock("kept", &lease.token).unwrap();
     assert!(!exists(&server, "kept"));

@@ -1,6 +1,6 @@
 //! Every call the lock sends to Redis and what its replies mean, whichever transport sends it.
 
-use super::keys::{deadlines_key, fence_key, queue_key, wake_channel, withdrawn_key};
+use super::keys::{fence_key, queue_key, withdrawn_key};
 use super::scripts::{ACQUIRE, CLEANUP, EXTEND, RELEASE, REMAINING};
 use crate::token::Token;
 use redis::{Cmd, ScriptInvocation};
@@ -25,52 +25,68 @@ pub(crate) enum Request {
 /// the lock.
 const WITHDRAWN_FOR: Duration = Duration::from_secs(30 * 60);
 
-/// Takes the lock when it is free and no earlier waiter is queued; the reply becomes an
-/// [`Attempt`]. With `keep_place_for`, a refused caller joins the queue (or keeps its place)
-/// for that long; without, it only tries once. Sending it again is harmless: an attempt that
-/// finds the lock already its own says so.
-pub(crate) fn acquire(
-    key: &[u8],
-    token: &Token,
-    ttl: Duration,
-    keep_place_for: Option<Duration>,
-) -> Call {
+/// What an acquire call does when the lock is not the caller's to take.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Queueing {
+    /// Nothing: one attempt.
+    TryOnce,
+    /// Join the back of the queue.
+    Join,
+    /// Keep the caller's place (or, if it was lost, join again).
+    Stay,
+}
+
+/// Takes the lock when it is free and nobody waits for it, or when it is the caller's turn;
+/// otherwise queues the caller as `queueing` says. The reply becomes an [`Attempt`]. Sending it
+/// again is harmless: an attempt that finds the lock already its own says so.
+pub(crate) fn acquire(key: &[u8], token: &Token, ttl: Duration, queueing: Queueing) -> Call {
     let mut call = ACQUIRE.key(key);
     call.key(fence_key(key))
         .key(queue_key(key))
-        .key(deadlines_key(key))
         .key(withdrawn_key(key))
         .arg(token.as_str())
         .arg(millis(ttl));
     // Trying once sends one argument less: Redis refuses more than 10 from a client that has
     // not authenticated, and that client should hear NOAUTH, not a protocol error.
-    if let Some(keep_place_for) = keep_place_for {
-        call.arg(millis(keep_place_for).max(1));
+    match queueing {
+        Queueing::TryOnce => {}
+        Queueing::Join => {
+            call.arg("join");
+        }
+        Queueing::Stay => {
+            call.arg("stay");
+        }
     }
     script(call, true)
 }
 
-/// The atomic compare-and-delete that also wakes the next waiter; replies 1 when `token` held
-/// the lock. Not sent twice: a second one finds nothing and would report the lock as lost.
+/// The atomic compare-and-delete that hands the lock to the first waiter in line; replies 1
+/// when `token` held the lock. Not sent twice: a second one finds nothing and would report the
+/// lock as lost.
 pub(crate) fn release(key: &[u8], token: &Token) -> Call {
     let mut call = RELEASE.key(key);
-    call.key(queue_key(key))
-        .arg(token.as_str())
-        .arg(wake_channel(key));
+    call.key(fence_key(key))
+        .key(queue_key(key))
+        .arg(token.as_str());
     script(call, false)
 }
 
-/// Gives back everything `token` may hold when its caller stopped without a lease (see
-/// cleanup.lua); replies 1 when it released the lock itself.
-pub(crate) fn cleanup(key: &[u8], token: &Token) -> Call {
+/// Gives back everything `token` (which asked for `ttl`) may hold when its caller stopped
+/// without a lease (see cleanup.lua); replies 1 when it released the lock itself.
+pub(crate) fn cleanup(key: &[u8], token: &Token, ttl: Duration) -> Call {
     let mut call = CLEANUP.key(key);
-    call.key(queue_key(key))
-        .key(deadlines_key(key))
+    call.key(fence_key(key))
+        .key(queue_key(key))
         .key(withdrawn_key(key))
         .arg(token.as_str())
-        .arg(wake_channel(key))
+        .arg(queue_entry(token, ttl))
         .arg(millis(WITHDRAWN_FOR));
     script(call, true)
+}
+
+/// A waiter's entry in the queue: its token, then the TTL it asked for.
+fn queue_entry(token: &Token, ttl: Duration) -> String {
+    format!("{}{}", token.as_str(), millis(ttl))
 }
 
 /// The owner-checked PEXPIRE; replies 1 when `token` held the lock.
@@ -119,23 +135,37 @@ fn millis(duration: Duration) -> u64 {
 pub(crate) enum Attempt {
     /// Taken, with its fencing number.
     Acquired(u64),
-    /// Held by another owner; remaining TTL when it has one.
-    Held(Option<Duration>),
-    /// Free, but it is the turn of a waiter queued earlier.
-    OthersTurn,
+    /// Held by someone else.
+    Held(Held),
     /// The token was withdrawn: the call this attempt belongs to has already ended.
     Withdrawn,
 }
 
-impl From<(i64, i64)> for Attempt {
-    fn from(reply: (i64, i64)) -> Attempt {
-        match reply {
-            (1, fence) => Attempt::Acquired(fence as u64),
-            (_, -2) => Attempt::OthersTurn,
-            (_, -3) => Attempt::Withdrawn,
-            (_, remaining_ms) => {
-                Attempt::Held(u64::try_from(remaining_ms).ok().map(Duration::from_millis))
-            }
+/// What a refused attempt learned.
+pub(crate) struct Held {
+    /// The holder's remaining TTL, when it has one.
+    pub(crate) remaining: Option<Duration>,
+    /// Whether the caller is first in line: then it alone watches for the holder's expiry.
+    pub(crate) first_in_line: bool,
+    /// Whether the holder is other software, which announces no release (python-redilock).
+    pub(crate) foreign: bool,
+}
+
+impl From<Vec<i64>> for Attempt {
+    fn from(reply: Vec<i64>) -> Attempt {
+        match reply.as_slice() {
+            [1, fence] => Attempt::Acquired(*fence as u64),
+            [0, -3, ..] => Attempt::Withdrawn,
+            [_, remaining_ms, place, foreign, ..] => Attempt::Held(Held {
+                remaining: u64::try_from(*remaining_ms).ok().map(Duration::from_millis),
+                first_in_line: *place == 0,
+                foreign: *foreign == 1,
+            }),
+            _ => Attempt::Held(Held {
+                remaining: None,
+                first_in_line: false,
+                foreign: false,
+            }),
         }
     }
 }

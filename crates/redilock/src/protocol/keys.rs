@@ -1,7 +1,6 @@
 //! The Redis keys of one lock. Besides the lock key itself (the prefix and the name, as in
-//! python-redilock), a lock keeps a fencing counter, the queue of its waiters and their
-//! deadlines, and the tokens withdrawn by callers that stopped; releases are announced on a
-//! channel. Every key is put in the lock key's Redis Cluster slot, whatever braces the name
+//! python-redilock), a lock keeps a fencing counter, the queue of its waiters, and the tokens
+//! withdrawn by callers that stopped; waiters are woken on their client's channel. Every key is put in the lock key's Redis Cluster slot, whatever braces the name
 //! contains, so one script may touch them all: this module is where a deployment that spreads
 //! keys over servers finds which server holds a lock.
 
@@ -17,19 +16,15 @@ pub(crate) fn queue_key(key: &[u8]) -> Vec<u8> {
     beside(b"queue", key)
 }
 
-/// Each queued token's deadline (a sorted set).
-pub(crate) fn deadlines_key(key: &[u8]) -> Vec<u8> {
-    beside(b"deadlines", key)
-}
-
 /// The tokens withdrawn by callers that stopped, until when (a sorted set).
 pub(crate) fn withdrawn_key(key: &[u8]) -> Vec<u8> {
     beside(b"withdrawn", key)
 }
 
-/// Channel on which releases of `key` are announced to its waiters.
-pub(crate) fn wake_channel(key: &[u8]) -> Vec<u8> {
-    [b"redilock:released:".as_slice(), key].concat()
+/// The channel on which a client's waiters are woken (see turns.lua): its name is in every
+/// token the client makes.
+pub(crate) fn wake_channel(client: &str) -> Vec<u8> {
+    [b"redilock:wake:".as_slice(), client.as_bytes()].concat()
 }
 
 /// `redilock:<kind>:{T}:<key>`, where the hash tag `T` is chosen to fall in the same Redis
@@ -117,7 +112,7 @@ mod tests {
             b"",
             "ü锁".as_bytes(),
         ] {
-            for beside in [fence_key, queue_key, deadlines_key, withdrawn_key] {
+            for beside in [fence_key, queue_key, withdrawn_key] {
                 assert_eq!(
                     slot(&beside(key)),
                     slot(key),

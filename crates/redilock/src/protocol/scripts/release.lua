@@ -1,16 +1,12 @@
--- Releases the lock only for its owner, then wakes the next waiter, in one atomic step.
--- KEYS[1]: the lock key; KEYS[2]: its queue of waiting tokens (see acquire.lua);
--- ARGV[1]: the owner's token; ARGV[2]: the wake-up channel.
--- The message names the token whose turn it is, so only that waiter wakes; with nobody queued
--- there is nobody to wake (a waiter joins the queue in the attempt after its subscription, and
--- that attempt finds the lock free). Returns 1 when released, 0 when the token does not hold
--- the lock (nothing is deleted).
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  local next = redis.call('LINDEX', KEYS[2], 0)
-  if next then
-    redis.call('PUBLISH', ARGV[2], next)
-  end
-  return 1
+-- Releases the lock only for its owner, handing it to the first waiter in line (see
+-- hand_over), in one atomic step.
+-- KEYS[1]: the lock key; KEYS[2]: its fencing counter; KEYS[3]: its queue.
+-- ARGV[1]: the owner's token.
+-- Returns 1 when released, 0 when the token does not hold the lock (nothing is changed).
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
 end
-return 0
+if not hand_over(KEYS[1], KEYS[2], KEYS[3], nil) then
+  redis.call('DEL', KEYS[1])
+end
+return 1

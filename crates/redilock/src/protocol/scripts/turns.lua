@@ -1,0 +1,61 @@
+-- Shared by acquire, release and cleanup (put in front of each): numbering an acquisition and
+-- handing a free lock to the first waiter in line. The queue is a list of entries, each a
+-- waiter's token (32 characters, the first 16 naming its client) followed by the TTL in
+-- milliseconds it asked for. A waiter is woken on its client's channel,
+-- 'redilock:wake:<client>', which the client listens to for as long as it has waiters.
+
+local WAKE = 'redilock:wake:'
+-- A queue untouched this long is dropped (the waiters still in it re-join at their next
+-- re-check): crashed waiters leave no garbage behind for good.
+local QUEUE_LIFE_MS = 86400000
+
+-- The fencing number of an acquisition: the counter plus one, but never below the Redis clock
+-- in microseconds, so a Redis that restarted without its data (or a replica promoted before
+-- the counter reached it) still numbers above every earlier holder, as long as its host's
+-- clock does not step back. One acquisition takes far more than a microsecond, so the counter
+-- never runs ahead of the clock.
+local function next_fence(fence_key)
+  local clock = redis.call('TIME')
+  local floor = clock[1] * 1000000 + clock[2]
+  return string.format('%d', math.max((tonumber(redis.call('GET', fence_key)) or 0) + 1, floor))
+end
+
+-- Gives the lock to `token` for `ttl` ms under a new fencing number, which it returns.
+local function take(lock_key, fence_key, token, ttl)
+  local fence = next_fence(fence_key)
+  redis.call('SET', fence_key, fence)
+  redis.call('SET', lock_key, token, 'PX', ttl)
+  return fence
+end
+
+local function client_of(token)
+  return WAKE .. string.sub(token, 1, 16)
+end
+
+-- The lock is free: it goes to the first waiter in line whose client still listens, woken with
+-- 'lock <token> <fence> <key>'; the next in line is told it is first, with 'first <token>
+-- <holder TTL ms> <key>', so that it alone watches for the holder's expiry. A waiter whose
+-- client no longer listens (it crashed) is skipped. `me`, when first, takes the lock without
+-- a message. Returns the new holder's token and fence, or nothing when nobody is left.
+local function hand_over(lock_key, fence_key, queue_key, me)
+  while true do
+    local entry = redis.call('LPOP', queue_key)
+    if not entry then
+      return nil
+    end
+    local token, ttl = string.sub(entry, 1, 32), string.sub(entry, 33)
+    local fence = next_fence(fence_key)
+    local woken = token == me
+      or redis.call('PUBLISH', client_of(token), 'lock ' .. token .. ' ' .. fence .. ' ' .. lock_key) > 0
+    if woken then
+      redis.call('SET', fence_key, fence)
+      redis.call('SET', lock_key, token, 'PX', ttl)
+      local first = redis.call('LINDEX', queue_key, 0)
+      if first then
+        redis.call('PUBLISH', client_of(first), 'first ' .. string.sub(first, 1, 32) .. ' ' .. ttl .. ' ' .. lock_key)
+        redis.call('PEXPIRE', queue_key, QUEUE_LIFE_MS)
+      end
+      return token, fence
+    end
+  end
+end
