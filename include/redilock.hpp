@@ -28,12 +28,15 @@
 //   job.unlock();                                             // errc::not_owner if it was lost
 //
 // Failures throw redilock::error, a std::system_error whose code() is a redilock::errc in
-// redilock::category(). The Client constructors, ping(), the Lock members and Mutex::unlock
-// also have noexcept overloads taking std::error_code&; after one fails,
+// redilock::category(). The Client constructors, ping(), close(), the Lock members and
+// Mutex::unlock also have noexcept overloads taking std::error_code&; after one fails,
 // redilock::last_error() gives the library's message.
 //
 // A lock that is merely held by someone else is not an error: try_lock, try_lock_for and the
 // std::try_to_lock constructor report it as "not acquired" (false, owns_lock() == false).
+//
+// To shut down while other threads wait on the client, client.close() ends their waits (and
+// every later call) with errc::closed; destroy the Client once they are done with it.
 
 #ifndef REDILOCK_HPP
 #define REDILOCK_HPP
@@ -56,7 +59,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -68,9 +70,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 
 namespace redilock {
@@ -84,6 +84,7 @@ enum class errc : redilock_status {
     not_acquired = REDILOCK_STATUS_NOT_ACQUIRED,
     not_owner = REDILOCK_STATUS_NOT_OWNER,
     cancelled = REDILOCK_STATUS_CANCELLED,
+    closed = REDILOCK_STATUS_CLOSED,
     connection = REDILOCK_STATUS_CONNECTION,
     redis = REDILOCK_STATUS_REDIS,
     panic = REDILOCK_STATUS_PANIC,
@@ -130,6 +131,10 @@ public:
             return std::errc::operation_not_permitted;
         case errc::cancelled:
             return std::errc::operation_canceled;
+        // closed is left unmapped: it ends a wait the way a cancel does, but it is also what
+        // every later call gets without trying, so operation_canceled would tell half of it
+        // (and blur "a CancelSignal ended this wait"); bad_file_descriptor would claim the
+        // handle is invalid, which it is not until the Client is destroyed.
         default:
             return {value, *this};
         }
@@ -237,10 +242,10 @@ struct ClientOptions {
 };
 
 /// A cancellation signal: trigger() ends, from any thread, every lock wait given this signal
-/// (Lock::lock(cancel), Client::lock_async) with errc::cancelled. An attempt already sent to
-/// Redis may still take the lock; the wait then succeeds normally, so no lock is left unknown.
-/// Once triggered it stays triggered. Copies share one signal, which lives as long as any copy
-/// or any wait using it. Thread-safe.
+/// (Lock::lock(cancel), Client::lock_async) with errc::cancelled. A cancel seen before the wait
+/// returns always wins: the library gives back a lock that an attempt in flight took, so a
+/// cancelled wait never leaves a lock behind. Once triggered it stays triggered. Copies share
+/// one signal, which lives as long as any copy or any wait using it. Thread-safe.
 class CancelSignal {
 public:
     /// Creates an untriggered signal. Throws redilock::error.
@@ -279,6 +284,7 @@ public:
     /// work longer than the TTL stays protected (default true). Renewal stops at unlock. If a
     /// renewal finds the lock gone, or cannot reach Redis before the lease runs out, the lock is
     /// lost: Lock::lost() turns true, on_lost is called and unlock reports errc::not_owner.
+    /// Closing the client ends renewal too, and counts the lock as lost in the same way.
     LockOptions& auto_renew(bool renew) noexcept {
         auto_renew_ = renew;
         return *this;
@@ -291,14 +297,16 @@ public:
         return *this;
     }
 
-    /// With auto-renewal: called once, as soon as the lock is lost, on a thread of the library's
-    /// own while the holder may still be working. Keep it thread-safe and brief (set a flag,
-    /// notify, cancel the work). It must not use the Lock it reports on, which is not for
-    /// concurrent use (a Mutex's lost() and fence() are fine); an exception leaving it calls
-    /// std::terminate. Unlock and destruction wait for a running call, and after they return
-    /// no call starts, so what it captures need only outlive the guard. A loss racing with
-    /// unlock may be reported by unlock's errc::not_owner alone. An empty function: nobody is
-    /// told (Lock::lost() still knows).
+    /// With auto-renewal: called once, as soon as the lock is lost (or the client closed), on a
+    /// thread of the library's own while the holder may still be working. Keep it thread-safe
+    /// and brief (set a flag, notify, cancel the work). It must not use the Lock it reports on,
+    /// which is not for concurrent use (a Mutex's lost(), fence() and unlock() are fine); an
+    /// exception leaving it calls std::terminate. Unlock, destruction, release() and
+    /// Client::close() wait for a running call, and after they return no call starts, so what
+    /// it captures by reference need only outlive the guard (the function object itself may be
+    /// destroyed later, on a library thread). A loss racing with unlock may be reported by
+    /// unlock's errc::not_owner alone. An empty function: nobody is told (Lock::lost() still
+    /// knows).
     LockOptions& on_lost(std::function<void()> callback) {
         on_lost_ = callback ? std::make_shared<const std::function<void()>>(std::move(callback)) : nullptr;
         return *this;
@@ -314,75 +322,43 @@ private:
 
 namespace detail {
 
-// The on_lost callbacks of the holds that have one, by a number never reused. The C library
-// gets the number as on_lost_data, not a pointer: its notice can come after unlock returned
-// (a loss racing with the unlock), and it then finds no entry instead of freed memory.
-class LostNotices {
+// The on_lost callback of one hold. The C library gets a heap reference to it as on_lost_data
+// and deletes that through drop() once the callback can no longer run; the guard keeps another,
+// so that release(), which leaves the lock and its renewal to someone else, can silence it.
+class LostNotice {
 public:
     using Callback = std::shared_ptr<const std::function<void()>>;
 
-    // One registry per program, never destroyed: a notice may come while the program exits.
-    static LostNotices& instance() {
-        static LostNotices* const notices = new LostNotices;
-        return *notices;
+    explicit LostNotice(Callback callback) noexcept : callback_(std::move(callback)) {}
+
+    // The on_lost_data handed to the library for `notice`; throws std::bad_alloc.
+    static void* user_data(const std::shared_ptr<LostNotice>& notice) {
+        return new std::shared_ptr<LostNotice>(notice);
     }
 
-    // Registers the callback of one hold; 0 when out of memory.
-    std::uintptr_t add(Callback callback) noexcept {
-        const std::lock_guard<std::mutex> guard(mutex_);
-        try {
-            entries_.emplace(last_id_ + 1, Entry{std::move(callback), std::thread::id()});
-        } catch (const std::bad_alloc&) {
-            return 0;
-        }
-        return ++last_id_;
+    // A redilock_lost_callback for user_data().
+    static void deliver(void* data, const char* /*name*/) noexcept {
+        (*static_cast<std::shared_ptr<LostNotice>*>(data))->run();
     }
 
-    // Unregisters a hold's callback (0: none), first waiting for a running call to return,
-    // unless the call is the caller: that entry goes when the call returns.
-    void remove(std::uintptr_t id) noexcept {
-        if (id == 0) return;
-        std::unique_lock<std::mutex> guard(mutex_);
-        const auto entry = entries_.find(id);
-        if (entry == entries_.end()) return;
-        const std::thread::id running_on = entry->second.running_on;
-        if (running_on == std::thread::id()) {
-            entries_.erase(entry);
-        } else if (running_on != std::this_thread::get_id()) {
-            finished_.wait(guard, [&] { return entries_.count(id) == 0; });
-        }
-    }
+    // A redilock_data_drop for user_data().
+    static void drop(void* data) noexcept { delete static_cast<std::shared_ptr<LostNotice>*>(data); }
 
-    // A redilock_lost_callback whose user data is the id.
-    static void deliver(void* id, const char* /*name*/) noexcept {
-        instance().run(reinterpret_cast<std::uintptr_t>(id));
+    // Waits for a running call to return (unless it runs on this thread); no call starts after.
+    void silence() noexcept {
+        const std::lock_guard<std::recursive_mutex> guard(running_);
+        silenced_ = true;
     }
-
-    static void* user_data(std::uintptr_t id) noexcept { return reinterpret_cast<void*>(id); }
 
 private:
-    struct Entry {
-        Callback callback;
-        std::thread::id running_on;  // the thread calling it; empty until called
-    };
-
-    void run(std::uintptr_t id) noexcept {
-        std::unique_lock<std::mutex> guard(mutex_);
-        const auto entry = entries_.find(id);
-        if (entry == entries_.end()) return;  // unlocked or released meanwhile
-        entry->second.running_on = std::this_thread::get_id();
-        const Callback callback = entry->second.callback;
-        guard.unlock();  // the callback may lock and unlock other locks
-        (*callback)();
-        guard.lock();
-        entries_.erase(id);
-        finished_.notify_all();
+    void run() noexcept {
+        const std::lock_guard<std::recursive_mutex> guard(running_);
+        if (!silenced_) (*callback_)();
     }
 
-    std::mutex mutex_;
-    std::condition_variable finished_;
-    std::unordered_map<std::uintptr_t, Entry> entries_;
-    std::uintptr_t last_id_ = 0;
+    const Callback callback_;
+    std::recursive_mutex running_;  // held during the call; recursive, for a call that releases its guard
+    bool silenced_ = false;
 };
 
 }  // namespace detail
@@ -392,8 +368,10 @@ private:
 /// errc::null_argument. Any number of threads may use one client at once; moving or destroying
 /// it must not overlap other calls. Constructors do no I/O: the client connects on first use
 /// and reconnects by itself. Destroying it does not release locks still held (their TTL ends
-/// them); every Lock, Mutex and pending lock_async must be done with it first. Moving a client
-/// is fine for them: they hold the C handle, not the Client object.
+/// them); every Lock, Mutex and pending lock_async must be done with it first: close() ends
+/// the waits among them, so shutting down is close(), collect the futures and join the
+/// threads, destroy. Moving a client is fine for them: they hold the C handle, not the Client
+/// object.
 class Client {
 public:
     /// A client for `url` (`redis://[user:password@]host[:port][/db]` or `unix:///path`) whose
@@ -438,12 +416,27 @@ public:
     /// Like ping(); reports a failure through `ec`.
     void ping(std::error_code& ec) noexcept { detail::succeeded(redilock_ping(handle_), ec); }
 
+    /// Closes the client, from any thread, while others use it: their lock waits (Lock,
+    /// Mutex, lock_async) end with errc::closed within milliseconds, and every later call
+    /// fails with errc::closed without sending anything. Renewed locks stop being renewed
+    /// and count as lost: their on_lost callbacks have run when this returns (unless it is
+    /// called from one), and lost() is true. Locks still held are not released; their TTL ends
+    /// them. Idempotent; the destructor still frees the client. Throws redilock::error
+    /// (errc::null_argument for an empty client).
+    void close() {
+        detail::throw_on_error([&](std::error_code& ec) { close(ec); });
+    }
+
+    /// Like close(); reports a failure through `ec`.
+    void close(std::error_code& ec) noexcept { detail::succeeded(redilock_close(handle_), ec); }
+
     /// Starts acquiring `name` for `ttl` (redilock::default_ttl: the client's) on its own thread,
     /// waiting as long as it takes. The future yields the owning Lock, held as `options` say
     /// (renewed from the moment it is acquired, by default), or rethrows its redilock::error;
-    /// triggering `cancel` ends the wait with errc::cancelled. As with every std::async future,
-    /// destroying it waits for the acquisition to end (cancel it to end it now), and a Lock
-    /// nobody collects is released. Throws std::system_error if no thread can be started.
+    /// triggering `cancel` ends the wait with errc::cancelled, close() with errc::closed. As
+    /// with every std::async future, destroying it waits for the acquisition to end (cancel it
+    /// or close the client to end it now), and a Lock nobody collects is released. Throws
+    /// std::system_error if no thread can be started.
     [[nodiscard]] std::future<Lock> lock_async(std::string name, std::chrono::milliseconds ttl, LockOptions options,
                                                std::optional<CancelSignal> cancel = std::nullopt) const;
 
@@ -590,6 +583,7 @@ public:
     /// Releases the lock and stops its renewal. Throws redilock::error: errc::not_owner when it
     /// had expired (and maybe been taken by another owner), was released behind this guard's
     /// back or was lost by its renewal, so the work done under it may not have been exclusive;
+    /// errc::closed when the client was closed (nothing is sent: the TTL ends the lock);
     /// std::errc::operation_not_permitted when the guard owns nothing. Afterwards the guard owns
     /// nothing, whatever the outcome, and its on_lost callback is neither running nor to come.
     void unlock() {
@@ -633,13 +627,15 @@ public:
         return std::chrono::milliseconds(static_cast<std::int64_t>(remaining));
     }
 
-    /// Whether the renewal of the owned lock has lost it (found it gone, or could not reach
-    /// Redis before the lease ran out): stop the work it protects. No I/O. False when nothing
-    /// is owned or auto-renewal is off; for those, remaining_ttl() asks Redis.
+    /// Whether the renewal of the owned lock has lost it (found it gone, could not reach Redis
+    /// before the lease ran out, or the client was closed): stop the work it protects. No I/O.
+    /// False when nothing is owned or auto-renewal is off; for those, remaining_ttl() asks Redis.
     [[nodiscard]] bool lost() const noexcept {
+        if (!owns_lock() || !options_.auto_renew_) return false;
         bool lost = false;
-        return owns_lock() && options_.auto_renew_ &&
-               redilock_renewal_lost(client_, token_.data(), &lost) == REDILOCK_STATUS_OK && lost;
+        // The library forgets the renewal of a lock still owned only when the client is closed
+        // (which counts the lock as lost) or in a forked child (where nothing renews it).
+        return redilock_renewal_lost(client_, token_.data(), &lost) != REDILOCK_STATUS_OK || lost;
     }
 
     /// The fencing number of the current hold, 0 when nothing is owned. It strictly increases
@@ -650,10 +646,11 @@ public:
 
     /// Gives up ownership without releasing: the lock stays in Redis until someone unlocks it
     /// with the returned token (e.g. redilock_unlock) or its TTL ends; with auto-renewal it is
-    /// renewed until that unlock (or until the client is freed). The on_lost callback is no
-    /// longer called. "" if nothing owned.
+    /// renewed until that unlock (or until the client is closed). The on_lost callback is no
+    /// longer called: when this returns it is neither running nor to come. "" if nothing owned.
     [[nodiscard]] std::string release() {
         std::string token(token_.data());
+        if (lost_notice_) lost_notice_->silence();
         end_hold();
         return token;
     }
@@ -713,21 +710,24 @@ private:
         return acquired;
     }
 
-    // Fills the parameters of an acquisition with `cancel` and this guard's options, and
-    // registers its on_lost callback for the hold; false with `ec` set when out of memory.
+    // Fills the parameters of an acquisition with `cancel` and this guard's options, handing
+    // the library the hold's on_lost callback; false with `ec` set when out of memory.
     bool fill_params(const redilock_cancel* cancel, redilock_lock_params& params, std::error_code& ec) noexcept {
         static_cast<void>(redilock_lock_params_init(&params));
         params.cancel = cancel;
         params.auto_renew = options_.auto_renew_;
         params.max_hold_ms = options_.max_hold_ ? detail::interval_ms(*options_.max_hold_) : 0;
         if (!options_.auto_renew_ || !options_.on_lost_) return true;
-        lost_notice_ = detail::LostNotices::instance().add(options_.on_lost_);
-        if (lost_notice_ == 0) {
+        try {
+            lost_notice_ = std::make_shared<detail::LostNotice>(options_.on_lost_);
+            params.on_lost_data = detail::LostNotice::user_data(lost_notice_);
+        } catch (const std::bad_alloc&) {
+            lost_notice_.reset();
             ec = std::make_error_code(std::errc::not_enough_memory);
             return false;
         }
-        params.on_lost = &detail::LostNotices::deliver;
-        params.on_lost_data = detail::LostNotices::user_data(lost_notice_);
+        params.on_lost = &detail::LostNotice::deliver;
+        params.on_lost_data_drop = &detail::LostNotice::drop;
         return true;
     }
 
@@ -737,10 +737,10 @@ private:
         return owns_lock();
     }
 
-    // Forgets the current hold; its on_lost callback is then neither running nor to come.
-    // The callback goes first: until it returns, this guard still reads as it did.
+    // Forgets the current hold, once its on_lost callback is neither running nor to come
+    // (the library sees to that when unlock returns or a lock call fails).
     void end_hold() noexcept {
-        detail::LostNotices::instance().remove(std::exchange(lost_notice_, 0));
+        lost_notice_.reset();
         token_[0] = '\0';
         fence_ = 0;
     }
@@ -751,7 +751,7 @@ private:
     LockOptions options_;
     std::array<char, REDILOCK_TOKEN_LEN> token_{};  // "" when nothing is owned
     std::uint64_t fence_ = 0;
-    std::uintptr_t lost_notice_ = 0;  // the hold's entry in LostNotices, 0 for none
+    std::shared_ptr<detail::LostNotice> lost_notice_;  // the hold's on_lost callback, if any
 };
 
 /// Exchanges the state of two guards (found by argument-dependent lookup, as for unique_lock).

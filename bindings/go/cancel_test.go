@@ -10,49 +10,54 @@ import (
 	redilock "github.com/redilock/redilock/bindings/go"
 )
 
-// The bound asserted for cancellation and deadline latency; the aim is under 20 ms, and the
-// measured figures are logged. The margin is for -race on a loaded machine.
-const promptly = 100 * time.Millisecond
+// Bounds for the latency of a cancel, a deadline, a Close or a release wake-up: the aim is a
+// few milliseconds, and the measured figures are logged. The median must stay under
+// typicalLatency; the worst case, which scheduling stalls on a loaded machine stretch, under
+// worstLatency. Both still tell a prompt end from a missed signal, which would leave the
+// waiter until the holder's TTL (10 s), since waiters re-check only every slowRecheck.
+var (
+	typicalLatency = scaled(100 * time.Millisecond)
+	worstLatency   = scaled(2 * time.Second)
+)
 
-// waiterOnHeldLock returns a client and the name of a lock that another client holds until
-// the test ends.
+const slowRecheck = time.Minute
+
+// waiterOnHeldLock returns a client that waits only for wake-ups, and the name of a lock that
+// another client holds until the test ends.
 func waiterOnHeldLock(t *testing.T) (*redilock.Client, string) {
-	holder, waiter := newClient(t), newClient(t)
+	holder, waiter := newClient(t), newClient(t, redilock.WithRetryInterval(slowRecheck))
 	name := lockName(t)
 	held := mustLock(t, holder, name)
 	t.Cleanup(func() { mustUnlock(t, held) })
 	return waiter, name
 }
 
-// requirePrompt logs the median and maximum of latencies and fails if the maximum is too long.
+// requirePrompt logs the median and maximum of latencies and fails if either is too long.
 func requirePrompt(t *testing.T, what string, latencies []time.Duration) {
 	t.Helper()
 	slices.Sort(latencies)
-	worst := latencies[len(latencies)-1]
-	t.Logf("%s: median %v, max %v", what, latencies[len(latencies)/2], worst)
-	if worst > promptly {
-		t.Errorf("%s took up to %v", what, worst)
+	median, worst := latencies[len(latencies)/2], latencies[len(latencies)-1]
+	t.Logf("%s: median %v, max %v", what, median, worst)
+	if median > typicalLatency || worst > worstLatency {
+		t.Errorf("%s: median %v (bound %v), max %v (bound %v)", what, median, typicalLatency, worst, worstLatency)
 	}
 }
 
 func TestCancelEndsTheWaitPromptly(t *testing.T) {
-	waiter, name := waiterOnHeldLock(t)
 	var latencies []time.Duration
 	for range 20 {
+		waiter, name := waiterOnHeldLock(t)
 		ctx, cancel := context.WithCancel(context.Background())
-		cancelledAt := make(chan time.Time, 1)
-		go func() {
-			time.Sleep(30 * time.Millisecond)
-			cancelledAt <- time.Now()
-			cancel()
-		}()
-		lock, err := waiter.Lock(ctx, name, time.Second)
-		returned := time.Now()
-		if lock != nil || !errors.Is(err, context.Canceled) || errors.Is(err, redilock.ErrNotAcquired) {
-			t.Fatalf("Lock: %v, %v", lock, err)
+		result := lockInBackground(func() (*redilock.Lock, error) { return waiter.Lock(ctx, name, time.Second) })
+		awaitWaiters(t, redisURL(), name, 1)
+		cancelled := time.Now()
+		cancel()
+		got := <-result
+		latencies = append(latencies, time.Since(cancelled))
+		if got.lock != nil || !errors.Is(got.err, context.Canceled) || errors.Is(got.err, redilock.ErrNotAcquired) {
+			t.Fatalf("Lock: %v, %v", got.lock, got.err)
 		}
-		requireStatus(t, err, redilock.StatusCancelled)
-		latencies = append(latencies, returned.Sub(<-cancelledAt))
+		requireStatus(t, got.err, redilock.StatusCancelled)
 	}
 	requirePrompt(t, "cancel to return", latencies)
 }
@@ -102,27 +107,22 @@ func TestContextAlreadyDone(t *testing.T) {
 }
 
 // The cancel lands before, during and after the waiter's acquisition, in thousands of rounds:
-// either the waiter returns a lock it holds, or it returns the context's error and no lock is
-// left in Redis.
+// either the waiter returns a lock it holds, or it returns the context's error and the lock
+// is given back (each round's holder would find it taken otherwise).
 func TestCancelRacingAcquisitionLeavesNoLock(t *testing.T) {
 	holder, waiter := newClient(t), newClient(t)
 	name := lockName(t)
 	const rounds = 2000
 	acquired, cancelled := 0, 0
-	type outcome struct {
-		lock *redilock.Lock
-		err  error
-	}
 	for round := range rounds {
-		held := mustLock(t, holder, name)
+		held, err := holder.TryLock(context.Background(), name, leakTTL)
+		if err != nil {
+			t.Fatalf("round %d: the holder's TryLock: %v (a lock was left behind?)", round, err)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
-		result := make(chan outcome, 1)
-		go func() {
-			lock, err := waiter.Lock(ctx, name, 10*time.Second)
-			result <- outcome{lock, err}
-		}()
+		result := lockInBackground(func() (*redilock.Lock, error) { return waiter.Lock(ctx, name, leakTTL) })
 		mustUnlock(t, held)
-		time.Sleep(time.Duration(round%10) * 100 * time.Microsecond)
+		time.Sleep(time.Duration(round%20) * 100 * time.Microsecond) // spreads the cancels
 		cancel()
 		got := <-result
 		switch {
@@ -131,11 +131,10 @@ func TestCancelRacingAcquisitionLeavesNoLock(t *testing.T) {
 			mustUnlock(t, got.lock)
 		case errors.Is(got.err, context.Canceled):
 			cancelled++
+			// The library may finish giving back a lock taken meanwhile after Lock returned.
+			awaitGivenBack(t, redisURL(), name)
 		default:
 			t.Fatalf("round %d: %v", round, got.err)
-		}
-		if keyExists(t, name) {
-			t.Fatalf("round %d: a lock was left behind (Lock returned %v)", round, got.err)
 		}
 	}
 	t.Logf("%d rounds: %d acquired before the cancel, %d cancelled", rounds, acquired, cancelled)
@@ -144,35 +143,15 @@ func TestCancelRacingAcquisitionLeavesNoLock(t *testing.T) {
 	}
 }
 
-// pausedAttempt makes the next lock attempt of c, a client on url, wait in Redis for about
-// 300 ms (CLIENT PAUSE holds write commands), so a cancel or Close lands while the attempt is
-// in flight.
-func pausedAttempt(t *testing.T, c *redilock.Client, url string) {
-	t.Helper()
-	if err := c.Ping(context.Background()); err != nil { // connect before the pause
-		t.Fatal(err)
-	}
-	if _, err := redisCommand(url, "CLIENT", "PAUSE", "300", "WRITE"); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestCancelDuringAttemptReleasesTheLock(t *testing.T) {
-	c := newClient(t)
+	c := patientClient(t, redisURL())
 	name := lockName(t)
-	pausedAttempt(t, c, redisURL())
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	start := time.Now()
-	lock, err := c.Lock(ctx, name, 10*time.Second)
-	elapsed := time.Since(start)
-	if lock != nil || !errors.Is(err, context.Canceled) {
-		t.Fatalf("Lock: %v, %v", lock, err)
+	unpause := attemptInPause(t, redisURL(), func() (*redilock.Lock, error) { return c.Lock(ctx, name, leakTTL) })
+	cancel()
+	got := unpause()
+	if got.lock != nil || !errors.Is(got.err, context.Canceled) {
+		t.Fatalf("Lock: %v, %v", got.lock, got.err)
 	}
-	if elapsed < 200*time.Millisecond {
-		t.Errorf("Lock returned after %v, before the paused attempt could finish", elapsed)
-	}
-	if keyExists(t, name) {
-		t.Error("the lock taken by the attempt in flight was left behind")
-	}
+	awaitGivenBack(t, redisURL(), name)
 }

@@ -8,6 +8,10 @@ package redilock
 #include <string.h>
 #include "redilock.h"
 
+#if REDILOCK_VERSION_MAJOR != 0 || REDILOCK_VERSION_MINOR != 2
+#error "redilock.h is not version 0.2: this Go binding is written for the redilock 0.2 ABI (libredilock.so.0.2); build it against a 0.2 header and library"
+#endif
+
 // A status and, on failure, a copy of redilock_last_error(). The message is thread-local and
 // a goroutine may resume on another OS thread, so it is read in the same C call.
 typedef struct {
@@ -43,28 +47,34 @@ static go_result go_new(const char *url, uint64_t retry_interval_ms, uint64_t co
 	return go_result_of(status);
 }
 
-// Defined in Go (goLockLost, exported below).
-extern void goLockLost(uintptr_t renewal_id);
+// Defined in Go (exported below).
+extern void goLockLost(uintptr_t renewal);
+extern void goLostDataDrop(uintptr_t renewal);
 
-// The loss callback: on_lost_data carries the Go renewal's id, not a pointer.
-static void go_lock_lost(void *renewal_id, const char *name) {
+// on_lost_data is the Go renewal's cgo.Handle, a number C passes back untouched.
+static void go_lock_lost(void *renewal, const char *name) {
 	(void)name;
-	goLockLost((uintptr_t)renewal_id);
+	goLockLost((uintptr_t)renewal);
 }
 
-// A NULL cancel makes the wait uncancellable; renewal_id 0 means no auto-renewal.
+static void go_lost_data_drop(void *renewal) {
+	goLostDataDrop((uintptr_t)renewal);
+}
+
+// A NULL cancel makes the wait uncancellable; renewal 0 means no auto-renewal. Whatever the
+// outcome, the library drops the renewal's handle through go_lost_data_drop exactly once.
 static go_result go_lock(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms,
-                         const redilock_cancel *cancel, uintptr_t renewal_id, uint64_t max_hold_ms,
+                         const redilock_cancel *cancel, uintptr_t renewal, uint64_t max_hold_ms,
                          char *token_out, uint64_t *fence_out) {
 	redilock_lock_params params;
-	redilock_status status = redilock_lock_params_init(&params);
-	if (status != REDILOCK_STATUS_OK) return go_result_of(status);
+	redilock_lock_params_init(&params); // fails only for NULL
 	params.cancel = cancel;
-	if (renewal_id != 0) {
+	if (renewal != 0) {
 		params.auto_renew = true;
 		params.max_hold_ms = max_hold_ms;
 		params.on_lost = go_lock_lost;
-		params.on_lost_data = (void *)renewal_id;
+		params.on_lost_data = (void *)renewal;
+		params.on_lost_data_drop = go_lost_data_drop;
 	}
 	return go_result_of(redilock_lock_ex(client, name, ttl_ms, timeout_ms, &params, token_out,
 	                                     REDILOCK_TOKEN_LEN, fence_out));
@@ -94,6 +104,8 @@ import "C"
 
 import (
 	"math"
+	"runtime/cgo"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -117,6 +129,8 @@ const (
 	StatusNotOwner Status = C.REDILOCK_STATUS_NOT_OWNER
 	// StatusCancelled: the wait was cancelled through its context.
 	StatusCancelled Status = C.REDILOCK_STATUS_CANCELLED
+	// StatusClosed: the client was closed before or during the call. Matches ErrClosed.
+	StatusClosed Status = C.REDILOCK_STATUS_CLOSED
 	// StatusConnection: Redis is unreachable or a reply timed out. Matches ErrConnection.
 	StatusConnection Status = C.REDILOCK_STATUS_CONNECTION
 	// StatusRedis: Redis replied with an error (NOAUTH, WRONGTYPE…). Matches ErrRedis.
@@ -179,24 +193,48 @@ func newClientHandle(url, keyPrefix []byte, cfg *config) (clientHandle, *Error) 
 	return handle, err
 }
 
+// closeClientHandle ends the waits and renewals on the client; the handle stays valid.
+func closeClientHandle(handle clientHandle) {
+	C.redilock_close(handle)
+}
+
 func freeClientHandle(handle clientHandle) {
 	C.redilock_free(handle)
 }
 
-// lockCall writes the token and the fencing number of the lock it takes. renewalID 0: no
-// auto-renewal; otherwise a loss is reported to lockLost(renewalID).
+// renewalHandles counts the renewals the library holds a handle to, for the tests to check
+// that each one is given back.
+var renewalHandles atomic.Int64
+
+// lockCall writes the token and the fencing number of the lock it takes. With a renewal, the
+// lock is auto-renewed and a loss is reported to r.lockLost.
 func lockCall(handle clientHandle, name []byte, ttl time.Duration, timeoutMs int64, cancel cancelHandle,
-	renewalID uintptr, maxHold time.Duration, token *tokenBuffer, fence *uint64) *Error {
+	r *renewal, maxHold time.Duration, token *tokenBuffer, fence *uint64) *Error {
+	var renewalHandle cgo.Handle // 0: none
+	if r != nil {
+		renewalHandles.Add(1)
+		renewalHandle = cgo.NewHandle(r)
+	}
 	return failure(C.go_lock(handle, cString(name), C.uint64_t(millis(ttl)), C.int64_t(timeoutMs),
-		cancel, C.uintptr_t(renewalID), C.uint64_t(millis(maxHold)),
+		cancel, C.uintptr_t(renewalHandle), C.uint64_t(millis(maxHold)),
 		token.cString(), (*C.uint64_t)(unsafe.Pointer(fence))))
 }
 
-// goLockLost is the loss callback, called once per lost lock on a thread of the library's own.
+// goLockLost is the loss callback, called at most once per renewal on a thread of the
+// library's own.
 //
 //export goLockLost
-func goLockLost(renewalID C.uintptr_t) {
-	lockLost(uintptr(renewalID))
+func goLockLost(data C.uintptr_t) {
+	cgo.Handle(data).Value().(*renewal).lockLost()
+}
+
+// goLostDataDrop is on_lost_data_drop: the library is done with the renewal's handle. Called
+// exactly once, after the loss callback returned or once it can no longer run.
+//
+//export goLostDataDrop
+func goLostDataDrop(data C.uintptr_t) {
+	cgo.Handle(data).Delete()
+	renewalHandles.Add(-1)
 }
 
 func extendCall(handle clientHandle, name []byte, token *tokenBuffer, ttl time.Duration) *Error {

@@ -4,22 +4,24 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Client is a lock client: one multiplexed Redis connection and one wake-up subscription,
 // served by one I/O thread of the C library. It is safe for use by any number of goroutines;
 // share one per process and Close it when done.
 type Client struct {
-	// mu is read-held by every call that uses handle; Close write-locks it, so the handle is
-	// freed only once no call uses it.
+	// mu is read-held by every call that uses handle; Close write-locks it to free the handle,
+	// so that no call runs during or after the free.
 	mu     sync.RWMutex
-	handle clientHandle
+	handle clientHandle // nil once freed
 
-	// closing is cancelled when Close begins: waits in flight end and new calls are refused.
-	closing      context.Context
-	startClosing context.CancelFunc
-	closeOnce    sync.Once
-	cleanup      runtime.Cleanup
+	// closing is set when Close begins: new calls are refused, and the loss callbacks that
+	// the library then runs for the renewed locks tell a Close from any other loss. A separate
+	// object, so that a renewal held by C does not keep the Client reachable.
+	closing   *atomic.Bool
+	closeOnce sync.Once
+	cleanup   runtime.Cleanup
 }
 
 // New creates a client for url: redis://[user:password@]host[:port][/db] or
@@ -45,18 +47,10 @@ func New(url string, options ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{handle: handle}
-	c.closing, c.startClosing = context.WithCancel(context.Background())
+	c := &Client{handle: handle, closing: new(atomic.Bool)}
 	// A backstop for a client that is dropped without Close.
-	c.cleanup = runtime.AddCleanup(c, freeClient, handle)
+	c.cleanup = runtime.AddCleanup(c, freeClientHandle, handle)
 	return c, nil
-}
-
-// freeClient reports the client's renewed locks as lost, then frees it. In that order: once
-// freed, the address may be reused by a new client with renewals of its own.
-func freeClient(handle clientHandle) {
-	endRenewals(handle)
-	freeClientHandle(handle)
 }
 
 // Close ends the waits in flight (their Lock calls return ErrClosed), waits for the other calls
@@ -66,11 +60,13 @@ func freeClient(handle clientHandle) {
 // returns nil; every other method called once Close has begun returns ErrClosed.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
-		c.startClosing()
+		c.closing.Store(true)
+		// Thread-safe, unlike the free: it ends the calls that wait, so they give back mu.
+		closeClientHandle(c.handle)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.cleanup.Stop()
-		freeClient(c.handle)
+		freeClientHandle(c.handle)
 		c.handle = nil
 	})
 	return nil
@@ -81,7 +77,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	return c.call(ctx, pingCall)
 }
 
-// call runs one C call with the handle, unless ctx is already done or the client closed.
+// call runs one C call with the handle, unless ctx is already done or the client freed.
 func (c *Client) call(ctx context.Context, fn func(clientHandle) *Error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -95,10 +91,10 @@ func (c *Client) call(ctx context.Context, fn func(clientHandle) *Error) error {
 }
 
 // borrow returns the handle for one call, which must end with giveBack; ErrClosed once Close
-// has begun.
+// has begun (calls already in the library get its CLOSED).
 func (c *Client) borrow() (clientHandle, error) {
 	c.mu.RLock()
-	if c.closing.Err() != nil {
+	if c.closing.Load() {
 		c.mu.RUnlock()
 		return nil, ErrClosed
 	}

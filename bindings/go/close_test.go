@@ -60,7 +60,7 @@ func TestCloseWhileCallsAreInFlight(t *testing.T) {
 		}()
 	}
 
-	time.Sleep(100 * time.Millisecond)
+	awaitWaiters(t, redisURL(), name, waiters)
 	start := time.Now()
 	var closers sync.WaitGroup
 	for range 3 {
@@ -85,6 +85,8 @@ func TestCloseWhileCallsAreInFlight(t *testing.T) {
 		"TryLock":  lockErr(c.TryLock(ctx, name, time.Second)),
 		"WithLock": c.WithLock(ctx, name, time.Second, func(context.Context) error { return nil }),
 		"Ping":     c.Ping(ctx),
+		"Extend":   kept.Extend(ctx, time.Minute),
+		"TTL":      errorOf(kept.TTL(ctx)),
 		"Unlock":   kept.Unlock(ctx),
 		"Close":    errors.Join(c.Close(), redilock.ErrClosed),
 	}
@@ -95,20 +97,70 @@ func TestCloseWhileCallsAreInFlight(t *testing.T) {
 	}
 }
 
+// errorOf is the error of a call that also returns a value.
+func errorOf[T any](_ T, err error) error {
+	return err
+}
+
+// Close ends a wait within milliseconds, with the library's CLOSED status, and gives back the
+// waiter's place in the queue.
+func TestCloseEndsAWaitPromptly(t *testing.T) {
+	holder := newClient(t)
+	var latencies []time.Duration
+	for range 10 {
+		c := newClient(t, redilock.WithRetryInterval(slowRecheck))
+		name := lockName(t)
+		held := mustLock(t, holder, name)
+		result := lockInBackground(func() (*redilock.Lock, error) { return c.Lock(context.Background(), name, time.Second) })
+		awaitWaiters(t, redisURL(), name, 1)
+		closing := time.Now()
+		go c.Close()
+		got := <-result
+		latencies = append(latencies, time.Since(closing))
+		if got.lock != nil || !errors.Is(got.err, redilock.ErrClosed) || got.err == redilock.ErrClosed {
+			t.Fatalf("Lock: %v, %v; want the library's CLOSED", got.lock, got.err)
+		}
+		requireStatus(t, got.err, redilock.StatusClosed)
+		awaitWaiters(t, redisURL(), name, 0)
+		mustUnlock(t, held)
+	}
+	requirePrompt(t, "Close to the waiter's return", latencies)
+}
+
+func TestClosedStatusMatchesErrClosed(t *testing.T) {
+	closed := &redilock.Error{Status: redilock.StatusClosed, Message: "the client was closed"}
+	if !errors.Is(closed, redilock.ErrClosed) || errors.Is(closed, redilock.ErrNotOwner) {
+		t.Errorf("status %d: errors.Is(ErrClosed) %v, errors.Is(ErrNotOwner) %v", redilock.StatusClosed,
+			errors.Is(closed, redilock.ErrClosed), errors.Is(closed, redilock.ErrNotOwner))
+	}
+	if errors.Is(&redilock.Error{Status: redilock.StatusCancelled}, redilock.ErrClosed) {
+		t.Error("a cancellation matches ErrClosed")
+	}
+	if redilock.StatusClosed != 203 || redilock.StatusClosed.String() != "client closed" {
+		t.Errorf("StatusClosed = %d, %q", redilock.StatusClosed, redilock.StatusClosed)
+	}
+}
+
+// An attempt that Redis holds while Close runs takes the lock when Redis lets it run: the call
+// still returns ErrClosed, and the library gives the lock back.
 func TestCloseDuringAttemptReleasesTheLock(t *testing.T) {
-	c, err := redilock.New(redisURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := patientClient(t, redisURL())
 	name := lockName(t)
-	pausedAttempt(t, c, redisURL())
-	time.AfterFunc(50*time.Millisecond, func() { c.Close() })
-	if lock, err := c.Lock(context.Background(), name, 10*time.Second); lock != nil || err != redilock.ErrClosed {
-		t.Fatalf("Lock: %v, %v", lock, err)
+	unpause := attemptInPause(t, redisURL(), func() (*redilock.Lock, error) {
+		return c.Lock(context.Background(), name, leakTTL)
+	})
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	waitUntil(t, "Close waits for the call in flight", func() bool { return redilock.CloseWaitsForCalls(c) })
+	got := unpause()
+	<-closed
+	if got.lock != nil || !errors.Is(got.err, redilock.ErrClosed) {
+		t.Fatalf("Lock: %v, %v", got.lock, got.err)
 	}
-	if keyExists(t, name) {
-		t.Error("the lock taken by the attempt in flight was left behind")
-	}
+	awaitGivenBack(t, redisURL(), name)
 }
 
 // A client dropped without Close is freed by its cleanup: its connection to Redis closes.
@@ -136,10 +188,8 @@ func TestCleanupFreesAnAbandonedClient(t *testing.T) {
 	if got := connected(); got < baseline+abandoned {
 		t.Fatalf("%d clients connected, want at least %d", got, baseline+abandoned)
 	}
-	for deadline := time.Now().Add(10 * time.Second); connected() > baseline; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d clients still connected, want %d", connected(), baseline)
-		}
+	waitUntil(t, "the abandoned clients disconnect", func() bool {
 		runtime.GC()
-	}
+		return connected() <= baseline
+	})
 }

@@ -13,9 +13,9 @@
 // re-check at the retry interval in case that message is lost.
 //
 // Contexts are honoured inside the C call: cancelling ctx or reaching its deadline ends a
-// waiting Lock within milliseconds. An acquisition attempt already sent to Redis is allowed to
-// finish; if it took the lock after ctx ended, Lock releases it and returns the context's
-// error, so a lock is returned only while ctx is still live and none is ever left behind.
+// waiting Lock within milliseconds, and Close ends it with ErrClosed. A cancel or a Close that
+// reaches the call before it returns always wins: if an attempt in flight took the lock
+// meanwhile, the library gives it back, so a failed Lock never leaves a lock behind.
 //
 // Leases: a lock taken with AutoRenew (as WithLock does) is renewed in the background until
 // Unlock; Lost is closed at once if it is lost, and WithLock cancels fn's context then. Fence

@@ -30,11 +30,14 @@ var (
 	// ErrRedis: Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
 	ErrRedis = &Error{Status: StatusRedis, Message: "Redis replied with an error"}
 	// ErrClosed: the Client was closed, before or during the call.
-	ErrClosed = errors.New("redilock: client is closed")
+	ErrClosed = &Error{Status: StatusClosed, Message: "client is closed"}
 	// ErrLost: an auto-renewed lock was lost (a renewal found it gone or taken, it could not
 	// reach Redis before the lease ran out, MaxHold ran out, or the client was closed). It is
 	// the cause of WithLock's context (context.Cause) once the lock is lost.
 	ErrLost = errors.New("redilock: lock lost")
+
+	// errClosedLost is the loss cause of a lock whose renewal Close ended.
+	errClosedLost = fmt.Errorf("%w: %w", ErrClosed, ErrLost)
 )
 
 // Error returns the message, prefixed with "redilock: ".

@@ -104,7 +104,7 @@ func ExampleAutoRenew() {
 	defer c.Close()
 	ctx := context.Background()
 
-	lock, err := c.Lock(ctx, "example:migration", time.Second, redilock.AutoRenew())
+	lock, err := c.Lock(ctx, "example:migration", 2*time.Second, redilock.AutoRenew())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func ExampleAutoRenew() {
 	select {
 	case <-lock.Lost():
 		fmt.Println("lost: stop writing")
-	case <-time.After(1500 * time.Millisecond): // work that outlasts the TTL
+	case <-time.After(3 * time.Second): // work that outlasts the TTL
 		fmt.Println("still held past the TTL; fence > 0:", fence > 0)
 	}
 	// Output: still held past the TTL; fence > 0: true

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -59,7 +60,7 @@ func startRedis(port int) (*redisServer, error) {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	server := &redisServer{port: port, url: fmt.Sprintf("redis://127.0.0.1:%d", port), cmd: cmd}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(scaled(5 * time.Second)); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, err := redisCommand(server.url, "PING"); err == nil {
 			return server, nil
 		}
@@ -98,35 +99,57 @@ func (s *redisServer) restart(t *testing.T) {
 // redisCommand sends one command over a fresh connection and returns the reply as text
 // (integers in decimal, nil as ""); an error reply becomes an error.
 func redisCommand(redisURL string, args ...string) (string, error) {
+	reply, err := redisReply(redisURL, args...)
+	text, _ := reply.(string)
+	return text, err
+}
+
+// redisList is redisCommand for a command that replies with an array.
+func redisList(redisURL string, args ...string) ([]string, error) {
+	reply, err := redisReply(redisURL, args...)
+	list, _ := reply.([]string)
+	return list, err
+}
+
+// redisReply sends one command over a fresh connection: a plain RESP exchange, so that the
+// tests observe Redis without the library under test.
+func redisReply(redisURL string, args ...string) (any, error) {
 	parsed, err := url.Parse(redisURL)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	conn, err := net.DialTimeout("tcp", parsed.Host, time.Second)
+	conn, err := net.DialTimeout("tcp", parsed.Host, scaled(5*time.Second))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(scaled(10 * time.Second)))
 	var request strings.Builder
 	fmt.Fprintf(&request, "*%d\r\n", len(args))
 	for _, arg := range args {
 		fmt.Fprintf(&request, "$%d\r\n%s\r\n", len(arg), arg)
 	}
 	if _, err := conn.Write([]byte(request.String())); err != nil {
-		return "", err
+		return nil, err
 	}
-	reader := bufio.NewReader(conn)
+	return readReply(bufio.NewReader(conn))
+}
+
+// readReply reads one RESP2 reply: a string, or a []string for an array of scalars.
+func readReply(reader *bufio.Reader) (any, error) {
 	line, err := reader.ReadString('\n')
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, errors.New("redis: empty reply line")
+	}
 	switch line[0] {
 	case '+', ':':
 		return line[1:], nil
 	case '-':
-		return "", fmt.Errorf("redis: %s", line[1:])
+		return nil, fmt.Errorf("redis: %s", line[1:])
 	case '$':
 		size, _ := strconv.Atoi(line[1:])
 		if size < 0 {
@@ -135,8 +158,20 @@ func redisCommand(redisURL string, args ...string) (string, error) {
 		body := make([]byte, size+2)
 		_, err := io.ReadFull(reader, body)
 		return string(body[:size]), err
+	case '*':
+		count, _ := strconv.Atoi(line[1:])
+		elements := make([]string, 0, max(count, 0))
+		for range count {
+			element, err := readReply(reader)
+			if err != nil {
+				return nil, err
+			}
+			text, _ := element.(string)
+			elements = append(elements, text)
+		}
+		return elements, nil
 	}
-	return "", fmt.Errorf("redis: unexpected reply %q", line)
+	return nil, fmt.Errorf("redis: unexpected reply %q", line)
 }
 
 // redisDo is redisCommand against $REDIS_URL, failing the test on error.
@@ -205,5 +240,131 @@ func requireStatus(t testing.TB, err error, status redilock.Status) *redilock.Er
 
 // keyExists reports whether Redis holds the key of a lock (no key prefix).
 func keyExists(t testing.TB, name string) bool {
-	return redisDo(t, "EXISTS", name) == "1"
+	t.Helper()
+	return existsAt(t, redisURL(), name)
+}
+
+// existsAt reports whether the server at url holds key.
+func existsAt(t testing.TB, url, key string) bool {
+	t.Helper()
+	reply, err := redisCommand(url, "EXISTS", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply == "1"
+}
+
+// scaled stretches a time bound by REDILOCK_TEST_TIME_SCALE (default 1) for a slow or loaded
+// machine: every bound a test asserts goes through it. Tests wait by polling what they can
+// observe, never by sleeping for a bound.
+func scaled(bound time.Duration) time.Duration {
+	scale, err := strconv.ParseFloat(os.Getenv("REDILOCK_TEST_TIME_SCALE"), 64)
+	if err != nil || scale < 1 {
+		scale = 1
+	}
+	return time.Duration(float64(bound) * scale)
+}
+
+// patience bounds every wait for something the tests observe (waitUntil): generous, since
+// those waits end as soon as the thing happens.
+var patience = scaled(20 * time.Second)
+
+// waitUntil polls condition until it holds, and fails the test after patience.
+func waitUntil(t testing.TB, what string, condition func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(patience); !condition(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", patience, what)
+		}
+	}
+}
+
+// leakTTL outlasts patience: a lock taken with it that a call should have left behind (or
+// given back) is still there when waitUntil gives up, instead of expiring unseen.
+var leakTTL = 3 * patience
+
+// queue is the tokens waiting for lock name (its key: no key prefix) at url, first in line
+// first: the list redilock:queue:{N}:<name>.
+func queue(t testing.TB, url, name string) []string {
+	t.Helper()
+	keys, err := redisList(url, "KEYS", "redilock:queue:*:"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	tokens, err := redisList(url, "LRANGE", keys[0], "0", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
+}
+
+// awaitWaiters returns once count callers wait in the queue of lock name at url.
+func awaitWaiters(t testing.TB, url, name string, count int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d waiters queued for %q", count, name), func() bool {
+		return len(queue(t, url, name)) == count
+	})
+}
+
+// awaitGivenBack returns once lock name (no key prefix) at url is neither held nor waited for:
+// what a call that ended without a lock gives back, possibly just after it returned.
+func awaitGivenBack(t testing.TB, url, name string) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%q is given back", name), func() bool {
+		return !existsAt(t, url, name) && len(queue(t, url, name)) == 0
+	})
+}
+
+type lockResult struct {
+	lock *redilock.Lock
+	err  error
+}
+
+// lockInBackground runs lockCall on a goroutine of its own; its result comes on the channel.
+func lockInBackground(lockCall func() (*redilock.Lock, error)) <-chan lockResult {
+	result := make(chan lockResult, 1)
+	go func() {
+		lock, err := lockCall()
+		result <- lockResult{lock, err}
+	}()
+	return result
+}
+
+// patientClient is a client on url whose commands may wait in a paused Redis (attemptInPause).
+func patientClient(t *testing.T, url string) *redilock.Client {
+	return newClientAt(t, url, redilock.WithCommandTimeout(3*patience))
+}
+
+// attemptInPause starts lockCall while Redis at url holds write commands (CLIENT PAUSE
+// WRITE), and returns once its attempt waits in Redis, so that a cancel or a Close is sure to
+// land while the attempt is in flight. unpause lets the attempt run (taking the lock) and
+// returns the call's result. The client needs a command timeout above patience.
+func attemptInPause(t *testing.T, url string, lockCall func() (*redilock.Lock, error)) (unpause func() lockResult) {
+	t.Helper()
+	pauseMs := strconv.FormatInt((2 * patience).Milliseconds(), 10)
+	if _, err := redisCommand(url, "CLIENT", "PAUSE", pauseMs, "WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	resume := func() {
+		if _, err := redisCommand(url, "CLIENT", "UNPAUSE"); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(resume)
+	result := lockInBackground(lockCall)
+	pausedScript := regexp.MustCompile(`flags=\w*b\w* .*cmd=eval`)
+	waitUntil(t, "a lock attempt waits in the paused Redis", func() bool {
+		clients, err := redisCommand(url, "CLIENT", "LIST")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pausedScript.MatchString(clients)
+	})
+	return func() lockResult {
+		resume()
+		return <-result
+	}
 }

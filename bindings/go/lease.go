@@ -2,10 +2,9 @@ package redilock
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"runtime"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,68 +53,33 @@ func applyLockOptions(options []LockOption) lockSettings {
 }
 
 // renewal is the Go side of one lock's auto-renewal: lost is cancelled when the lock is lost.
+// The library holds it as the loss callback's data, through a cgo.Handle it drops when done.
 type renewal struct {
-	id       uintptr      // given to C as the loss callback's data
-	owner    clientHandle // the client renewing it; not the *Client, so that its cleanup can run
 	lost     context.Context
 	markLost context.CancelCauseFunc
+	closing  *atomic.Bool    // the client's: set while Close ends the renewals
 	backstop runtime.Cleanup // releases the Lock if it is dropped without Unlock
 }
 
-// renewals finds a renewal by the id the loss callback brings. An id rather than a
-// cgo.Handle: a callback already started when Unlock or Close returns may still arrive, and
-// must then find nothing instead of a deleted handle.
-var renewals = struct {
-	sync.Mutex
-	lastID uintptr
-	byID   map[uintptr]*renewal
-}{byID: map[uintptr]*renewal{}}
-
-func startRenewal(owner clientHandle) *renewal {
+func newRenewal(closing *atomic.Bool) *renewal {
 	lost, markLost := context.WithCancelCause(context.Background())
-	renewals.Lock()
-	defer renewals.Unlock()
-	renewals.lastID++
-	r := &renewal{id: renewals.lastID, owner: owner, lost: lost, markLost: markLost}
-	renewals.byID[r.id] = r
-	return r
-}
-
-// unregister removes the renewal with this id and returns it; nil if it is gone already
-// (lost, unlocked or its client freed), so that each renewal ends once.
-func unregister(id uintptr) *renewal {
-	renewals.Lock()
-	defer renewals.Unlock()
-	r := renewals.byID[id]
-	delete(renewals.byID, id)
-	return r
+	return &renewal{lost: lost, markLost: markLost, closing: closing}
 }
 
 // lockLost handles the loss callback. It runs on a library thread and must stay brief.
-func lockLost(id uintptr) {
-	if r := unregister(id); r != nil {
+func (r *renewal) lockLost() {
+	if r.closing.Load() {
+		r.markLost(errClosedLost)
+	} else {
 		r.markLost(ErrLost)
 	}
 }
 
 // released ends the renewal after Unlock, which stopped it in C. NOT_OWNER means the lease
-// was lost before, whether or not its callback has arrived yet.
+// was lost before, whether or not its callback ran.
 func (r *renewal) released(failed *Error) {
-	if unregister(r.id) != nil && failed != nil && failed.Status == StatusNotOwner {
+	if failed != nil && failed.Status == StatusNotOwner {
 		r.markLost(ErrLost)
-	}
-}
-
-// endRenewals reports the locks that owner still renews as lost: the client is being freed,
-// which stops their renewal, so they will expire at their TTL.
-func endRenewals(owner clientHandle) {
-	renewals.Lock()
-	defer renewals.Unlock()
-	for id, r := range renewals.byID {
-		if r.owner == owner {
-			delete(renewals.byID, id)
-			r.markLost(fmt.Errorf("%w: %w", ErrClosed, ErrLost))
-		}
 	}
 }
 

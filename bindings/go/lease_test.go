@@ -13,14 +13,14 @@ import (
 )
 
 // Bounds for what the library does in the background, generous for -race on a loaded machine.
-const (
-	renewedTTL = 500 * time.Millisecond // short enough to watch several renewals
-	lossNotice = 3 * time.Second        // the most a loss may take to be reported
-	gcNotice   = 5 * time.Second        // the most the backstop may take to release a lock
+var (
+	renewedTTL = scaled(2 * time.Second)  // renewed every ~0.7 s: a starved renewer still makes it
+	lossNotice = scaled(10 * time.Second) // the most a loss may take to be reported
+	gcNotice   = scaled(10 * time.Second) // the most the backstop may take to release a lock
 
 	// droppedTTL outlasts every wait for the backstop, and its first renewal comes later
 	// still: a key that goes was released, not expired, and no renewal is counted.
-	droppedTTL = 30 * time.Second
+	droppedTTL = 4 * gcNotice
 )
 
 // scriptsRun counts the scripts the server at url ran since its statistics were reset: every
@@ -78,18 +78,33 @@ func requireHeld(t *testing.T, lock *redilock.Lock) {
 	}
 }
 
-// requireRenewalsEnded checks that the Go side keeps no renewal beyond the count before.
-func requireRenewalsEnded(t *testing.T, before int) {
+// requireHandlesGivenBack checks that the library holds no renewal handle beyond the count
+// before: each was dropped once it could no longer be needed.
+func requireHandlesGivenBack(t *testing.T, before int64) {
 	t.Helper()
-	if after := redilock.RenewalsRegistered(); after != before {
-		t.Errorf("%d renewals registered, want %d", after, before)
+	if after := redilock.RenewalHandles(); after != before {
+		t.Errorf("the library holds %d renewal handles, want %d", after, before)
 	}
 }
 
+// redisClockMicros is the time of the server at url in microseconds.
+func redisClockMicros(t *testing.T, url string) uint64 {
+	t.Helper()
+	clock, err := redisList(url, "TIME")
+	if err != nil || len(clock) != 2 {
+		t.Fatalf("TIME: %v, %v", clock, err)
+	}
+	seconds, _ := strconv.ParseUint(clock[0], 10, 64)
+	micros, _ := strconv.ParseUint(clock[1], 10, 64)
+	return seconds*1_000_000 + micros
+}
+
+// Fences are never below the Redis clock in microseconds (about 1.8e15): a fresh name does
+// not start at 1, and the number reaches Go whole.
 func TestFencesIncreaseAcrossClients(t *testing.T) {
 	clients := []*redilock.Client{newClient(t), newClient(t)}
 	name := lockName(t)
-	var last uint64
+	last := redisClockMicros(t, redisURL())
 	for round := range 6 {
 		lock := mustLock(t, clients[round%2], name)
 		if lock.Fence() <= last {
@@ -124,7 +139,7 @@ func TestExtendAndTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitUntil(t, "the short lock expires", func() bool { return !keyExists(t, name+":short") })
 	if err := expired.Extend(ctx, time.Minute); !errors.Is(err, redilock.ErrNotOwner) || keyExists(t, name+":short") {
 		t.Errorf("Extend after expiry: %v; key re-created: %v", err, keyExists(t, name+":short"))
 	}
@@ -155,7 +170,7 @@ func TestInvalidLeaseArgumentsSendNothing(t *testing.T) {
 	server := ownRedis(t)
 	c := newClientAt(t, server.url)
 	ctx := context.Background()
-	lock, err := c.TryLock(ctx, "held", 10*time.Second)
+	lock, err := c.TryLock(ctx, "held", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +197,7 @@ func TestInvalidLeaseArgumentsSendNothing(t *testing.T) {
 	if sent := scriptsRun(t, server.url); sent != 0 {
 		t.Errorf("%d scripts ran", sent)
 	}
-	if remaining := pttl(t, server.url, "held"); remaining <= 9*time.Second {
+	if remaining := pttl(t, server.url, "held"); remaining <= 50*time.Minute {
 		t.Errorf("PTTL %v: the lock's TTL changed", remaining)
 	}
 }
@@ -191,13 +206,13 @@ func TestAutoRenewHoldsTheLockAndStopsAtUnlock(t *testing.T) {
 	server := ownRedis(t)
 	c, rival := newClientAt(t, server.url), newClientAt(t, server.url)
 	ctx := context.Background()
-	before := redilock.RenewalsRegistered()
+	before := redilock.RenewalHandles()
 
 	lock, err := c.TryLock(ctx, "long-job", renewedTTL, redilock.AutoRenew())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for start := time.Now(); time.Since(start) < 5*renewedTTL; time.Sleep(50 * time.Millisecond) {
+	for start := time.Now(); time.Since(start) < 2*renewedTTL; time.Sleep(50 * time.Millisecond) {
 		if _, err := rival.TryLock(ctx, "long-job", time.Second); !errors.Is(err, redilock.ErrNotAcquired) {
 			t.Fatalf("rival TryLock after %v: %v", time.Since(start), err)
 		}
@@ -210,10 +225,10 @@ func TestAutoRenewHoldsTheLockAndStopsAtUnlock(t *testing.T) {
 	if exists, _ := redisCommand(server.url, "EXISTS", "long-job"); exists != "0" {
 		t.Error("the key outlived Unlock")
 	}
-	requireRenewalsEnded(t, before)
+	requireHandlesGivenBack(t, before)
 
 	resetStats(t, server.url)
-	time.Sleep(2 * renewedTTL)
+	time.Sleep(renewedTTL) // three renewal intervals
 	if sent := scriptsRun(t, server.url); sent != 0 {
 		t.Errorf("%d scripts ran after Unlock", sent)
 	}
@@ -229,10 +244,9 @@ func TestAutoRenewHoldsTheLockAndStopsAtUnlock(t *testing.T) {
 func TestFailedAcquisitionStartsNoRenewal(t *testing.T) {
 	server := ownRedis(t)
 	holder, c := newClientAt(t, server.url), newClientAt(t, server.url)
-	before := redilock.RenewalsRegistered()
+	before := redilock.RenewalHandles()
 	held := mustLock(t, holder, "busy")
-	const ttl = 3 * time.Second // a leaked renewal would run after ttl/3
-	started := time.Now()
+	const ttl = 3 * time.Second // a leaked renewal would run every ttl/3
 
 	if _, err := c.TryLock(context.Background(), "busy", ttl, redilock.AutoRenew()); !errors.Is(err, redilock.ErrNotAcquired) {
 		t.Errorf("TryLock: %v", err)
@@ -242,25 +256,29 @@ func TestFailedAcquisitionStartsNoRenewal(t *testing.T) {
 	if _, err := c.Lock(short, "busy", ttl, redilock.AutoRenew()); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Lock past its deadline: %v", err)
 	}
-	cancelled, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	if _, err := c.Lock(cancelled, "busy", ttl, redilock.AutoRenew()); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled Lock: %v", err)
+	awaitWaiters(t, server.url, "busy", 0)
+	waiting, cancel := context.WithCancel(context.Background())
+	result := lockInBackground(func() (*redilock.Lock, error) { return c.Lock(waiting, "busy", ttl, redilock.AutoRenew()) })
+	awaitWaiters(t, server.url, "busy", 1)
+	cancel()
+	if got := <-result; !errors.Is(got.err, context.Canceled) {
+		t.Errorf("cancelled Lock: %v", got.err)
 	}
-	// The attempt in flight takes the lock; Lock hands it back as the cancel won.
-	pausedAttempt(t, c, server.url)
-	cancelled, cancel = context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	if _, err := c.Lock(cancelled, "free", ttl, redilock.AutoRenew()); !errors.Is(err, context.Canceled) {
-		t.Errorf("Lock cancelled during its attempt: %v", err)
+	// The attempt in flight takes the lock; the library gives it back as the cancel won.
+	patient := patientClient(t, server.url)
+	inFlight, cancel := context.WithCancel(context.Background())
+	unpause := attemptInPause(t, server.url, func() (*redilock.Lock, error) {
+		return patient.Lock(inFlight, "free", ttl, redilock.AutoRenew())
+	})
+	cancel()
+	if got := unpause(); !errors.Is(got.err, context.Canceled) {
+		t.Errorf("Lock cancelled during its attempt: %v", got.err)
 	}
-	if exists, _ := redisCommand(server.url, "EXISTS", "free"); exists != "0" {
-		t.Error("the lock taken by the attempt in flight was left behind")
-	}
-	requireRenewalsEnded(t, before)
+	awaitGivenBack(t, server.url, "free")
+	requireHandlesGivenBack(t, before)
 
 	resetStats(t, server.url)
-	time.Sleep(time.Until(started.Add(ttl/3 + time.Second)))
+	time.Sleep(ttl/3 + time.Second)
 	if sent := scriptsRun(t, server.url); sent != 0 {
 		t.Errorf("%d scripts ran: a renewal was started", sent)
 	}
@@ -271,17 +289,17 @@ func TestLossIsReportedAtOnce(t *testing.T) {
 	c := newClient(t)
 	ctx := context.Background()
 	name := lockName(t)
-	before := redilock.RenewalsRegistered()
+	before := redilock.RenewalHandles()
 	lock, err := c.TryLock(ctx, name, renewedTTL, redilock.AutoRenew())
 	if err != nil {
 		t.Fatal(err)
 	}
 	redisDo(t, "DEL", name)
 	t.Logf("loss reported %v after the key was deleted", awaitLoss(t, lock))
-	requireRenewalsEnded(t, before)
 	if err := lock.Unlock(ctx); !errors.Is(err, redilock.ErrNotOwner) {
 		t.Errorf("Unlock after the loss: %v", err)
 	}
+	requireHandlesGivenBack(t, before) // dropped after the callback, which Unlock waits for
 	if err := lock.Extend(ctx, time.Minute); !errors.Is(err, redilock.ErrNotOwner) || keyExists(t, name) {
 		t.Errorf("Extend after the loss: %v", err)
 	}
@@ -291,15 +309,15 @@ func TestMaxHoldCapsTheRenewal(t *testing.T) {
 	c, rival := newClient(t), newClient(t)
 	ctx := context.Background()
 	name := lockName(t)
-	const maxHold = 2 * renewedTTL
+	maxHold := 3 * renewedTTL
 	start := time.Now()
 	lock, err := c.TryLock(ctx, name, renewedTTL, redilock.MaxHold(maxHold))
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(renewedTTL + renewedTTL/2)
+	time.Sleep(renewedTTL + renewedTTL/2) // past the TTL, well before the cap
 	if _, err := rival.TryLock(ctx, name, time.Second); !errors.Is(err, redilock.ErrNotAcquired) {
-		t.Errorf("rival TryLock past the TTL, before the cap: %v", err)
+		t.Errorf("rival TryLock %v after the lock was taken: %v", time.Since(start), err)
 	}
 	awaitLoss(t, lock)
 	held := time.Since(start)
@@ -319,12 +337,12 @@ func TestWithLockRenewsAndCancelsOnLoss(t *testing.T) {
 	c := newClient(t)
 	ctx := context.Background()
 	name := lockName(t)
-	before := redilock.RenewalsRegistered()
+	before := redilock.RenewalHandles()
 
 	err := c.WithLock(ctx, name, renewedTTL, func(ctx context.Context) error {
-		time.Sleep(3 * renewedTTL)
+		time.Sleep(2 * renewedTTL)
 		if !keyExists(t, name) || ctx.Err() != nil {
-			t.Errorf("past its TTL: key held %v, ctx %v", keyExists(t, name), ctx.Err())
+			t.Errorf("past its TTL: key held %v, ctx %v (cause %v)", keyExists(t, name), ctx.Err(), context.Cause(ctx))
 		}
 		return nil
 	})
@@ -348,13 +366,13 @@ func TestWithLockRenewsAndCancelsOnLoss(t *testing.T) {
 	if redisDo(t, "GET", name) != "someone-else" {
 		t.Error("the late release deleted another owner's lock")
 	}
-	requireRenewalsEnded(t, before)
+	requireHandlesGivenBack(t, before)
 }
 
 func TestCloseEndsRenewals(t *testing.T) {
 	c := newClient(t)
 	ctx := context.Background()
-	before := redilock.RenewalsRegistered()
+	before := redilock.RenewalHandles()
 	lock, err := c.TryLock(ctx, lockName(t), renewedTTL, redilock.AutoRenew())
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +389,62 @@ func TestCloseEndsRenewals(t *testing.T) {
 	if err := lock.Unlock(ctx); !errors.Is(err, redilock.ErrClosed) {
 		t.Errorf("Unlock after Close: %v", err)
 	}
-	requireRenewalsEnded(t, before)
+	requireHandlesGivenBack(t, before)
+}
+
+// The library drops each renewal's handle once it can no longer need it, whichever way the
+// renewal ends: Unlock, a loss, a lock call that fails, Close.
+func TestRenewalHandlesAreGivenBack(t *testing.T) {
+	c, rival := newClient(t), newClient(t)
+	ctx := context.Background()
+	before := redilock.RenewalHandles()
+	renewMany := func(c *redilock.Client) []*redilock.Lock {
+		var locks []*redilock.Lock
+		for range 25 {
+			lock, err := c.TryLock(ctx, lockName(t), renewedTTL, redilock.AutoRenew())
+			if err != nil {
+				t.Fatal(err)
+			}
+			locks = append(locks, lock)
+		}
+		if held := redilock.RenewalHandles() - before; held != int64(len(locks)) {
+			t.Fatalf("the library holds %d renewal handles for %d renewed locks", held, len(locks))
+		}
+		return locks
+	}
+
+	for _, lock := range renewMany(c) {
+		mustUnlock(t, lock)
+	}
+	requireHandlesGivenBack(t, before)
+
+	lost := renewMany(c)
+	for _, lock := range lost {
+		redisDo(t, "DEL", lock.Name())
+	}
+	for _, lock := range lost {
+		awaitLoss(t, lock)
+	}
+	waitUntil(t, "the lost locks' handles are dropped", func() bool { return redilock.RenewalHandles() == before })
+	for _, lock := range lost {
+		if err := lock.Unlock(ctx); !errors.Is(err, redilock.ErrNotOwner) {
+			t.Errorf("Unlock after the loss: %v", err)
+		}
+	}
+	requireHandlesGivenBack(t, before)
+
+	name := lockName(t)
+	defer mustUnlock(t, mustLock(t, rival, name))
+	for range 25 {
+		if _, err := c.TryLock(ctx, name, renewedTTL, redilock.AutoRenew()); !errors.Is(err, redilock.ErrNotAcquired) {
+			t.Fatalf("TryLock of a held lock: %v", err)
+		}
+	}
+	requireHandlesGivenBack(t, before)
+
+	renewMany(c)
+	c.Close()
+	requireHandlesGivenBack(t, before)
 }
 
 // dropRenewedLock takes name with AutoRenew and drops the Lock without Unlock.
@@ -404,22 +477,12 @@ func collectBriefly() {
 	}
 }
 
-// existsAt reports whether the server at url holds key.
-func existsAt(t *testing.T, url, key string) bool {
-	t.Helper()
-	reply, err := redisCommand(url, "EXISTS", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply == "1"
-}
-
 // An auto-renewed lock dropped without Unlock is released by its cleanup instead of being
 // renewed until Close; with droppedTTL, a rival that gets it shows a release, not an expiry.
 func TestGCReleasesADroppedRenewedLock(t *testing.T) {
 	c, rival := newClient(t), newClient(t)
 	name := lockName(t)
-	before := redilock.RenewalsRegistered()
+	before := redilock.RenewalHandles()
 	dropRenewedLock(t, c, name)
 
 	var successor *redilock.Lock
@@ -433,8 +496,8 @@ func TestGCReleasesADroppedRenewedLock(t *testing.T) {
 	})
 	t.Logf("released %v after it was dropped", waited)
 	mustUnlock(t, successor)
-	collectUntil(t, "the dropped lock's renewal did not end", func() bool {
-		return redilock.RenewalsRegistered() == before
+	collectUntil(t, "the dropped lock's renewal handle was not given back", func() bool {
+		return redilock.RenewalHandles() == before
 	})
 }
 

@@ -25,8 +25,8 @@ type Lock struct {
 // ErrNotAcquired and context.DeadlineExceeded), or when the client is closed (ErrClosed).
 // Each waiting Lock occupies an OS thread, inside the C call.
 //
-// A lock is returned only if ctx is still live when the call returns: one acquired while ctx
-// ended is released at once and the context's error is returned instead.
+// Lock returns a lock or an error, and an error leaves no lock behind: when ctx ends or the
+// client closes while an attempt is in flight, the library gives back what the attempt took.
 //
 // Options: AutoRenew, MaxHold. A renewal starts only once a lock is returned.
 func (c *Client) Lock(ctx context.Context, name string, ttl time.Duration, options ...LockOption) (*Lock, error) {
@@ -105,7 +105,7 @@ func (l *Lock) Token() string {
 	return string(l.token[:len(l.token)-1])
 }
 
-func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait bool, options []LockOption) (_ *Lock, err error) {
+func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait bool, options []LockOption) (*Lock, error) {
 	if ttl < 0 {
 		return nil, invalidArgument("the TTL must not be negative")
 	}
@@ -150,58 +150,28 @@ func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait 
 		defer signal.free()
 		stopOnDone := context.AfterFunc(ctx, signal.trigger)
 		defer stopOnDone()
-		stopOnClose := context.AfterFunc(c.closing, signal.trigger)
-		defer stopOnClose()
 		cancel = signal.handle
 	}
 
 	lock := &Lock{client: c, name: name, cName: cName}
-	var renewalID uintptr
 	if settings.autoRenew {
-		lock.renewal = startRenewal(handle)
-		renewalID = lock.renewal.id
-		// No renewal runs unless a lock is returned.
-		defer func() {
-			if err != nil {
-				unregister(renewalID)
-			}
-		}()
+		lock.renewal = newRenewal(c.closing)
 	}
-	failed := lockCall(handle, cName, ttl, timeoutMs, cancel, renewalID, settings.maxHold, &lock.token, &lock.fence)
+	failed := lockCall(handle, cName, ttl, timeoutMs, cancel, lock.renewal, settings.maxHold, &lock.token, &lock.fence)
 	switch {
 	case failed == nil:
-		if interrupted := c.interruption(ctx, name); interrupted != nil {
-			// The cancellation raced the acquisition and lost: hand the lock straight back.
-			if unlockFailed := unlockCall(handle, cName, &lock.token); unlockFailed != nil {
-				return nil, errors.Join(interrupted, unlockFailed)
-			}
-			return nil, interrupted
-		}
 		if lock.renewal != nil {
 			lock.releaseIfDropped()
 		}
 		return lock, nil
 	case failed.Status == StatusCancelled:
-		if interrupted := c.interruption(ctx, name); interrupted != nil {
-			return nil, interrupted
-		}
+		// Only ctx's end triggers the signal: report it, a deadline as not acquired.
+		return nil, contextEnded(name, ctx.Err())
 	case failed.Status == StatusNotAcquired && wait && hasDeadline:
 		// The C timeout was ctx's deadline, which its timer may not have marked yet.
 		failed.cause = context.DeadlineExceeded
 	}
 	return nil, failed
-}
-
-// interruption is why a lock call must not hand out a lock even if it got one: the client is
-// closing, or ctx ended.
-func (c *Client) interruption(ctx context.Context, name string) error {
-	if c.closing.Err() != nil {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return contextEnded(name, err)
-	}
-	return nil
 }
 
 // cancelSignal is a C cancellation handle that context callbacks trigger from their own

@@ -1,14 +1,19 @@
-// What the C++ test files share: lock names of each test's own, error capture, a fixture with
-// two clients, and redis-cli for looking at the server behind the library's back.
+// What the C++ test files share: lock names of each test's own, time bounds, polling, error
+// capture, a fixture with two clients, and redis-cli for looking at the server behind the
+// library's back.
 #pragma once
 
 #include "redilock.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -32,10 +37,18 @@ inline std::chrono::milliseconds elapsed_since(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
 
-// Polls `condition` for up to 5 s; true as soon as it holds.
+// A time bound of a test, stretched by REDILOCK_TEST_TIME_SCALE (default 1) on a slow or loaded
+// machine. Bounds check that something happens promptly; they are never what a test waits for.
+inline std::chrono::milliseconds scaled(std::chrono::milliseconds bound) {
+    const char* const setting = std::getenv("REDILOCK_TEST_TIME_SCALE");
+    const double scale = setting == nullptr ? 1.0 : std::max(1.0, std::atof(setting));
+    return std::chrono::duration_cast<std::chrono::milliseconds>(bound * scale);
+}
+
+// Polls `condition` for a generous while; true as soon as it holds.
 template <class Condition>
 bool eventually(Condition condition) {
-    for (const auto start = Clock::now(); elapsed_since(start) < 5s; std::this_thread::sleep_for(10ms)) {
+    for (const auto start = Clock::now(); elapsed_since(start) < scaled(10s); std::this_thread::sleep_for(5ms)) {
         if (condition()) return true;
     }
     return condition();
@@ -68,6 +81,30 @@ inline std::string redis_cli(const std::string& arguments) {
     EXPECT_EQ(pclose(pipe), 0) << command;
     while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
     return output;
+}
+
+// Whether `key` exists in Redis: a lock's key is its name (the tests use no prefix).
+inline bool key_exists(const std::string& key) { return redis_cli("EXISTS " + key) == "1"; }
+
+// How many callers wait in the queue of lock `name` (the list redilock:queue:{N}:<name>): poll it
+// to know that a waiter is waiting.
+inline long waiters(const std::string& name) {
+    const std::string queue = redis_cli("--scan --pattern 'redilock:queue:*:" + name + "'");
+    return queue.empty() ? 0 : std::stol(redis_cli("LLEN '" + queue + "'"));
+}
+
+// The Redis server's clock in microseconds, the floor of every fencing number handed out after.
+inline std::uint64_t redis_clock_us() {
+    std::istringstream time(redis_cli("TIME"));
+    std::uint64_t seconds = 0, microseconds = 0;
+    time >> seconds >> microseconds;
+    return seconds * 1000000 + microseconds;
+}
+
+// Counts in `drops` when the last copy is destroyed. Captured by an on_lost callback, it tells
+// when the callback was dropped: by the library once it is done with it, and by the guard.
+inline std::shared_ptr<void> drop_counter(std::atomic<int>& drops) {
+    return std::shared_ptr<void>(nullptr, [&drops](void*) { drops++; });
 }
 
 // How many scripts Redis ran since the last CONFIG RESETSTAT: every lock, unlock, extend,

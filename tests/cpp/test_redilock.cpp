@@ -25,8 +25,8 @@ namespace {
 TEST(ErrorCategory, NamesMessagesAndConditions) {
     EXPECT_STREQ(redilock::category().name(), "redilock");
     for (const errc value : {errc::ok, errc::invalid_argument, errc::null_argument, errc::wrong_process,
-                             errc::not_acquired, errc::not_owner, errc::cancelled, errc::connection, errc::redis,
-                             errc::panic}) {
+                             errc::not_acquired, errc::not_owner, errc::cancelled, errc::closed, errc::connection,
+                             errc::redis, errc::panic}) {
         const std::error_code code = value;
         EXPECT_EQ(&code.category(), &redilock::category());
         EXPECT_EQ(code.message(), redilock_status_str(static_cast<redilock_status>(value)));
@@ -36,7 +36,9 @@ TEST(ErrorCategory, NamesMessagesAndConditions) {
     EXPECT_EQ(std::error_code(errc::not_acquired), std::errc::device_or_resource_busy);
     EXPECT_EQ(std::error_code(errc::not_owner), std::errc::operation_not_permitted);
     EXPECT_EQ(std::error_code(errc::cancelled), std::errc::operation_canceled);
-    for (const errc unmapped : {errc::wrong_process, errc::connection, errc::redis, errc::panic}) {
+    EXPECT_EQ(std::error_code(errc::closed).message(), "client closed");
+    EXPECT_NE(std::error_code(errc::closed), std::errc::operation_canceled);  // a close is no cancel
+    for (const errc unmapped : {errc::wrong_process, errc::closed, errc::connection, errc::redis, errc::panic}) {
         EXPECT_EQ(&std::error_code(unmapped).default_error_condition().category(), &redilock::category());
     }
     static_assert(std::is_base_of_v<std::system_error, redilock::error>);
@@ -74,7 +76,7 @@ TEST_F(RedilockTest, TryToLockTriesOnce) {
     redilock::Lock holder(client, name, 5s);
     const auto start = Clock::now();
     redilock::Lock second(client, name, 5s, std::try_to_lock);
-    EXPECT_LT(elapsed_since(start), 1000ms);
+    EXPECT_LT(elapsed_since(start), scaled(1000ms));
     EXPECT_FALSE(second.owns_lock());
     EXPECT_FALSE(second);
     EXPECT_EQ(second.token(), "");
@@ -105,7 +107,7 @@ TEST_F(RedilockTest, TryLockForWaitsAtMostTheTimeout) {
     auto start = Clock::now();
     EXPECT_FALSE(waiter.try_lock_for(200ms));
     EXPECT_GE(elapsed_since(start), 190ms);
-    EXPECT_LT(elapsed_since(start), 3000ms);
+    EXPECT_LT(elapsed_since(start), scaled(3000ms));
 
     start = Clock::now();
     EXPECT_FALSE(waiter.try_lock_until(Clock::now() + 100ms));
@@ -114,16 +116,17 @@ TEST_F(RedilockTest, TryLockForWaitsAtMostTheTimeout) {
     start = Clock::now();
     EXPECT_FALSE(waiter.try_lock_for(-1s));  // tries once, as std::timed_mutex does
     EXPECT_FALSE(waiter.try_lock_for(std::chrono::hours::min()));
-    EXPECT_LT(elapsed_since(start), 1000ms);
+    EXPECT_LT(elapsed_since(start), scaled(1000ms));
 
+    Clock::time_point released;
     std::thread releaser([&] {
-        std::this_thread::sleep_for(100ms);
+        EXPECT_TRUE(eventually([&] { return waiters(name) == 1; }));
+        released = Clock::now();
         holder.unlock();
     });
-    start = Clock::now();
-    EXPECT_TRUE(waiter.try_lock_for(std::chrono::hours::max()));  // wakes on the release
-    EXPECT_LT(elapsed_since(start), 3000ms);
+    EXPECT_TRUE(waiter.try_lock_for(std::chrono::hours::max()));
     releaser.join();
+    EXPECT_LT(elapsed_since(released), scaled(1000ms));  // the release ends the wait
 }
 
 TEST_F(RedilockTest, DefaultTtlComesFromTheClient) {
@@ -221,12 +224,12 @@ TEST_F(RedilockTest, DestructorOfAnExpiredLockDoesNotThrow) {
     const std::string name = lock_name("expired");
     EXPECT_NO_THROW({
         redilock::Lock lock(client, name, 50ms, without_renewal);
-        std::this_thread::sleep_for(150ms);
+        ASSERT_TRUE(eventually([&] { return !key_exists(name); }));
     });
 
     // Expired and taken by another owner: the old guard must not delete the new owner's lock.
     std::optional<redilock::Lock> stale(std::in_place, client, name, 50ms, without_renewal);
-    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(eventually([&] { return !key_exists(name); }));
     redilock::Lock current(observer, name, 5s, std::try_to_lock);
     ASSERT_TRUE(current.owns_lock());
     EXPECT_NO_THROW(stale.reset());
@@ -236,7 +239,7 @@ TEST_F(RedilockTest, DestructorOfAnExpiredLockDoesNotThrow) {
 TEST_F(RedilockTest, UnlockOfAnExpiredLockReportsNotOwner) {
     const std::string name = lock_name("not-owner");
     redilock::Lock lock(client, name, 50ms, without_renewal);
-    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(eventually([&] { return !key_exists(name); }));
     const auto e = thrown_by([&] { lock.unlock(); });
     EXPECT_EQ(e.code(), errc::not_owner);
     EXPECT_EQ(e.code(), std::errc::operation_not_permitted);
@@ -244,7 +247,7 @@ TEST_F(RedilockTest, UnlockOfAnExpiredLockReportsNotOwner) {
     EXPECT_FALSE(lock.owns_lock());
 
     ASSERT_TRUE(lock.try_lock_for(50ms));
-    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(eventually([&] { return !key_exists(name); }));
     std::error_code ec;
     lock.unlock(ec);
     EXPECT_EQ(ec, errc::not_owner);
@@ -327,7 +330,7 @@ TEST_F(RedilockTest, UnreachableServerIsAConnectionError) {
     redilock::Client unreachable("redis://127.0.0.1:1", options);  // nothing listens on port 1
     const auto start = Clock::now();
     const auto e = thrown_by([&] { redilock::Lock lock(unreachable, lock_name("n"), 1s); });
-    EXPECT_LT(elapsed_since(start), 2000ms);
+    EXPECT_LT(elapsed_since(start), scaled(2000ms));
     EXPECT_EQ(e.code(), errc::connection);
     EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos) << e.what();
     EXPECT_EQ(thrown_by([&] { unreachable.ping(); }).code(), errc::connection);
@@ -365,13 +368,16 @@ TEST_F(RedilockTest, CancelEndsABlockingWait) {
     const std::string name = lock_name("cancel");
     redilock::Lock holder(client, name, 5s);
     redilock::CancelSignal cancel;
+    Clock::time_point triggered;
     std::thread canceller([&] {
-        std::this_thread::sleep_for(100ms);
+        EXPECT_TRUE(eventually([&] { return waiters(name) == 1; }));
+        triggered = Clock::now();
         cancel.trigger();
     });
     redilock::Lock waiter(client, name, 5s, std::defer_lock);
     const auto e = thrown_by([&] { waiter.lock(cancel); });
     canceller.join();
+    EXPECT_LT(elapsed_since(triggered), scaled(1000ms));
     EXPECT_EQ(e.code(), errc::cancelled);
     EXPECT_EQ(e.code(), std::errc::operation_canceled);
     EXPECT_FALSE(waiter.owns_lock());
@@ -384,7 +390,8 @@ TEST_F(RedilockTest, LockAsyncWaitsForTheRelease) {
     const std::string name = lock_name("async");
     redilock::Lock holder(client, name, 5s);
     std::future<redilock::Lock> pending = client.lock_async(name, 5s);
-    EXPECT_EQ(pending.wait_for(100ms), std::future_status::timeout);
+    ASSERT_TRUE(eventually([&] { return waiters(name) == 1; }));
+    EXPECT_EQ(pending.wait_for(0ms), std::future_status::timeout);
     holder.unlock();
     redilock::Lock acquired = pending.get();
     EXPECT_TRUE(acquired.owns_lock());
@@ -402,9 +409,10 @@ TEST_F(RedilockTest, LockAsyncCanBeCancelled) {
     redilock::Lock holder(client, name, 5s);
     redilock::CancelSignal cancel;
     std::future<redilock::Lock> pending = client.lock_async(name, 5s, cancel);
-    EXPECT_EQ(pending.wait_for(50ms), std::future_status::timeout);
+    EXPECT_TRUE(eventually([&] { return waiters(name) == 1; }));
+    EXPECT_EQ(pending.wait_for(0ms), std::future_status::timeout);
     cancel.trigger();
-    EXPECT_EQ(pending.wait_for(2s), std::future_status::ready);
+    EXPECT_EQ(pending.wait_for(scaled(2s)), std::future_status::ready);
     EXPECT_EQ(thrown_by([&] { pending.get(); }).code(), errc::cancelled);
 }
 
@@ -426,7 +434,7 @@ TEST_F(RedilockTest, MutexWorksWithLockGuardAndUniqueLock) {
     EXPECT_FALSE(theirs.try_lock_for(100ms));
     EXPECT_FALSE(theirs.try_lock_until(Clock::now() + 50ms));
     mine.unlock();
-    EXPECT_TRUE(theirs.try_lock_for(2s));
+    EXPECT_TRUE(theirs.try_lock_for(scaled(2s)));
 }
 
 TEST_F(RedilockTest, ScopedLockTakesSeveralMutexesWithoutDeadlock) {
@@ -459,12 +467,12 @@ TEST_F(RedilockTest, ScopedLockTakesSeveralMutexesWithoutDeadlock) {
 TEST_F(RedilockTest, MutexUnlockReportsAnExpiredLockOnRequest) {
     redilock::Mutex mutex(client, lock_name("mutex-expired"), 50ms, without_renewal);
     mutex.lock();
-    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(eventually([&] { return !key_exists(mutex.name()); }));
     std::error_code ec;
     mutex.unlock(ec);
     EXPECT_EQ(ec, errc::not_owner);
     ASSERT_TRUE(mutex.try_lock());
-    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(eventually([&] { return !key_exists(mutex.name()); }));
     static_assert(noexcept(mutex.unlock()));
     mutex.unlock();  // the standard guards' unlock: never throws
 }

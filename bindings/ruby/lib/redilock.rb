@@ -4,7 +4,6 @@ require_relative "redilock/version"
 require_relative "redilock/native"
 require_relative "redilock/errors"
 require_relative "redilock/lock"
-require_relative "redilock/loss_watcher"
 require_relative "redilock/client"
 
 # A distributed lock on Redis: Ruby's `Mutex#synchronize` across processes and machines.

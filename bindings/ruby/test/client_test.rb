@@ -27,16 +27,20 @@ class ClientTest < Minitest::Test
     other.unlock
   end
 
+  # A waiter wakes on the release itself: its retry interval here is far longer than the bound.
   def test_lock_waits_for_the_release
-    client = new_client
+    client = new_client(retry_interval: 60)
     name = unique_name
-    held = client.lock(name)
-    releaser = Thread.new { sleep 0.2; held.unlock }
-    started = monotonic
-    lock = client.lock(name, ttl: 5, timeout: 5)
-    assert_in_delta 0.2, monotonic - started, 0.15
+    held = new_client.lock(name)
+    waiter = Thread.new { client.lock(name, ttl: 5) }
+    await_queue(name, 1)
+    assert waiter.alive?, "waits while the lock is held"
+    released = monotonic
+    held.unlock
+    lock = waiter.value
+    assert_operator monotonic - released, :<, scaled(2)
+    assert_equal lock.token, redis("GET", name)
     lock.unlock
-    releaser.join
   end
 
   def test_lock_timeout_raises_not_acquired
@@ -45,8 +49,9 @@ class ClientTest < Minitest::Test
     held = client.lock(name)
     started = monotonic
     error = assert_raises(Redilock::NotAcquired) { client.lock(name, timeout: 0.3) }
-    assert_in_delta 0.3, monotonic - started, 0.15
-    assert_equal 200, error.status
+    assert_operator monotonic - started, :>=, 0.3
+    assert_operator monotonic - started, :<, 0.3 + scaled(2)
+    assert_equal Redilock::Native::STATUS_NOT_ACQUIRED, error.status
     assert_includes error.message, name
     assert_raises(Redilock::NotAcquired) { client.lock(name, timeout: 0) }
     held.unlock
@@ -56,9 +61,9 @@ class ClientTest < Minitest::Test
     client = new_client
     name = unique_name
     lock = client.lock(name, ttl: 0.1)
-    sleep 0.25
+    await_expiry(name)
     error = assert_raises(Redilock::NotOwner) { lock.unlock }
-    assert_equal 201, error.status
+    assert_equal Redilock::Native::STATUS_NOT_OWNER, error.status
     assert_kind_of Redilock::Error, error
   end
 
@@ -72,7 +77,7 @@ class ClientTest < Minitest::Test
     client = new_client
     name = unique_name
     expired = client.lock(name, ttl: 0.1)
-    sleep 0.25
+    await_expiry(name)
     current = client.lock(name)
     assert_raises(Redilock::NotOwner) { expired.unlock }
     assert_nil client.try_lock(name)
@@ -100,9 +105,14 @@ class ClientTest < Minitest::Test
 
   def test_fractional_and_rational_seconds
     client = new_client
-    lock = client.lock(unique_name, ttl: 0.05, timeout: Rational(1, 2))
-    sleep 0.15
-    assert_raises(Redilock::NotOwner) { lock.unlock }
+    name = unique_name
+    lock = client.lock(name, ttl: Rational(3, 2), timeout: 0.5)
+    assert_includes 1..1500, redis("PTTL", name), "1.5 s, not rounded to whole seconds"
+    started = monotonic
+    assert_raises(Redilock::NotAcquired) { client.lock(name, timeout: Rational(1, 20)) }
+    assert_operator monotonic - started, :>=, 0.05
+    assert_operator monotonic - started, :<, 0.05 + scaled(2)
+    lock.unlock
   end
 
   def test_default_ttl_comes_from_the_client
@@ -151,14 +161,14 @@ class ClientTest < Minitest::Test
   def test_connection_error
     client = new_client("redis://127.0.0.1:1", connect_timeout: 0.3)
     error = assert_raises(Redilock::ConnectionError) { client.ping }
-    assert_equal 300, error.status
+    assert_equal Redilock::Native::STATUS_CONNECTION, error.status
     assert_includes error.message, "127.0.0.1:1"
     assert_raises(Redilock::ConnectionError) { client.lock(unique_name, timeout: 1) }
   end
 
   def test_redis_error
     error = assert_raises(Redilock::RedisError) { new_client("#{@url}/99").ping }
-    assert_equal 301, error.status
+    assert_equal Redilock::Native::STATUS_REDIS, error.status
     assert_includes error.message, "DB index"
   end
 
@@ -169,17 +179,65 @@ class ClientTest < Minitest::Test
     assert_nil client.close
     assert_nil client.close
     assert client.closed?
-    [-> { client.ping }, -> { client.lock("n") }, -> { client.try_lock("n") }, -> { lock.unlock },
-     -> { client.synchronize("n") { flunk } }].each do |call|
-      error = assert_raises(Redilock::Error) { call.call }
-      assert_match(/closed/, error.message)
-      assert_nil error.status
+    sent = scripts_run_during do
+      [-> { client.ping }, -> { client.lock("n") }, -> { client.try_lock("n") }, -> { lock.unlock },
+       -> { lock.extend(5) }, -> { lock.ttl }, -> { client.synchronize("n") { flunk } }].each do |call|
+        error = assert_raises(Redilock::ClientClosed) { call.call }
+        assert_match(/closed/, error.message)
+        assert_equal Redilock::Native::STATUS_CLOSED, error.status
+      end
+    end
+    assert_equal 0, sent
+  end
+
+  def test_close_from_many_threads_at_once
+    client = new_client
+    client.lock(unique_name, auto_renew: true)
+    assert_equal [nil] * 8, Array.new(8) { Thread.new { client.close } }.map(&:value)
+    assert_raises(Redilock::ClientClosed) { client.ping }
+  end
+
+  # The garbage clients' own handles are freed (through redilock_free), which closes their
+  # connections to Redis.
+  def test_clients_left_to_the_garbage_collector_are_freed
+    freed = Queue.new
+    free = Redilock::Native.method(:redilock_free)
+    Redilock::Native.stub(:redilock_free, ->(pointer) { freed << pointer.address; free.call(pointer) }) do
+      addresses = garbage_clients(20)
+      connected = connected_clients
+      freed_garbage = []
+      assert eventually {
+        GC.start
+        freed_garbage.concat(Array.new(freed.size) { freed.pop } & addresses)
+        freed_garbage.size >= 10
+      }, "most garbage clients were freed (the GC is conservative: a few may survive)"
+      assert eventually { connected_clients <= connected - freed_garbage.size }, "their connections closed"
     end
   end
 
-  def test_clients_left_to_the_garbage_collector_are_freed
-    20.times { Redilock::Client.new(@url, ttl: 1).ping }
-    GC.start
-    assert new_client.ping
+  # A call holds a reference to its client's handle, so the GC cannot free it mid-call.
+  def test_a_client_in_use_is_not_freed
+    name = unique_name
+    held = new_client.lock(name)
+    waiter = Thread.new { Redilock::Client.new(@url, ttl: 5).lock(name).tap(&:unlock).fence }
+    await_queue(name, 1)
+    3.times { GC.start }
+    held.unlock
+    assert_kind_of Integer, waiter.value
+  end
+
+  private
+
+  # Addresses of the handles of `count` clients, each pinged (connected), no longer referenced.
+  def garbage_clients(count)
+    Array.new(count) do
+      client = Redilock::Client.new(@url, ttl: 1)
+      client.ping
+      client.instance_variable_get(:@handle).address
+    end
+  end
+
+  def connected_clients
+    redis("INFO", "clients")[/^connected_clients:(\d+)/, 1].to_i
   end
 end

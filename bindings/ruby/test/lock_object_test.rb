@@ -53,7 +53,7 @@ class LockObjectTest < Minitest::Test
     refute_respond_to other, :label
 
     assert_equal true, lock.extend(30), "a number still resets the TTL"
-    assert_operator redis_cli("PTTL", name).to_i, :>, 20_000
+    assert_operator redis("PTTL", name), :>, 20_000
     assert_equal true, lock.unlock, "the decorator's super reaches Lock#unlock"
     assert_equal :unlock, lock.trace
     other.unlock
@@ -63,7 +63,7 @@ class LockObjectTest < Minitest::Test
     lock = new_client.lock(name = unique_name, ttl: 2)
     { 30 => 25_000, 40.5 => 35_000, Rational(101, 2) => 45_000 }.each do |ttl, more_than_ms|
       assert_equal true, lock.extend(ttl), "extend(#{ttl.inspect})"
-      assert_operator redis_cli("PTTL", name).to_i, :>, more_than_ms, "extend(#{ttl.inspect})"
+      assert_operator redis("PTTL", name), :>, more_than_ms, "extend(#{ttl.inspect})"
     end
     lock.unlock
   end
@@ -82,7 +82,7 @@ class LockObjectTest < Minitest::Test
     end
     assert_equal 0, sent
     refute_kind_of Traced, lock, "a refused call mixes nothing in"
-    assert_operator redis_cli("PTTL", name).to_i, :>, 9_000
+    assert_operator redis("PTTL", name), :>, 9_000
     lock.unlock
   end
 
@@ -99,11 +99,11 @@ class LockObjectTest < Minitest::Test
     assert_predicate lock, :frozen?
     assert_raises(FrozenError) { lock.extend(Labelled) }
     assert_equal true, lock.extend(30)
-    assert_operator redis_cli("PTTL", name).to_i, :>, 20_000
+    assert_operator redis("PTTL", name), :>, 20_000
     refute lock.lost?
     assert_equal true, lock.unlock
     assert_predicate lock, :unlocked?
-    assert_equal "0", redis_cli("EXISTS", name)
+    assert_equal 0, redis("EXISTS", name)
     assert_includes lock.inspect, "state=unlocked"
   end
 
@@ -122,7 +122,7 @@ class LockObjectTest < Minitest::Test
 
   def test_inspect_shows_name_fence_and_state_never_the_token
     client = new_client
-    lock = client.lock(name = unique_name, ttl: 0.3, auto_renew: true, on_lost: ->(_) {})
+    lock = client.lock(name = unique_name, ttl: scaled(0.3), auto_renew: true, on_lost: ->(_) {})
     token = lock.token
     assert_equal %(#<Redilock::Lock name=#{name.inspect} fence=#{lock.fence} state=acquired auto_renew=true>),
                  lock.inspect
@@ -131,12 +131,12 @@ class LockObjectTest < Minitest::Test
     displayed = StringIO.new
     lock.display(displayed)
     printed = [lock.inspect, lock.to_s, "#{lock}", lock.pretty_inspect, PP.pp([lock], +""), [lock].inspect,
-               { lock => 1 }.to_s, displayed.string, client.inspect, # client: its loss watcher holds the lock
+               { lock => 1 }.to_s, displayed.string, client.inspect,
                assert_raises(NoMethodError) { lock.no_such_method }.message,
                assert_raises(ArgumentError) { lock.extend(lock) }.message]
     printed.each { |text| refute_includes text, token }
 
-    redis_cli("DEL", name)
+    redis("DEL", name)
     assert eventually { lock.lost? }
     assert_includes lock.inspect, "state=lost"
     assert_raises(Redilock::LockLost) { lock.unlock }

@@ -3,7 +3,8 @@
 module Redilock
   # A client of one Redis server: one connection and one I/O thread in the native library,
   # shared by every Ruby thread that uses it. Create one per process (after `fork`, create a
-  # new one in the child) and share it between threads.
+  # new one in the child) and share it between threads. The native client is freed when the
+  # Client is garbage collected; {#close} ends its use earlier.
   #
   # Durations are seconds as Numeric (Integer, Float or Rational), like `Mutex#sleep` and
   # `Timeout.timeout`; they are rounded up to whole milliseconds.
@@ -21,8 +22,9 @@ module Redilock
     }.freeze
     private_constant :OPTION_SETTERS
 
-    # Frees a client handle, but only in the process that created it: a forked child
-    # inherits the parent's handle (and its finalizer) and must leave it to the parent.
+    # Frees a client handle once the Client is garbage, and only in the process that created
+    # it: a forked child inherits the parent's handle (and its finalizer) and must leave it to
+    # the parent. Every call passes the handle along, so it is not garbage while one runs.
     HandleRelease = Struct.new(:owner_pid) do
       def call(pointer)
         Native.redilock_free(pointer) if Process.pid == owner_pid
@@ -58,11 +60,7 @@ module Redilock
     # @param key_prefix [String, nil] put in front of every lock name to form its Redis key
     # @raise [ArgumentError] for an unusable URL or option
     def initialize(url, ttl: nil, retry_interval: nil, connect_timeout: nil, command_timeout: nil, key_prefix: nil)
-      @guard = Mutex.new
-      @in_flight = 0
-      @waits = []
       @closed = false
-      @loss_watcher = LossWatcher.new
       durations = { ttl: ttl, retry_interval: retry_interval, connect_timeout: connect_timeout,
                     command_timeout: command_timeout }.compact
       @handle = open_handle(c_string(url, "url"), durations, key_prefix && c_string(key_prefix, "key_prefix"))
@@ -86,7 +84,8 @@ module Redilock
     # @param max_hold [Numeric, nil] with auto_renew: stop renewing after this many seconds
     #   held (the lock then runs out at its TTL and counts as lost); nil: no limit
     # @param on_lost [#call, nil] with auto_renew: called with the {Lock} once if it is lost
-    #   while held, on a thread of the client's (keep it brief; see {Lock#lost?})
+    #   while held (or the client closed before {Lock#unlock}), on a Ruby thread of its own
+    #   that waits for the loss while the lock is held (see {Lock#lost?})
     # @yieldparam lock [Lock] the lock held
     # @return [Object] the block's value
     # @raise [NotAcquired] when the timeout passed first
@@ -137,23 +136,22 @@ module Redilock
     # @return [true]
     # @raise [ConnectionError] when Redis cannot be reached
     def ping
-      with_handle { |handle| raise_unless_ok(*Native.status_and_message { Native.redilock_ping(handle) }) }
+      raise_unless_ok(*Native.status_and_message { Native.redilock_ping(@handle) })
       true
     end
 
-    # Releases the native client. Idempotent. Waits in progress end with a {Redilock::Error};
-    # calls made afterwards raise one. Locks still held are not released: their auto-renewal
-    # and the watching for `on_lost:` stop, and their TTL ends them.
+    # Closes the client. Idempotent and thread-safe. Waits in progress end with
+    # {ClientClosed} (a lock an attempt in flight took is given back), and calls made
+    # afterwards raise it without sending anything. Locks still held are not released: their
+    # TTL ends them. Auto-renewed ones stop being renewed and count as lost: their `on_lost:`
+    # callbacks are called. The native memory is freed when the Client is garbage collected.
+    # In a forked child it only marks this object closed: the client is the parent's.
     #
     # @return [nil]
     def close
-      @guard.synchronize do
-        next if @closed
-
-        @closed = true
-        @waits.each { |cancel| Native.redilock_cancel_trigger(cancel) }
-        free_handle if @in_flight.zero?
-      end
+      status, message = Native.status_and_message { Native.redilock_close(@handle) }
+      @closed = true
+      raise_unless_ok(status, message) unless status == Native::STATUS_WRONG_PROCESS
       nil
     end
 
@@ -168,9 +166,7 @@ module Redilock
     # @raise [NotOwner] when the token no longer holds the lock
     # @api private
     def release(c_name, token)
-      with_handle do |handle|
-        raise_unless_ok(*Native.status_and_message { Native.redilock_unlock(handle, c_name, token) })
-      end
+      raise_unless_ok(*Native.status_and_message { Native.redilock_unlock(@handle, c_name, token) })
       true
     end
 
@@ -180,9 +176,7 @@ module Redilock
     # @api private
     def extend_lock(c_name, token, ttl)
       ttl_ms = positive_milliseconds(ttl, "ttl")
-      with_handle do |handle|
-        raise_unless_ok(*Native.status_and_message { Native.redilock_extend(handle, c_name, token, ttl_ms) })
-      end
+      raise_unless_ok(*Native.status_and_message { Native.redilock_extend(@handle, c_name, token, ttl_ms) })
       true
     end
 
@@ -192,9 +186,7 @@ module Redilock
     # @api private
     def lock_ttl(c_name, token)
       remaining = FFI::MemoryPointer.new(:uint64)
-      with_handle do |handle|
-        raise_unless_ok(*Native.status_and_message { Native.redilock_ttl(handle, c_name, token, remaining) })
-      end
+      raise_unless_ok(*Native.status_and_message { Native.redilock_ttl(@handle, c_name, token, remaining) })
       ms = remaining.read_uint64
       ms == Native::TTL_NO_EXPIRY ? nil : ms / 1000.0
     end
@@ -205,10 +197,9 @@ module Redilock
     # @api private
     def renewal_lost?(token)
       lost = FFI::MemoryPointer.new(:bool)
-      status, message = with_handle do |handle|
-        Native.status_and_message { Native.redilock_renewal_lost(handle, token, lost) }
-      end
-      return nil if status == Native::STATUS_INVALID_ARGUMENT
+      status, message = Native.status_and_message { Native.redilock_renewal_lost(@handle, token, lost) }
+      # The library forgets the renewals that a close ended, and counts them as lost.
+      return closed? || nil if status == Native::STATUS_INVALID_ARGUMENT
 
       raise_unless_ok(status, message)
       lost.read(:bool)
@@ -255,17 +246,13 @@ module Redilock
       timeout_ms = timeout.nil? ? Native::WAIT_FOREVER : milliseconds(timeout, "timeout")
       attempt = Attempt.new(c_name, ttl_ms, renewal && lock_params(renewal),
                             FFI::MemoryPointer.new(:char, Native::TOKEN_LEN), FFI::MemoryPointer.new(:uint64))
-      with_handle do |handle|
-        asked_at = Process.clock_gettime(Process::CLOCK_MONOTONIC, :millisecond)
-        # Trying once first keeps the helper thread of #wait_for off the uncontended path.
-        status, message = attempt.call(handle, Native::NO_WAIT)
-        if status == Native::STATUS_NOT_ACQUIRED && timeout_ms != Native::NO_WAIT
-          status, message = wait_for(handle, attempt, remaining(timeout_ms, asked_at))
-          # Only #close cancels a wait that returns here.
-          message = "the client was closed while waiting for lock '#{c_name}'" if status == Native::STATUS_CANCELLED
-        end
-        raise_unless_ok(status, message)
+      asked_at = Process.clock_gettime(Process::CLOCK_MONOTONIC, :millisecond)
+      # Trying once first keeps the helper thread of #wait_for off the uncontended path.
+      status, message = attempt.call(@handle, Native::NO_WAIT)
+      if status == Native::STATUS_NOT_ACQUIRED && timeout_ms != Native::NO_WAIT
+        status, message = wait_for(attempt, remaining(timeout_ms, asked_at))
       end
+      raise_unless_ok(status, message)
       new_lock(attempt, renewal)
     end
 
@@ -281,7 +268,7 @@ module Redilock
 
     def new_lock(attempt, renewal)
       lock = Lock.new(self, attempt.c_name, attempt.token.read_string, attempt.fence.read_uint64, !renewal.nil?)
-      @loss_watcher.watch(lock, renewal.on_lost) if renewal&.on_lost
+      watch_for_loss(lock, renewal.on_lost) if renewal&.on_lost
       lock
     end
 
@@ -291,71 +278,97 @@ module Redilock
       [timeout_ms - (Process.clock_gettime(Process::CLOCK_MONOTONIC, :millisecond) - asked_at), 1].max
     end
 
+    # Waits for the lock on a helper thread (see #interruptibly). A lock taken just as this
+    # thread was interrupted is released: unlocking also ends the auto-renewal it may have
+    # started.
+    def wait_for(attempt, timeout_ms)
+      attempt.params ||= lock_params(nil)
+      release_if_taken = lambda do |status, _message|
+        Native.redilock_unlock(@handle, attempt.c_name, attempt.token.read_string) if status == Native::STATUS_OK
+      end
+      interruptibly(release_if_taken) do |cancel|
+        attempt.params[:cancel] = cancel
+        attempt.call(@handle, timeout_ms)
+      end
+    end
+
+    # Calls `on_lost` with the lock, once, if its renewal finds it lost, or the client is
+    # closed before {Lock#unlock} is called (which counts the lease as lost). A Ruby thread
+    # waits for the loss in the library (no polling) and ends with the lock's renewal: at
+    # unlock, at the loss, or at close. It also ends when interrupted (interpreter exit),
+    # thanks to #interruptibly.
+    def watch_for_loss(lock, on_lost)
+      watcher = Thread.new do
+        # A thread inherits the interrupt mask of its maker: #synchronize holds interrupts
+        # back while it acquires, and this thread must stay killable.
+        Thread.handle_interrupt(Object => :immediate) do
+          status, message, lost = interruptibly { |cancel| wait_for_loss(lock.token, cancel) }
+          report_loss(lock, on_lost) if lease_lost?(lock, status, message, lost)
+        end
+      end
+      watcher.name = "redilock loss watcher"
+    end
+
+    def wait_for_loss(token, cancel)
+      lost = FFI::MemoryPointer.new(:bool)
+      status, message = Native.status_and_message do
+        Native.redilock_renewal_wait(@handle, token, Native::WAIT_FOREVER, cancel, lost)
+      end
+      [status, message, lost.read(:bool)]
+    end
+
+    # Whether the wait of #watch_for_loss ended in a loss. A loss the library found stays
+    # one even if an unlock came since: that unlock then failed.
+    def lease_lost?(lock, status, message, lost)
+      case status
+      when Native::STATUS_OK then lost
+      # Closing counts the leases still renewed as lost, whether the wait began before or
+      # after it; a lock unlocked first was not renewed any more.
+      when Native::STATUS_CLOSED then !lock.unlocked?
+      # The renewal ended before the wait began: only an unlock does that.
+      when Native::STATUS_INVALID_ARGUMENT then false
+      else raise Redilock.error_for(status, message)
+      end
+    end
+
+    def report_loss(lock, on_lost)
+      on_lost.call(lock)
+    rescue StandardError => e # printed, as the thread has no caller to raise it to
+      warn "redilock: the on_lost callback of lock '#{lock.name}' raised #{e.class}: #{e.message}"
+    end
+
     # A native wait cannot be interrupted from Ruby (ffi offers no unblock function), but it
-    # can be cancelled. So a helper thread waits, and this thread waits for it, which Ruby
-    # can interrupt: then the native wait is cancelled, and a lock it took meanwhile released.
-    def wait_for(handle, attempt, timeout_ms)
+    # can be cancelled. So a helper thread makes the call (the block, given the cancellation
+    # signal), and this thread waits for it, which Ruby can interrupt (Thread#raise,
+    # Thread#kill, Timeout, interpreter exit): the signal then ends the call, and `abandoned`
+    # is given what it returned.
+    def interruptibly(abandoned = nil)
       Thread.handle_interrupt(Object => :never) do
         cancel = new_cancel
-        outcome = nil
+        helper = outcome = nil
         begin
-          attempt.params ||= lock_params(nil)
-          attempt.params[:cancel] = cancel
-          waiter = Thread.new { attempt.call(handle, timeout_ms) }
-          outcome = Thread.handle_interrupt(Object => :immediate) { waiter.value }
+          helper = Thread.new { yield cancel }
+          outcome = Thread.handle_interrupt(Object => :immediate) { helper.value }
         ensure
-          abandon_wait(waiter, cancel, handle, attempt) if waiter && outcome.nil?
-          forget_cancel(cancel)
+          if helper && outcome.nil?
+            Native.redilock_cancel_trigger(cancel)
+            abandoned&.call(*helper.value)
+          end
+          Native.redilock_cancel_free(cancel)
         end
       end
     end
 
-    # Unlocking also ends the auto-renewal a lock taken at the last moment may have started.
-    def abandon_wait(waiter, cancel, handle, attempt)
-      Native.redilock_cancel_trigger(cancel)
-      status, = waiter.value
-      Native.redilock_unlock(handle, attempt.c_name, attempt.token.read_string) if status == Native::STATUS_OK
-    end
-
-    # A cancellation signal that #close triggers while the wait is in progress.
     def new_cancel
       out = FFI::MemoryPointer.new(:pointer)
       raise_unless_ok(*Native.status_and_message { Native.redilock_cancel_new(out) })
-      cancel = out.read_pointer
-      @guard.synchronize { @waits << cancel }
-      cancel
-    end
-
-    def forget_cancel(cancel)
-      @guard.synchronize { @waits.delete(cancel) }
-      Native.redilock_cancel_free(cancel)
+      out.read_pointer
     end
 
     def release_after_block(lock, block_raised)
       Thread.handle_interrupt(Object => :never) { lock.unlock }
     rescue Error
       raise unless block_raised # the block's own exception matters more
-    end
-
-    # Lends the native handle for one call; #close frees it once no call uses it.
-    def with_handle
-      @guard.synchronize do
-        raise Error, "the Redilock client is closed" if @closed
-
-        @in_flight += 1
-      end
-      begin
-        yield @handle
-      ensure
-        @guard.synchronize do
-          @in_flight -= 1
-          free_handle if @closed && @in_flight.zero?
-        end
-      end
-    end
-
-    def free_handle
-      @handle.free
     end
 
     def raise_unless_ok(status, message)

@@ -2,10 +2,11 @@
 
 module Redilock
   # The base of every error the library raises, except ArgumentError for unusable arguments
-  # (statuses 100 and 101, and what the Ruby side refuses before calling the library).
+  # (statuses INVALID_ARGUMENT and NULL_ARGUMENT, and what the Ruby side refuses before
+  # calling the library).
   class Error < StandardError
-    # @return [Integer, nil] the C ABI status (e.g. 200), or nil for an error found on the
-    #   Ruby side (a closed client)
+    # @return [Integer, nil] the C ABI status, a REDILOCK_STATUS_* number of redilock.h (nil
+    #   only for an Error made by other code)
     attr_reader :status
 
     # @param message [String]
@@ -36,14 +37,22 @@ module Redilock
   # The client was created in a parent process before `fork`; create one in this process.
   class WrongProcess < Error; end
 
+  # The client was closed ({Client#close}): waits in progress end with it, and calls made
+  # afterwards raise it.
+  class ClientClosed < Error; end
+
   ERROR_CLASSES = {
-    102 => WrongProcess,
-    200 => NotAcquired,
-    201 => NotOwner,
-    300 => ConnectionError,
-    301 => RedisError
+    Native::STATUS_WRONG_PROCESS => WrongProcess,
+    Native::STATUS_NOT_ACQUIRED => NotAcquired,
+    Native::STATUS_NOT_OWNER => NotOwner,
+    Native::STATUS_CLOSED => ClientClosed,
+    Native::STATUS_CONNECTION => ConnectionError,
+    Native::STATUS_REDIS => RedisError
   }.freeze
   private_constant :ERROR_CLASSES
+
+  ARGUMENT_STATUSES = [Native::STATUS_INVALID_ARGUMENT, Native::STATUS_NULL_ARGUMENT].freeze
+  private_constant :ARGUMENT_STATUSES
 
   # The exception for a failed C ABI call.
   #
@@ -52,7 +61,7 @@ module Redilock
   # @return [Exception]
   # @api private
   def self.error_for(status, message)
-    return ArgumentError.new(message) if [100, 101].include?(status)
+    return ArgumentError.new(message) if ARGUMENT_STATUSES.include?(status)
 
     ERROR_CLASSES.fetch(status, Error).new(message, status)
   end

@@ -82,14 +82,15 @@ module Redilock
     end
 
     # Whether the auto-renewal lost the lock: a renewal found it gone, or could not reach
-    # Redis before the lease ran out. Asks the library, without I/O. After {#unlock}, it
-    # tells whether the lock had been lost.
+    # Redis before the lease ran out. Asks the library, without I/O. Once {#unlock} is
+    # called, it tells whether the unlock found the lock lost.
     #
-    # @return [Boolean] always false without auto-renewal
+    # @return [Boolean] always false without auto-renewal; true once the client is closed,
+    #   which ends the renewal and counts the lease as lost
     def lost?
       return @state.lost if @state.unlocked || !@auto_renew
 
-      # nil: an unlock on another thread ended the renewal meanwhile and set @state.lost.
+      # nil: an unlock on another thread ended the renewal meanwhile.
       @state.lost = @client.renewal_lost?(@token) || @state.lost
     end
 
@@ -100,15 +101,15 @@ module Redilock
     # @raise [NotOwner] when the lock is no longer held by this token: its TTL ended (and
     #   maybe someone else took it), or it was already released
     def unlock
+      unlocked_before = @state.unlocked
+      @state.unlocked = true # first: a close from now on is no loss for `on_lost:`
       @client.release(@name, @token)
     rescue NotOwner => e
-      raise if @state.unlocked || !@auto_renew
+      raise if unlocked_before || !@auto_renew
 
       @state.lost = true
       raise LockLost.new("lock '#{@name}' was lost while held: its auto-renewal found it gone or could not " \
                          "reach Redis in time", e.status)
-    ensure
-      @state.unlocked = true # last: once it is set, lost? is final
     end
 
     # @return [Boolean] whether {#unlock} was called

@@ -32,6 +32,8 @@ module Redilock
 
     ffi_lib library_candidates
 
+    # The constants of include/redilock.h, which is their source of truth (a test compares
+    # them with it). The status numbers are written nowhere else in the gem.
     TOKEN_LEN = 33
     WAIT_FOREVER = -1
     NO_WAIT = 0
@@ -39,8 +41,15 @@ module Redilock
 
     STATUS_OK = 0
     STATUS_INVALID_ARGUMENT = 100
+    STATUS_NULL_ARGUMENT = 101
+    STATUS_WRONG_PROCESS = 102
     STATUS_NOT_ACQUIRED = 200
+    STATUS_NOT_OWNER = 201
     STATUS_CANCELLED = 202
+    STATUS_CLOSED = 203
+    STATUS_CONNECTION = 300
+    STATUS_REDIS = 301
+    STATUS_PANIC = 900
 
     # What redilock_ttl reports for a key without expiry (UINT64_MAX).
     TTL_NO_EXPIRY = 2**64 - 1
@@ -48,15 +57,18 @@ module Redilock
     typedef :uint32, :status
 
     # redilock_lock_params. Initialise with redilock_lock_params_init (it sets struct_size);
-    # a test checks these offsets against the C header. The loss callback stays NULL: see
-    # LossWatcher for why Ruby learns of losses by asking instead.
+    # a test checks these offsets against the C header. The loss callback stays NULL: Ruby
+    # code called from a native thread of the library is fragile (with ffi 1.15 it never runs
+    # in a forked child, and it races garbage collection and interpreter exit), so a Ruby
+    # thread waits for the loss in redilock_renewal_wait instead.
     class LockParams < FFI::Struct
       layout :struct_size, :size_t,
              :cancel, :pointer,
              :auto_renew, :bool,
              :max_hold_ms, :uint64,
              :on_lost, :pointer,
-             :on_lost_data, :pointer
+             :on_lost_data, :pointer,
+             :on_lost_data_drop, :pointer
     end
 
     attach_function :redilock_options_new, [:pointer], :status
@@ -73,9 +85,12 @@ module Redilock
     attach_function :redilock_extend, %i[pointer string string uint64], :status, blocking: true
     attach_function :redilock_ttl, %i[pointer string string pointer], :status, blocking: true
     attach_function :redilock_renewal_lost, %i[pointer string pointer], :status
+    attach_function :redilock_renewal_wait, %i[pointer string int64 pointer pointer], :status, blocking: true
     attach_function :redilock_unlock, %i[pointer string string], :status, blocking: true
     attach_function :redilock_ping, [:pointer], :status, blocking: true
-    attach_function :redilock_free, [:pointer], :void
+    attach_function :redilock_close, [:pointer], :status, blocking: true
+    # Like close, free may flush what failed calls left to give back to Redis.
+    attach_function :redilock_free, [:pointer], :void, blocking: true
     attach_function :redilock_cancel_new, [:pointer], :status
     attach_function :redilock_cancel_trigger, [:pointer], :void
     attach_function :redilock_cancel_free, [:pointer], :void
