@@ -377,8 +377,8 @@ redilock_status redilock_lock_params_init(redilock_lock_params *params);
 redilock_status redilock_lock_ex(redilock *client, const char *name, int64_t ttl_ms, int64_t timeout_ms, const redilock_lock_params *params, char *token_out, size_t token_out_len, uint64_t *fence_out);
 
 /*
- Creates an options object with the defaults: retry interval 250 ms, connect timeout 2000 ms,
- command timeout 2000 ms, no default TTL, empty key prefix.
+ Creates an options object with the defaults: retry interval 10000 ms, connect timeout
+ 2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair.
 
  On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
  be freed right after `redilock_new_with_options`, which copies it).
@@ -386,7 +386,8 @@ redilock_status redilock_lock_ex(redilock *client, const char *name, int64_t ttl
 redilock_status redilock_options_new(redilock_options **options_out);
 
 /*
- How often a waiter re-checks a held lock when no release message reaches it. Must be > 0.
+ How often a waiter looks at the lock when nothing wakes it: a safety net, since a release
+ hands the lock to the first waiter in line itself. Must be > 0.
  */
 redilock_status redilock_options_set_retry_interval_ms(redilock_options *options, int64_t retry_interval_ms);
 
@@ -411,6 +412,14 @@ redilock_status redilock_options_set_default_ttl_ms(redilock_options *options, i
  which makes the key the name itself (compatible with python-redilock). The string is copied.
  */
 redilock_status redilock_options_set_key_prefix(redilock_options *options, const char *key_prefix);
+
+/*
+ Fair (true, the default): waiters take turns in arrival order, and a release hands the lock
+ to the first in line. Not fair (false): this client's lock calls take a free lock whoever
+ waits, and its waiters are only woken to try again; for short critical sections where
+ throughput matters more than order (a waiter may be passed over any number of times).
+ */
+redilock_status redilock_options_set_fair(redilock_options *options, bool fair);
 
 /*
  Frees an options object. NULL is a no-op.

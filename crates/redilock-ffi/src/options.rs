@@ -10,8 +10,8 @@ pub struct redilock_options {
     pub(crate) options: Options,
 }
 
-/// Creates an options object with the defaults: retry interval 250 ms, connect timeout 2000 ms,
-/// command timeout 2000 ms, no default TTL, empty key prefix.
+/// Creates an options object with the defaults: retry interval 10000 ms, connect timeout
+/// 2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair.
 ///
 /// On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
 /// be freed right after `redilock_new_with_options`, which copies it).
@@ -23,7 +23,8 @@ pub extern "C" fn redilock_options_new(options_out: *mut *mut redilock_options) 
     })
 }
 
-/// How often a waiter re-checks a held lock when no release message reaches it. Must be > 0.
+/// How often a waiter looks at the lock when nothing wakes it: a safety net, since a release
+/// hands the lock to the first waiter in line itself. Must be > 0.
 #[no_mangle]
 pub extern "C" fn redilock_options_set_retry_interval_ms(
     options: *mut redilock_options,
@@ -85,6 +86,21 @@ pub extern "C" fn redilock_options_set_key_prefix(
             o.key_prefix = prefix;
             Ok(())
         })
+    })
+}
+
+/// Fair (true, the default): waiters take turns in arrival order, and a release hands the lock
+/// to the first in line. Not fair (false): this client's lock calls take a free lock whoever
+/// waits, and its waiters are only woken to try again; for short critical sections where
+/// throughput matters more than order (a waiter may be passed over any number of times).
+#[no_mangle]
+pub extern "C" fn redilock_options_set_fair(
+    options: *mut redilock_options,
+    fair: bool,
+) -> redilock_status {
+    set(options, |o| {
+        o.fair = fair;
+        Ok(())
     })
 }
 

@@ -193,7 +193,8 @@ impl Engine {
         } else {
             Queueing::TryOnce
         };
-        let call = calls::acquire(&request.key, &request.token, request.ttl, queueing);
+        let barging = !self.options.fair;
+        let call = calls::acquire(&request.key, &request.token, request.ttl, queueing, barging);
         let in_flight = GiveBack::armed(self, request);
         match transport
             .send::<Vec<i64>>(&call, self.call_deadline())
@@ -298,7 +299,14 @@ impl Engine {
                 Some(Event::Recheck) | None => {}
             }
             let asked = Instant::now();
-            let call = calls::acquire(&request.key, &request.token, request.ttl, Queueing::Stay);
+            let barging = !self.options.fair;
+            let call = calls::acquire(
+                &request.key,
+                &request.token,
+                request.ttl,
+                Queueing::Stay,
+                barging,
+            );
             let attempt = self
                 .connection
                 .send::<Vec<i64>>(&call, self.call_deadline());

@@ -24,6 +24,11 @@ pub struct Options {
     /// Bytes put in front of every lock name to form its Redis key (default empty, so the key is
     /// the name itself, as in python-redilock).
     pub key_prefix: Vec<u8>,
+    /// Fair (the default): waiters take turns in arrival order, and a release hands the lock
+    /// to the first in line. Not fair: this client's calls take a free lock whoever waits, and
+    /// its waiters are only woken to try again. For short critical sections where throughput
+    /// matters more than order; there is no bound on how long a waiter may be passed over.
+    pub fair: bool,
 }
 
 impl Default for Options {
@@ -34,6 +39,7 @@ impl Default for Options {
             command_timeout: Duration::from_secs(2),
             default_ttl: None,
             key_prefix: Vec::new(),
+            fair: true,
         }
     }
 }

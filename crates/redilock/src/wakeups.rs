@@ -301,6 +301,11 @@ impl Subscriber {
                     slot.post(Event::First { holder_ttl });
                 }
             }
+            Message::Free { token } => {
+                if let Some(slot) = self.shared.waiter(&token) {
+                    slot.post(Event::Recheck);
+                }
+            }
         }
     }
 }
@@ -318,11 +323,13 @@ enum Message<'a> {
         holder_ttl: Option<Duration>,
         key: &'a [u8],
     },
+    /// The lock is free: a waiter that barges may try for it.
+    Free { token: Token },
 }
 
 impl<'a> Message<'a> {
-    /// `lock <token> <fence> <key>` or `first <token> <holder TTL ms> <key>`; the key, last,
-    /// may contain anything.
+    /// `lock <token> <fence> <key>`, `first <token> <holder TTL ms> <key>` or `free <token> 0
+    /// <key>`; the key, last, may contain anything.
     fn parse(payload: &'a [u8]) -> Option<Message<'a>> {
         let mut parts = payload.splitn(4, |&b| b == b' ');
         let (kind, token, number, key) =
@@ -340,6 +347,7 @@ impl<'a> Message<'a> {
                 holder_ttl: u64::try_from(number).ok().map(Duration::from_millis),
                 key,
             }),
+            b"free" => Some(Message::Free { token }),
             _ => None,
         }
     }

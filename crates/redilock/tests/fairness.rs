@@ -174,3 +174,51 @@ fn a_lock_freed_behind_the_queues_back_goes_to_the_first_waiter() {
     let lease = queued.join().unwrap().unwrap();
     assert_eq!(server.cli(&["GET", "freed"]), lease.token.as_str());
 }
+
+fn barging(server: &RedisServer) -> Arc<Client> {
+    let options = Options {
+        fair: false,
+        retry_interval: Duration::from_secs(30), // only a wake-up can end a wait in time
+        ..Options::default()
+    };
+    Arc::new(Client::new(&server.url(), options).unwrap())
+}
+
+#[test]
+fn a_waiter_that_barges_is_woken_to_try_again() {
+    let server = RedisServer::start();
+    let holder = client(&server);
+    let lease = holder.lock("race", TTL, Wait::TryOnce).unwrap();
+    let barger = barging(&server);
+    let waiting =
+        std::thread::spawn(move || barger.lock("race", TTL, Wait::AtMost(Duration::from_secs(20))));
+    wait_until("the barging waiter is queued", || {
+        queue(&server, "race").len() == 1
+    });
+    holder.unlock("race", &lease.token).unwrap();
+    let taken = waiting.join().unwrap().unwrap();
+    assert_eq!(server.cli(&["GET", "race"]), taken.token.as_str());
+}
+
+#[test]
+fn a_caller_that_barges_takes_a_free_lock_whoever_waits() {
+    let server = RedisServer::start();
+    let holder = client(&server);
+    holder.lock("open", TTL, Wait::TryOnce).unwrap();
+    let fair = client(&server);
+    let fair_waiter = std::thread::spawn(move || fair.lock("open", TTL, Wait::Forever));
+    wait_until("the fair waiter is queued", || {
+        queue(&server, "open").len() == 1
+    });
+    server.cli(&["DEL", "open"]); // free, with a waiter in line
+    let barger = barging(&server);
+    let barged = barger.lock("open", TTL, Wait::TryOnce).unwrap();
+    assert_eq!(
+        queue(&server, "open").len(),
+        1,
+        "the fair waiter is still in line"
+    );
+    barger.unlock("open", &barged.token).unwrap();
+    let handed = fair_waiter.join().unwrap().unwrap();
+    assert!(handed.fence > barged.fence);
+}

@@ -36,10 +36,17 @@ pub(crate) enum Queueing {
     Stay,
 }
 
-/// Takes the lock when it is free and nobody waits for it, or when it is the caller's turn;
-/// otherwise queues the caller as `queueing` says. The reply becomes an [`Attempt`]. Sending it
-/// again is harmless: an attempt that finds the lock already its own says so.
-pub(crate) fn acquire(key: &[u8], token: &Token, ttl: Duration, queueing: Queueing) -> Call {
+/// Takes the lock when it is free and nobody waits for it (or, when `barging`, whoever waits),
+/// or when it is the caller's turn; otherwise queues the caller as `queueing` says. The reply
+/// becomes an [`Attempt`]. Sending it again is harmless: an attempt that finds the lock
+/// already its own says so.
+pub(crate) fn acquire(
+    key: &[u8],
+    token: &Token,
+    ttl: Duration,
+    queueing: Queueing,
+    barging: bool,
+) -> Call {
     let mut call = ACQUIRE.key(key);
     call.key(fence_key(key))
         .key(queue_key(key))
@@ -48,14 +55,16 @@ pub(crate) fn acquire(key: &[u8], token: &Token, ttl: Duration, queueing: Queuei
         .arg(millis(ttl));
     // Trying once sends one argument less: Redis refuses more than 10 from a client that has
     // not authenticated, and that client should hear NOAUTH, not a protocol error.
-    match queueing {
-        Queueing::TryOnce => {}
-        Queueing::Join => {
-            call.arg("join");
-        }
-        Queueing::Stay => {
-            call.arg("stay");
-        }
+    let mode = match (barging, queueing) {
+        (false, Queueing::TryOnce) => None,
+        (false, Queueing::Join) => Some("join"),
+        (false, Queueing::Stay) => Some("stay"),
+        (true, Queueing::TryOnce) => Some("barge"),
+        (true, Queueing::Join) => Some("barge join"),
+        (true, Queueing::Stay) => Some("barge stay"),
+    };
+    if let Some(mode) = mode {
+        call.arg(mode);
     }
     script(call, true)
 }

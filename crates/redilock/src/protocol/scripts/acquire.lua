@@ -1,14 +1,19 @@
 -- Takes the lock when it is free and nobody is waiting for it, or when it is the caller's
 -- turn; otherwise, when asked, queues the caller: a release hands the lock to the first in
 -- line (see hand_over), so nobody barges ahead of a waiter and a waiter needs no re-checks.
+-- A caller that barges (not fair: throughput first) takes a free lock whoever waits, and
+-- when it waits it is only woken to try again.
 -- KEYS[1]: the lock key; KEYS[2]: its fencing counter; KEYS[3]: the queue; KEYS[4]: tokens
 -- withdrawn by callers that stopped (see cleanup.lua); all in one cluster slot.
 -- ARGV[1]: the caller's token; ARGV[2]: the TTL in ms; ARGV[3]: absent to try once, 'join' to
--- queue when refused, 'stay' to keep (or take back) a place in the queue when refused.
+-- queue when refused, 'stay' to keep (or take back) a place in the queue when refused; with
+-- 'barge ' in front (or just 'barge', to try once) for a caller that barges.
 -- Returns {1, fencing number} when taken, else {0, the holder's remaining TTL in ms (-1: no
 -- expiry, -3: this token was withdrawn), the caller's place in the queue (0: first; -1: not
 -- queued), 1 when the holder is other software (which announces no release)}.
-local token, ttl, mode = ARGV[1], ARGV[2], ARGV[3]
+local token, ttl, mode = ARGV[1], ARGV[2], ARGV[3] or ''
+local barging = string.sub(mode, 1, 5) == 'barge'
+mode = string.gsub(mode, '^barge ?', '')
 local holder = redis.call('GET', KEYS[1])
 -- Already ours: handed to the caller, or this attempt was resent after its reply was lost.
 if holder == token then
@@ -21,22 +26,27 @@ local function withdrawn()
 end
 if not holder then
   -- Free: it is the turn of the first waiter still there, if any (a holder that expired or
-  -- was deleted handed nothing over).
-  local taker, fence = hand_over(KEYS[1], KEYS[2], KEYS[3], token)
-  if taker == token then
-    return {1, fence}
+  -- was deleted handed nothing over); unless the caller barges.
+  local taker, fence
+  if not barging then
+    taker, fence = hand_over(KEYS[1], KEYS[2], KEYS[3], token)
+    if taker == token then
+      return {1, fence}
+    end
   end
-  if not taker then
+  -- Still free: it is the caller's if it barges, or if nobody is left in line (a woken waiter
+  -- that barges takes its chance like anyone).
+  if not taker and (barging or redis.call('LLEN', KEYS[3]) == 0) then
     if withdrawn() then
       return {0, -3, -1, 0}
     end
     return {1, take(KEYS[1], KEYS[2], token, ttl)}
   end
-  holder = taker
+  holder = taker or ''
 end
 local place = -1
 if mode == 'join' or mode == 'stay' then
-  local entry = token .. ttl
+  local entry = token .. (barging and 'b' or '') .. ttl
   place = mode == 'stay' and redis.call('LPOS', KEYS[3], entry) or false
   if not place then
     if withdrawn() then
@@ -49,7 +59,7 @@ if mode == 'join' or mode == 'stay' then
   end
 end
 local foreign = 0
-if string.len(holder) ~= 32 then
+if holder ~= '' and string.len(holder) ~= 32 then
   foreign = 1
 end
 return {0, redis.call('PTTL', KEYS[1]), place, foreign}

@@ -4,12 +4,16 @@
 -- of an attempt still on its way (in a paused Redis's socket buffer, say) takes nothing when
 -- it finally runs. Safe to run any number of times.
 -- KEYS[1]: the lock key; KEYS[2]: its fencing counter; KEYS[3]: its queue; KEYS[4]: the
--- withdrawn tokens; ARGV[1]: the token; ARGV[2]: its queue entry (token and TTL); ARGV[3]: how
--- long (ms) the token stays withdrawn.
+-- withdrawn tokens; ARGV[1]: the token; ARGV[2]: its queue entry as a fair waiter (token and
+-- TTL); ARGV[3]: how long (ms) the token stays withdrawn.
 -- Returns 1 when the token held the lock (now released), else 0.
 local token, keep_for = ARGV[1], tonumber(ARGV[3])
-local was_first = redis.call('LINDEX', KEYS[3], 0) == ARGV[2]
-redis.call('LREM', KEYS[3], 0, ARGV[2])
+local entries = {ARGV[2], token .. 'b' .. string.sub(ARGV[2], 33)} -- as a fair or a barging waiter
+local head = redis.call('LINDEX', KEYS[3], 0)
+local was_first = head == entries[1] or head == entries[2]
+for _, entry in ipairs(entries) do
+  redis.call('LREM', KEYS[3], 0, entry)
+end
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)

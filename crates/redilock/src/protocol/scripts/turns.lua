@@ -1,7 +1,7 @@
 -- Shared by acquire, release and cleanup (put in front of each): numbering an acquisition and
 -- handing a free lock to the first waiter in line. The queue is a list of entries, each a
 -- waiter's token (32 characters, the first 16 naming its client) followed by the TTL in
--- milliseconds it asked for. A waiter is woken on its client's channel,
+-- milliseconds it asked for (after a 'b' for a waiter that barges). A waiter is woken on its client's channel,
 -- 'redilock:wake:<client>', which the client listens to for as long as it has waiters.
 
 local WAKE = 'redilock:wake:'
@@ -36,7 +36,9 @@ end
 -- 'lock <token> <fence> <key>'; the next in line is told it is first, with 'first <token>
 -- <holder TTL ms> <key>', so that it alone watches for the holder's expiry. A waiter whose
 -- client no longer listens (it crashed) is skipped. `me`, when first, takes the lock without
--- a message. Returns the new holder's token and fence, or nothing when nobody is left.
+-- a message. A waiter that barges (not fair, see acquire.lua; its entry has a 'b' after the
+-- token) is only told 'free <token> 0 <key>', and the lock stays free for whoever takes it
+-- first. Returns the new holder's token and fence, or nothing when the lock stays free.
 local function hand_over(lock_key, fence_key, queue_key, me)
   while true do
     local entry = redis.call('LPOP', queue_key)
@@ -44,18 +46,24 @@ local function hand_over(lock_key, fence_key, queue_key, me)
       return nil
     end
     local token, ttl = string.sub(entry, 1, 32), string.sub(entry, 33)
-    local fence = next_fence(fence_key)
-    local woken = token == me
-      or redis.call('PUBLISH', client_of(token), 'lock ' .. token .. ' ' .. fence .. ' ' .. lock_key) > 0
-    if woken then
-      redis.call('SET', fence_key, fence)
-      redis.call('SET', lock_key, token, 'PX', ttl)
-      local first = redis.call('LINDEX', queue_key, 0)
-      if first then
-        redis.call('PUBLISH', client_of(first), 'first ' .. string.sub(first, 1, 32) .. ' ' .. ttl .. ' ' .. lock_key)
-        redis.call('PEXPIRE', queue_key, QUEUE_LIFE_MS)
+    if string.sub(ttl, 1, 1) == 'b' then
+      if token == me or redis.call('PUBLISH', client_of(token), 'free ' .. token .. ' 0 ' .. lock_key) > 0 then
+        return nil
       end
-      return token, fence
+    else
+      local fence = next_fence(fence_key)
+      local woken = token == me
+        or redis.call('PUBLISH', client_of(token), 'lock ' .. token .. ' ' .. fence .. ' ' .. lock_key) > 0
+      if woken then
+        redis.call('SET', fence_key, fence)
+        redis.call('SET', lock_key, token, 'PX', ttl)
+        local first = redis.call('LINDEX', queue_key, 0)
+        if first then
+          redis.call('PUBLISH', client_of(first), 'first ' .. string.sub(first, 1, 32) .. ' ' .. ttl .. ' ' .. lock_key)
+          redis.call('PEXPIRE', queue_key, QUEUE_LIFE_MS)
+        end
+        return token, fence
+      end
     end
   end
 end
