@@ -36,6 +36,12 @@
 #include <stdint.h>
 
 /*
+ What `redilock_remaining_ttl` writes for a key without expiry (which only other software
+ sets).
+ */
+#define REDILOCK_NO_EXPIRY -1
+
+/*
  Size of a token buffer: 32 characters and the terminating NUL.
  */
 #define REDILOCK_TOKEN_LEN 33
@@ -292,7 +298,7 @@ redilock_status redilock_extend(redilock *client, const char *name, const char *
 
 /*
  Writes the remaining TTL in milliseconds of the lock `name` held by `token` to
- `*remaining_ms_out` (-1: the key has no expiry, which only other software sets).
+ `*remaining_ms_out` (`REDILOCK_NO_EXPIRY`: the key has no expiry).
  NOT_OWNER when the token does not hold it.
  */
 redilock_status redilock_remaining_ttl(redilock *client, const char *name, const char *token, int64_t *remaining_ms_out);
@@ -308,8 +314,9 @@ redilock_status redilock_renewal_lost(redilock *client, const char *token, bool 
  (`redilock_close` counts as a loss); sets it to false when the renewal ends without a loss
  (`redilock_unlock`) or `timeout_ms` passes first (-1 waits forever, 0 only checks).
  `cancel` (may be NULL) ends the wait with CANCELLED. INVALID_ARGUMENT when that token has
- no auto-renewal; CLOSED when the client was closed before the call. For bindings that cannot take a callback on a library thread: one thread
- waits here instead of polling `redilock_renewal_lost`.
+ no auto-renewal; CLOSED when the client was closed before the call. For bindings that
+ cannot take a callback on a library thread: one thread waits here instead of polling
+ `redilock_renewal_lost`.
  */
 redilock_status redilock_renewal_wait(redilock *client, const char *token, int64_t timeout_ms, const redilock_cancel *cancel, bool *lost_out);
 

@@ -35,6 +35,11 @@
 // A lock that is merely held by someone else is not an error: try_lock, try_lock_for and the
 // std::try_to_lock constructor report it as "not acquired" (false, owns_lock() == false).
 //
+// Durations are std::chrono durations (a TTL or a hold limit with an integer count, a wait of
+// any kind), rounded up to whole milliseconds: 1us asks for 1 ms, never for 0 ("the default").
+// The library checks their range: a negative TTL, or one above max_ttl, throws
+// errc::invalid_argument with the library's message.
+//
 // To shut down while other threads wait on the client, client.close() ends their waits (and
 // every later call) with errc::closed; destroy the Client once they are done with it.
 
@@ -56,7 +61,6 @@
 #include "redilock.h"
 #undef redilock
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -103,7 +107,7 @@ namespace redilock {
 inline constexpr std::chrono::milliseconds default_ttl{0};
 
 /// The largest TTL Redis accepts (REDILOCK_MAX_TTL_MS): an effectively eternal lock.
-inline constexpr std::chrono::milliseconds max_ttl{static_cast<std::int64_t>(REDILOCK_MAX_TTL_MS)};
+inline constexpr std::chrono::milliseconds max_ttl{REDILOCK_MAX_TTL_MS};
 
 namespace detail {
 
@@ -200,36 +204,60 @@ auto throw_on_error(Call&& call) {
     }
 }
 
-// The C ABI takes unsigned milliseconds. Negative durations map to values the library refuses
-// with its own message: above the maximum for a TTL (0 would mean "the default"), 0 for an
-// interval.
-inline std::uint64_t ttl_ms(std::chrono::milliseconds ttl) noexcept {
-    return ttl.count() < 0 ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(ttl.count());
-}
+static_assert(std::numeric_limits<std::chrono::milliseconds::rep>::max() == std::numeric_limits<std::int64_t>::max() &&
+                  std::numeric_limits<std::chrono::milliseconds::rep>::min() == std::numeric_limits<std::int64_t>::min(),
+              "std::chrono::milliseconds must count in 64 bits, as the C ABI does");
 
-inline std::uint64_t interval_ms(std::chrono::milliseconds interval) noexcept {
-    return interval.count() < 0 ? 0 : static_cast<std::uint64_t>(interval.count());
-}
-
-// A wait as the C ABI's timeout_ms. As for std::timed_mutex, a wait of zero or less tries once;
-// a partial millisecond rounds up; a wait too long for int64 milliseconds waits forever.
+// The one rule for a duration given to the C ABI, whose durations are int64_t milliseconds: rounded
+// up to whole milliseconds (std::chrono::ceil: a positive duration never becomes 0), saturated at
+// INT64_MAX. A negative one is rounded away from zero instead (and saturated at INT64_MIN), so
+// that it stays negative: -1us must be refused, not become 0, which means "the default TTL" or
+// "no limit". Nothing is range-checked here: the library refuses what it cannot take (a negative
+// TTL, one above max_ttl, a zero interval) with errc::invalid_argument and its own message.
+// `length` must not be NaN.
 template <class Rep, class Period>
-std::int64_t timeout_ms(const std::chrono::duration<Rep, Period>& wait) noexcept {
-    if (wait <= wait.zero()) return REDILOCK_NO_WAIT;
-    // Compared in floating point so that e.g. hours::max() cannot overflow the conversion.
-    if (std::chrono::duration<double, std::milli>(wait).count() >=
-        static_cast<double>(std::numeric_limits<std::int64_t>::max()))
-        return REDILOCK_WAIT_FOREVER;
-    return std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+constexpr std::chrono::milliseconds whole_ms(const std::chrono::duration<Rep, Period>& length) noexcept {
+    using limits = std::numeric_limits<std::int64_t>;
+    // Compared in floating point, so that e.g. hours::max() cannot overflow the conversion; rounding
+    // is monotonic, so a length of at least 2^63 ms is found so.
+    const long double ms = std::chrono::duration<long double, std::milli>(length).count();
+    if (ms >= static_cast<long double>(limits::max())) return std::chrono::milliseconds(limits::max());
+    if (ms <= static_cast<long double>(limits::min())) return std::chrono::milliseconds(limits::min());
+    return length < length.zero() ? std::chrono::floor<std::chrono::milliseconds>(length)
+                                  : std::chrono::ceil<std::chrono::milliseconds>(length);
+}
+
+// whole_ms() for a TTL, an interval or a limit on a hold, which take durations with an integer
+// count: a floating-point one could be NaN, which has no value in milliseconds.
+template <class Rep, class Period>
+constexpr std::chrono::milliseconds length_ms(const std::chrono::duration<Rep, Period>& length) noexcept {
+    static_assert(!std::chrono::treat_as_floating_point_v<Rep>,
+                  "redilock takes a TTL or a hold limit as a duration with an integer count: convert a "
+                  "floating-point one with std::chrono::ceil<std::chrono::milliseconds>");
+    return whole_ms(length);
+}
+
+// A wait as the C ABI's timeout_ms. As for std::timed_mutex, a wait that is not positive (zero,
+// negative, or NaN) tries once; otherwise it is rounded up to whole milliseconds, and one too long
+// for int64 milliseconds saturates at INT64_MAX, an endless wait.
+template <class Rep, class Period>
+constexpr std::int64_t timeout_ms(const std::chrono::duration<Rep, Period>& wait) noexcept {
+    if (!(wait > wait.zero())) return REDILOCK_NO_WAIT;
+    return whole_ms(wait).count();
 }
 
 }  // namespace detail
 
 /// Client settings, mirroring redilock_options. An unset optional keeps the library default
-/// (retry interval 250 ms, connect timeout 2000 ms, command timeout 2000 ms); durations must
-/// be positive. A plain value type: copy it, share it, build many clients from it.
+/// (retry interval 10 s, connect timeout 2000 ms, command timeout 2000 ms). The library checks
+/// the values when the Client is built: an interval or timeout of zero or less, or a default TTL
+/// that is negative or above max_ttl, is refused with errc::invalid_argument and its message.
+/// A plain value type: copy it, share it, build many clients from it.
 struct ClientOptions {
-    /// How often a waiter re-checks a held lock when no release message reaches it.
+    /// A waiter's safety net: how often it re-checks a held lock on its own. A release hands
+    /// the lock to the first waiter in line and wakes it at once, and the first in line also
+    /// watches the holder's expiry, so waits do not depend on it: it only bounds how long a
+    /// waiter could miss a lost wake-up.
     std::optional<std::chrono::milliseconds> retry_interval;
     /// How long establishing a connection may take.
     std::optional<std::chrono::milliseconds> connect_timeout;
@@ -290,10 +318,15 @@ public:
         return *this;
     }
 
-    /// With auto-renewal: stop renewing once the lock has been held for `limit` (at least 1 ms);
-    /// the lock then expires at its TTL and counts as lost. Default: renew until unlocked.
-    LockOptions& max_hold(std::chrono::milliseconds limit) noexcept {
-        max_hold_ = std::max(limit, std::chrono::milliseconds(1));
+    /// With auto-renewal: stop renewing once the lock has been held for `limit` (any duration
+    /// with an integer count, rounded up to whole milliseconds; zero is the smallest limit, 1 ms);
+    /// the lock then expires at its TTL and counts as lost. Default: renew until unlocked. A
+    /// negative limit makes the lock calls fail with errc::invalid_argument.
+    template <class Rep, class Period>
+    LockOptions& max_hold(const std::chrono::duration<Rep, Period>& limit) noexcept {
+        // The C ABI's max_hold_ms = 0 means "no limit": a limit of zero asks for the smallest one.
+        const std::chrono::milliseconds ms = detail::length_ms(limit);
+        max_hold_ = ms == ms.zero() ? std::chrono::milliseconds(1) : ms;
         return *this;
     }
 
@@ -375,14 +408,18 @@ private:
 class Client {
 public:
     /// A client for `url` (`redis://[user:password@]host[:port][/db]` or `unix:///path`) whose
-    /// locks last `default_ttl` unless they pass a TTL (0: every lock must pass one).
-    /// Throws redilock::error (errc::invalid_argument for an unusable URL).
-    Client(const std::string& url, std::chrono::milliseconds default_ttl)
-        : handle_(detail::throw_on_error([&](std::error_code& ec) { return open(url, default_ttl, ec); })) {}
+    /// locks last `default_ttl` unless they pass a TTL (0: every lock must pass one). Throws
+    /// redilock::error: errc::invalid_argument for an unusable URL, or a default TTL that is
+    /// negative or above max_ttl.
+    template <class Rep, class Period>
+    Client(const std::string& url, const std::chrono::duration<Rep, Period>& default_ttl)
+        : handle_(detail::throw_on_error(
+              [&](std::error_code& ec) { return open(url, detail::length_ms(default_ttl), ec); })) {}
 
     /// Like the constructor above; on failure sets `ec` and leaves the client empty.
-    Client(const std::string& url, std::chrono::milliseconds default_ttl, std::error_code& ec) noexcept
-        : handle_(open(url, default_ttl, ec)) {}
+    template <class Rep, class Period>
+    Client(const std::string& url, const std::chrono::duration<Rep, Period>& default_ttl, std::error_code& ec) noexcept
+        : handle_(open(url, detail::length_ms(default_ttl), ec)) {}
 
     /// A client with options. Throws redilock::error (errc::invalid_argument for a bad URL or
     /// option value).
@@ -437,11 +474,14 @@ public:
     /// with every std::async future, destroying it waits for the acquisition to end (cancel it
     /// or close the client to end it now), and a Lock nobody collects is released. Throws
     /// std::system_error if no thread can be started.
-    [[nodiscard]] std::future<Lock> lock_async(std::string name, std::chrono::milliseconds ttl, LockOptions options,
+    template <class Rep, class Period>
+    [[nodiscard]] std::future<Lock> lock_async(std::string name, const std::chrono::duration<Rep, Period>& ttl,
+                                               LockOptions options,
                                                std::optional<CancelSignal> cancel = std::nullopt) const;
 
     /// lock_async() with the default LockOptions.
-    [[nodiscard]] std::future<Lock> lock_async(std::string name, std::chrono::milliseconds ttl,
+    template <class Rep, class Period>
+    [[nodiscard]] std::future<Lock> lock_async(std::string name, const std::chrono::duration<Rep, Period>& ttl,
                                                std::optional<CancelSignal> cancel = std::nullopt) const;
 
     /// The C handle, still owned by this client (NULL when empty), for calls the C++ layer
@@ -452,7 +492,7 @@ private:
     static redilock_handle* open(const std::string& url, std::chrono::milliseconds default_ttl,
                           std::error_code& ec) noexcept {
         redilock_handle* client = nullptr;
-        detail::succeeded(redilock_new(url.c_str(), detail::ttl_ms(default_ttl), &client), ec);
+        detail::succeeded(redilock_new(url.c_str(), default_ttl.count(), &client), ec);
         return client;
     }
 
@@ -461,13 +501,13 @@ private:
         if (!detail::succeeded(redilock_options_new(&raw), ec)) return nullptr;
         const std::unique_ptr<redilock_options, void (*)(redilock_options*)> owned(raw, redilock_options_free);
         const auto set_interval = [&](auto setter, const std::optional<std::chrono::milliseconds>& value) {
-            return !value || detail::succeeded(setter(raw, detail::interval_ms(*value)), ec);
+            return !value || detail::succeeded(setter(raw, value->count()), ec);
         };
         const bool applied =
             set_interval(redilock_options_set_retry_interval_ms, options.retry_interval) &&
             set_interval(redilock_options_set_connect_timeout_ms, options.connect_timeout) &&
             set_interval(redilock_options_set_command_timeout_ms, options.command_timeout) &&
-            detail::succeeded(redilock_options_set_default_ttl_ms(raw, detail::ttl_ms(options.default_ttl)), ec) &&
+            detail::succeeded(redilock_options_set_default_ttl_ms(raw, options.default_ttl.count()), ec) &&
             detail::succeeded(redilock_options_set_key_prefix(raw, options.key_prefix.c_str()), ec);
         redilock_handle* client = nullptr;
         if (applied) detail::succeeded(redilock_new_with_options(url.c_str(), raw, &client), ec);
@@ -497,24 +537,28 @@ public:
     Lock() noexcept = default;
 
     /// Acquires `name` for `ttl` (redilock::default_ttl: the client's), waiting as long as it
-    /// takes, and holds it as `options` say. Throws redilock::error.
-    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, LockOptions options = {})
+    /// takes, and holds it as `options` say. Throws redilock::error (errc::invalid_argument for
+    /// a negative TTL or one above max_ttl, with the library's message).
+    template <class Rep, class Period>
+    Lock(Client& client, std::string name, const std::chrono::duration<Rep, Period>& ttl, LockOptions options = {})
         : Lock(client, std::move(name), ttl, std::defer_lock, std::move(options)) {
         lock();
     }
 
     /// Tries once to acquire `name`: owns_lock() tells whether it did. Throws redilock::error
     /// for failures other than the lock being held.
-    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::try_to_lock_t,
+    template <class Rep, class Period>
+    Lock(Client& client, std::string name, const std::chrono::duration<Rep, Period>& ttl, std::try_to_lock_t,
          LockOptions options = {})
         : Lock(client, std::move(name), ttl, std::defer_lock, std::move(options)) {
         static_cast<void>(try_lock());
     }
 
     /// Owns nothing yet: lock(), try_lock() or try_lock_for() acquire `name` for `ttl` later.
-    Lock(Client& client, std::string name, std::chrono::milliseconds ttl, std::defer_lock_t,
+    template <class Rep, class Period>
+    Lock(Client& client, std::string name, const std::chrono::duration<Rep, Period>& ttl, std::defer_lock_t,
          LockOptions options = {}) noexcept
-        : Lock(client.c_handle(), std::move(name), ttl, std::move(options)) {}
+        : Lock(client.c_handle(), std::move(name), detail::length_ms(ttl), std::move(options)) {}
 
     /// Takes over what `other` owns; `other` is left owning nothing and belonging to no client.
     Lock(Lock&& other) noexcept { swap(other); }
@@ -597,34 +641,39 @@ public:
         end_hold();
     }
 
-    /// Resets the lock's TTL in Redis to `ttl`, atomically and only while this guard holds it.
-    /// Throws redilock::error: errc::invalid_argument for a TTL of zero or less or above
-    /// max_ttl, refused before anything is sent; errc::not_owner when the lock expired or is
-    /// another owner's (an expired lock is never re-created); std::errc::operation_not_permitted
-    /// when the guard owns nothing. With auto-renewal the next renewal sets the lock's own TTL
-    /// again: extend() is for locks held without it.
-    void extend(std::chrono::milliseconds ttl) {
+    /// Resets the lock's TTL in Redis to `ttl` (rounded up to whole milliseconds), atomically and
+    /// only while this guard holds it. Throws redilock::error: errc::invalid_argument for a TTL
+    /// of zero or less or above max_ttl, which the library refuses before anything is sent;
+    /// errc::not_owner when the lock expired or is another owner's (an expired lock is never
+    /// re-created); std::errc::operation_not_permitted when the guard owns nothing. With
+    /// auto-renewal the next renewal sets the lock's own TTL again: extend() is for locks held
+    /// without it.
+    template <class Rep, class Period>
+    void extend(const std::chrono::duration<Rep, Period>& ttl) {
         detail::throw_on_error([&](std::error_code& ec) { extend(ttl, ec); });
     }
 
     /// Like extend(ttl); reports a failure through `ec`.
-    void extend(std::chrono::milliseconds ttl, std::error_code& ec) noexcept {
-        if (owned(ec)) detail::succeeded(redilock_extend(client_, name_.c_str(), token_.data(), detail::ttl_ms(ttl)), ec);
+    template <class Rep, class Period>
+    void extend(const std::chrono::duration<Rep, Period>& ttl, std::error_code& ec) noexcept {
+        const std::int64_t ttl_ms = detail::length_ms(ttl).count();
+        if (owned(ec)) detail::succeeded(redilock_extend(client_, name_.c_str(), token_.data(), ttl_ms), ec);
     }
 
-    /// The time left before the lock expires, as Redis counts it (milliseconds::max() when the
-    /// key has no expiry, which only other software sets). Throws redilock::error as extend().
+    /// The time left before the lock expires, as Redis counts it; milliseconds::max() when the
+    /// key has no expiry (which only other software sets), so that it compares as the longest
+    /// time left. Throws redilock::error as extend().
     [[nodiscard]] std::chrono::milliseconds remaining_ttl() const {
         return detail::throw_on_error([&](std::error_code& ec) { return remaining_ttl(ec); });
     }
 
     /// Like remaining_ttl(); zero with `ec` set on failure.
     [[nodiscard]] std::chrono::milliseconds remaining_ttl(std::error_code& ec) const noexcept {
-        std::uint64_t remaining = 0;
-        if (!owned(ec) || !detail::succeeded(redilock_ttl(client_, name_.c_str(), token_.data(), &remaining), ec))
+        std::int64_t remaining = 0;
+        if (!owned(ec) ||
+            !detail::succeeded(redilock_remaining_ttl(client_, name_.c_str(), token_.data(), &remaining), ec))
             return std::chrono::milliseconds::zero();
-        if (remaining > static_cast<std::uint64_t>(max_ttl.count())) return std::chrono::milliseconds::max();
-        return std::chrono::milliseconds(static_cast<std::int64_t>(remaining));
+        return remaining == -1 ? std::chrono::milliseconds::max() : std::chrono::milliseconds(remaining);
     }
 
     /// Whether the renewal of the owned lock has lost it (found it gone, could not reach Redis
@@ -633,9 +682,11 @@ public:
     [[nodiscard]] bool lost() const noexcept {
         if (!owns_lock() || !options_.auto_renew_) return false;
         bool lost = false;
-        // The library forgets the renewal of a lock still owned only when the client is closed
-        // (which counts the lock as lost) or in a forked child (where nothing renews it).
-        return redilock_renewal_lost(client_, token_.data(), &lost) != REDILOCK_STATUS_OK || lost;
+        const redilock_status status = redilock_renewal_lost(client_, token_.data(), &lost);
+        // Besides OK, the library answers CLOSED once the client is closed, which counts its
+        // renewed locks as lost, and WRONG_PROCESS in a forked child, where nothing renews the
+        // lock for this process.
+        return status != REDILOCK_STATUS_OK || lost;
     }
 
     /// The fencing number of the current hold, 0 when nothing is owned. It strictly increases
@@ -702,7 +753,7 @@ private:
         const bool plain = cancel == nullptr && !options_.auto_renew_;
         redilock_lock_params params{};
         if (!plain && !fill_params(cancel, params, ec)) return false;
-        const redilock_status result = redilock_lock_ex(client_, name_.c_str(), detail::ttl_ms(ttl_), timeout_ms,
+        const redilock_status result = redilock_lock_ex(client_, name_.c_str(), ttl_.count(), timeout_ms,
                                                         plain ? nullptr : &params, token_.data(), token_.size(), &fence_);
         const bool acquired = result == REDILOCK_STATUS_OK;
         if (!acquired) end_hold();  // ownership is "token non-empty", whatever the C side wrote
@@ -716,7 +767,7 @@ private:
         static_cast<void>(redilock_lock_params_init(&params));
         params.cancel = cancel;
         params.auto_renew = options_.auto_renew_;
-        params.max_hold_ms = options_.max_hold_ ? detail::interval_ms(*options_.max_hold_) : 0;
+        params.max_hold_ms = options_.max_hold_ ? options_.max_hold_->count() : 0;
         if (!options_.auto_renew_ || !options_.on_lost_) return true;
         try {
             lost_notice_ = std::make_shared<detail::LostNotice>(options_.on_lost_);
@@ -757,13 +808,14 @@ private:
 /// Exchanges the state of two guards (found by argument-dependent lookup, as for unique_lock).
 inline void swap(Lock& a, Lock& b) noexcept { a.swap(b); }
 
-inline std::future<Lock> Client::lock_async(std::string name, std::chrono::milliseconds ttl, LockOptions options,
-                                            std::optional<CancelSignal> cancel) const {
+template <class Rep, class Period>
+std::future<Lock> Client::lock_async(std::string name, const std::chrono::duration<Rep, Period>& ttl,
+                                     LockOptions options, std::optional<CancelSignal> cancel) const {
     // The task owns copies of everything it uses but the C handle, and the signal's copy keeps
     // the signal alive until the wait returns.
-    return std::async(std::launch::async, [client = handle_, name = std::move(name), ttl, options = std::move(options),
-                                           cancel = std::move(cancel)]() mutable {
-        Lock lock(client, std::move(name), ttl, std::move(options));
+    return std::async(std::launch::async, [client = handle_, name = std::move(name), ttl_ms = detail::length_ms(ttl),
+                                           options = std::move(options), cancel = std::move(cancel)]() mutable {
+        Lock lock(client, std::move(name), ttl_ms, std::move(options));
         detail::throw_on_error([&](std::error_code& ec) {
             lock.acquire(REDILOCK_WAIT_FOREVER, cancel ? cancel->c_handle() : nullptr, ec);
         });
@@ -771,8 +823,9 @@ inline std::future<Lock> Client::lock_async(std::string name, std::chrono::milli
     });
 }
 
-inline std::future<Lock> Client::lock_async(std::string name, std::chrono::milliseconds ttl,
-                                            std::optional<CancelSignal> cancel) const {
+template <class Rep, class Period>
+std::future<Lock> Client::lock_async(std::string name, const std::chrono::duration<Rep, Period>& ttl,
+                                     std::optional<CancelSignal> cancel) const {
     return lock_async(std::move(name), ttl, LockOptions(), std::move(cancel));
 }
 
@@ -792,8 +845,9 @@ class Mutex {
 public:
     /// A mutex for the lock `name`, taken for `ttl` (redilock::default_ttl: the client's) at
     /// each acquisition and held as `options` say. No I/O happens here.
-    Mutex(Client& client, std::string name, std::chrono::milliseconds ttl, LockOptions options = {})
-        : client_(client.c_handle()), name_(std::move(name)), ttl_(ttl), options_(std::move(options)) {}
+    template <class Rep, class Period>
+    Mutex(Client& client, std::string name, const std::chrono::duration<Rep, Period>& ttl, LockOptions options = {})
+        : client_(client.c_handle()), name_(std::move(name)), ttl_(detail::length_ms(ttl)), options_(std::move(options)) {}
 
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;

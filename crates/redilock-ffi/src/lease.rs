@@ -27,8 +27,12 @@ pub extern "C" fn redilock_extend(
     })
 }
 
+/// What `redilock_remaining_ttl` writes for a key without expiry (which only other software
+/// sets).
+pub const REDILOCK_NO_EXPIRY: i64 = -1;
+
 /// Writes the remaining TTL in milliseconds of the lock `name` held by `token` to
-/// `*remaining_ms_out` (-1: the key has no expiry, which only other software sets).
+/// `*remaining_ms_out` (`REDILOCK_NO_EXPIRY`: the key has no expiry).
 /// NOT_OWNER when the token does not hold it.
 #[no_mangle]
 pub extern "C" fn redilock_remaining_ttl(
@@ -43,7 +47,8 @@ pub extern "C" fn redilock_remaining_ttl(
         let token = token_from(token)?;
         let out = non_null_mut(remaining_ms_out, "remaining_ms_out")?;
         let remaining = client.remaining_ttl(name, &token)?;
-        *out = remaining.map_or(-1, |ttl| i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let ms = |ttl: std::time::Duration| i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        *out = remaining.map_or(REDILOCK_NO_EXPIRY, ms);
         Ok(())
     })
 }
@@ -69,8 +74,9 @@ pub extern "C" fn redilock_renewal_lost(
 /// (`redilock_close` counts as a loss); sets it to false when the renewal ends without a loss
 /// (`redilock_unlock`) or `timeout_ms` passes first (-1 waits forever, 0 only checks).
 /// `cancel` (may be NULL) ends the wait with CANCELLED. INVALID_ARGUMENT when that token has
-/// no auto-renewal; CLOSED when the client was closed before the call. For bindings that cannot take a callback on a library thread: one thread
-/// waits here instead of polling `redilock_renewal_lost`.
+/// no auto-renewal; CLOSED when the client was closed before the call. For bindings that
+/// cannot take a callback on a library thread: one thread waits here instead of polling
+/// `redilock_renewal_lost`.
 #[no_mangle]
 pub extern "C" fn redilock_renewal_wait(
     client: *mut redilock,

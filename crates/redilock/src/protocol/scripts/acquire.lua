@@ -14,29 +14,33 @@
 local token, ttl, mode = ARGV[1], ARGV[2], ARGV[3] or ''
 local barging = string.sub(mode, 1, 5) == 'barge'
 mode = string.gsub(mode, '^barge ?', '')
-local holder = redis.call('GET', KEYS[1])
--- Already ours: handed to the caller, or this attempt was resent after its reply was lost.
-if holder == token then
-  return {1, redis.call('GET', KEYS[2]) or '0'}
-end
 -- A late copy of an attempt whose caller already gave up (its reply was lost, Redis was
 -- paused) must take nothing and queue nowhere: the caller's cleanup withdrew the token.
 local function withdrawn()
   return redis.call('ZSCORE', KEYS[4], token)
 end
-if not holder then
-  -- Free: it is the turn of the first waiter still there, if any (a holder that expired or
-  -- was deleted handed nothing over); unless the caller barges.
-  local taker, fence
-  if not barging then
-    taker, fence = hand_over(KEYS[1], KEYS[2], KEYS[3], token)
-    if taker == token then
-      return {1, fence}
-    end
+-- Free, and nobody waits (or the caller barges): the uncontended path.
+if (barging or redis.call('LLEN', KEYS[3]) == 0) and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
+  if withdrawn() then
+    redis.call('DEL', KEYS[1])
+    return {0, -3, -1, 0}
   end
-  -- Still free: it is the caller's if it barges, or if nobody is left in line (a woken waiter
-  -- that barges takes its chance like anyone).
-  if not taker and (barging or redis.call('LLEN', KEYS[3]) == 0) then
+  return {1, next_fence(KEYS[2])}
+end
+local holder = redis.call('GET', KEYS[1])
+-- Already ours: handed to the caller, or this attempt was resent after its reply was lost.
+if holder == token then
+  return {1, redis.call('GET', KEYS[2]) or '0'}
+end
+if not holder then
+  -- Free with waiters in line: it is the turn of the first one still there (a holder that
+  -- expired or was deleted handed nothing over).
+  local taker, fence = hand_over(KEYS[1], KEYS[2], KEYS[3], token)
+  if taker == token then
+    return {1, fence}
+  end
+  -- Still free (every waiter gone, or one that barges woken to take its chance).
+  if not taker and redis.call('LLEN', KEYS[3]) == 0 then
     if withdrawn() then
       return {0, -3, -1, 0}
     end

@@ -9,23 +9,27 @@ local WAKE = 'redilock:wake:'
 -- re-check): crashed waiters leave no garbage behind for good.
 local QUEUE_LIFE_MS = 86400000
 
--- The fencing number of an acquisition: the counter plus one, but never below the Redis clock
--- in microseconds, so a Redis that restarted without its data (or a replica promoted before
--- the counter reached it) still numbers above every earlier holder, as long as its host's
--- clock does not step back. One acquisition takes far more than a microsecond, so the counter
--- never runs ahead of the clock.
+-- Numbers an acquisition: the counter plus one, but never below the Redis clock in
+-- microseconds, so a Redis that restarted without its data (or a replica promoted before the
+-- counter reached it) still numbers above every earlier holder, as long as its host's clock
+-- does not step back. One acquisition takes far more than a microsecond, so the counter never
+-- runs ahead of the clock. Returns the number as text.
 local function next_fence(fence_key)
+  local fence = redis.call('INCR', fence_key)
   local clock = redis.call('TIME')
   local floor = clock[1] * 1000000 + clock[2]
-  return string.format('%d', math.max((tonumber(redis.call('GET', fence_key)) or 0) + 1, floor))
+  if fence < floor then
+    fence = string.format('%d', floor)
+    redis.call('SET', fence_key, fence)
+    return fence
+  end
+  return tostring(fence)
 end
 
 -- Gives the lock to `token` for `ttl` ms under a new fencing number, which it returns.
 local function take(lock_key, fence_key, token, ttl)
-  local fence = next_fence(fence_key)
-  redis.call('SET', fence_key, fence)
   redis.call('SET', lock_key, token, 'PX', ttl)
-  return fence
+  return next_fence(fence_key)
 end
 
 local function client_of(token)
@@ -54,8 +58,7 @@ local function hand_over(lock_key, fence_key, queue_key, me)
       local fence = next_fence(fence_key)
       local woken = token == me
         or redis.call('PUBLISH', client_of(token), 'lock ' .. token .. ' ' .. fence .. ' ' .. lock_key) > 0
-      if woken then
-        redis.call('SET', fence_key, fence)
+      if woken then -- (a waiter skipped leaves a gap in the numbers: they only need to rise)
         redis.call('SET', lock_key, token, 'PX', ttl)
         local first = redis.call('LINDEX', queue_key, 0)
         if first then
