@@ -7,7 +7,7 @@ Gem::Specification.new do |spec|
   spec.version = Redilock::VERSION
   spec.summary = "A distributed lock on Redis: Mutex#synchronize across processes and machines"
   spec.description = <<~TEXT
-    Ruby binding of redilock, a Redis lock with owner tokens, TTLs and waiters woken on release.
+    Ruby binding of redilock, a Redis lock with owner tokens, TTLs, fencing numbers and a fair queue of waiters.
     It wraps the native libredilock (a Rust core with a C ABI) through the ffi gem.
   TEXT
   spec.license = "MIT"

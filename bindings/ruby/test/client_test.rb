@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "timeout"
 require_relative "test_helper"
 
 class ClientTest < Minitest::Test
@@ -7,6 +8,18 @@ class ClientTest < Minitest::Test
 
   def test_versions_agree
     assert_equal Redilock::VERSION, Redilock.library_version
+  end
+
+  # The gem is generated for one ABI (one minor version before 1.0): it refuses a library of
+  # another, as the soname would.
+  def test_a_library_of_another_abi_is_refused
+    native = Redilock::Native
+    abi = "#{native::VERSION_MAJOR}.#{native::VERSION_MINOR}"
+    native.stub(:redilock_version, "#{native::VERSION_MAJOR}.#{native::VERSION_MINOR + 1}.0") do
+      error = assert_raises(LoadError) { native.check_version }
+      assert_includes error.message, "needs the ABI of #{abi} (#{native::SONAME})"
+    end
+    native.stub(:redilock_version, "#{abi}.#{native::VERSION_PATCH + 1}") { assert_nil native.check_version }
   end
 
   def test_ping
@@ -27,20 +40,52 @@ class ClientTest < Minitest::Test
     other.unlock
   end
 
-  # A waiter wakes on the release itself: its retry interval here is far longer than the bound.
-  def test_lock_waits_for_the_release
+  # A waiter is handed the lock by the unlock itself: its retry interval (the library's safety
+  # net) is here far longer than the bound.
+  def test_lock_waits_for_the_unlock
     client = new_client(retry_interval: 60)
     name = unique_name
     held = new_client.lock(name)
     waiter = Thread.new { client.lock(name, ttl: 5) }
     await_queue(name, 1)
     assert waiter.alive?, "waits while the lock is held"
-    released = monotonic
+    unlocked = monotonic
     held.unlock
     lock = waiter.value
-    assert_operator monotonic - released, :<, scaled(2)
+    assert_operator monotonic - unlocked, :<, scaled(2)
     assert_equal lock.token, redis("GET", name)
     lock.unlock
+  end
+
+  # Each unlock hands the lock to the next waiter in line, promptly, in the order they came,
+  # though none of them re-checks before a minute.
+  def test_waiters_are_handed_the_lock_in_turn
+    name = unique_name
+    held = new_client.lock(name)
+    handed = Queue.new
+    waiters = Array.new(3) do |i|
+      client = new_client(retry_interval: 60)
+      go_on = Queue.new
+      thread = Thread.new do
+        lock = client.lock(name, ttl: 10)
+        handed << [i, monotonic]
+        go_on.pop
+        lock.unlock
+      end
+      await_queue(name, i + 1)
+      [thread, go_on]
+    end
+    unlocked = monotonic
+    held.unlock
+    waiters.each_with_index do |(thread, go_on), i|
+      index, at = Timeout.timeout(scaled(3)) { handed.pop }
+      assert_equal i, index, "the waiter first in line is handed the lock"
+      assert_operator at - unlocked, :<, scaled(2), "waiter #{i} was handed the lock promptly"
+      unlocked = monotonic
+      go_on << true
+      assert_equal true, thread.value
+    end
+    assert_equal 0, redis("EXISTS", name)
   end
 
   def test_lock_timeout_raises_not_acquired
@@ -140,22 +185,69 @@ class ClientTest < Minitest::Test
       -> { client.lock(42) } => /name must be a String, not Integer/,
       -> { client.lock("bad\xFF".b.force_encoding(Encoding::UTF_8)) } => /not valid UTF-8/,
       -> { client.lock("\xFF".b) } => /cannot be converted to UTF-8/,
-      -> { client.lock("n", ttl: 0) } => /ttl must be greater than 0/,
-      -> { client.lock("n", ttl: -1) } => /ttl must be a finite, non-negative number/,
-      -> { client.lock("n", ttl: "10") } => /ttl must be a finite/,
-      -> { client.lock("n", ttl: 10**17) } => /ttl must be at most/,
-      -> { client.lock("n", timeout: -0.5) } => /timeout must be a finite/,
-      -> { client.lock("n", timeout: Float::INFINITY) } => /timeout must be a finite/,
-      -> { client.lock("n", timeout: Float::NAN) } => /timeout must be a finite/,
-      -> { client.try_lock("n", ttl: Complex(1, 1)) } => /ttl must be a finite/,
+      -> { client.lock("n", ttl: 0) } => /ttl must be greater than 0 seconds \(nil: the client's ttl:\)/,
+      -> { client.lock("n", ttl: -1) } => /TTL must not be negative, not -1000 ms/,
+      -> { client.lock("n", ttl: "10") } => /ttl must be a finite number of seconds, not "10"/,
+      -> { client.lock("n", ttl: 10**17) } => /TTL must be at most #{Redilock::Native::MAX_TTL_MS} ms/,
+      -> { client.lock("n", ttl: 10**30) } => /TTL must be at most #{Redilock::Native::MAX_TTL_MS} ms/,
+      -> { client.lock("n", timeout: -0.5) } => /timeout must be .* or positive, not -500 ms/,
+      -> { client.lock("n", timeout: Float::INFINITY) } => /timeout must be a finite number/,
+      -> { client.lock("n", timeout: Float::NAN) } => /timeout must be a finite number/,
+      -> { client.try_lock("n", ttl: Complex(1, 1)) } => /ttl must be a finite number/,
       -> { client.synchronize("n") } => /needs a block/,
       -> { Redilock::Client.new(nil) } => /url must be a String/,
       -> { Redilock::Client.new("http://nowhere") } => /invalid Redis URL/,
-      -> { Redilock::Client.new(@url, retry_interval: 0) } => /retry_interval must be greater than 0/,
+      -> { Redilock::Client.new(@url, ttl: 0) } => /ttl must be greater than 0 seconds/,
+      -> { Redilock::Client.new(@url, retry_interval: 0) } => /retry interval must be greater than 0 ms/,
+      -> { Redilock::Client.new(@url, command_timeout: :soon) } => /command_timeout must be a finite number/,
       -> { Redilock::Client.new(@url, key_prefix: "a\0") } => /key_prefix must not contain a NUL/
     }.each do |call, message|
       assert_match message, assert_raises(ArgumentError) { call.call }.message
     end
+  end
+
+  # The library owns the range of every duration: Ruby only turns seconds into milliseconds
+  # (away from zero: a tiny negative value stays negative, never "default TTL", "try once" or
+  # "wait forever") and raises the library's own message as ArgumentError, sending nothing.
+  def test_negative_durations_raise_argument_error_with_the_librarys_message
+    native = Redilock::Native
+    client = new_client
+    lock = client.lock(name = unique_name, ttl: 10, auto_renew: true)
+    handle = client.instance_variable_get(:@handle)
+    token = FFI::MemoryPointer.new(:char, native::TOKEN_LEN)
+    lock_ex = ->(ttl_ms, timeout_ms, params = nil) do
+      native.redilock_lock_ex(handle, name, ttl_ms, timeout_ms, params, token, token.size, nil)
+    end
+    renewed = native::LockParams.new.tap { |params| native.redilock_lock_params_init(params) }
+    renewed[:auto_renew] = true
+    renewed[:max_hold_ms] = -2500
+    options = FFI::MemoryPointer.new(:pointer).tap { |out| native.redilock_options_new(out) }.read_pointer
+    cases = {
+      -> { client.lock(name, ttl: -1.5) } => -> { lock_ex.call(-1500, 0) },
+      -> { client.try_lock(name, ttl: -0.0001) } => -> { lock_ex.call(-1, 0) },
+      -> { client.lock(name, timeout: -Rational(1, 2)) } => -> { lock_ex.call(0, -500) },
+      -> { client.lock(unique_name, timeout: -0.0001) } => -> { lock_ex.call(0, -2) }, # -1 would wait forever
+      -> { client.lock(name, auto_renew: true, max_hold: -2.5) } => -> { lock_ex.call(0, 0, renewed) },
+      -> { lock.extend(-3) } => -> { native.redilock_extend(handle, name, lock.token, -3000) },
+      -> { lock.extend(0) } => -> { native.redilock_extend(handle, name, lock.token, 0) },
+      -> { new_client(ttl: -10) } => -> { native.redilock_options_set_default_ttl_ms(options, -10_000) },
+      -> { new_client(retry_interval: -0.25) } => -> { native.redilock_options_set_retry_interval_ms(options, -250) },
+      -> { new_client(connect_timeout: -1) } => -> { native.redilock_options_set_connect_timeout_ms(options, -1000) },
+      -> { new_client(command_timeout: -1) } => -> { native.redilock_options_set_command_timeout_ms(options, -1000) }
+    }
+    sent = scripts_run_during do
+      cases.each do |ruby_call, native_call|
+        status, expected = native.status_and_message(&native_call)
+        assert_equal native::STATUS_INVALID_ARGUMENT, status, expected
+        assert_match(/-?\d+ ms\b/, expected, "the library's message, in its unit")
+        assert_equal expected, assert_raises(ArgumentError) { ruby_call.call }.message
+      end
+    end
+    assert_equal 0, sent, "refused before anything was sent"
+    refute lock.lost?
+    lock.unlock
+  ensure
+    native.redilock_options_free(options)
   end
 
   def test_connection_error
@@ -181,7 +273,7 @@ class ClientTest < Minitest::Test
     assert client.closed?
     sent = scripts_run_during do
       [-> { client.ping }, -> { client.lock("n") }, -> { client.try_lock("n") }, -> { lock.unlock },
-       -> { lock.extend(5) }, -> { lock.ttl }, -> { client.synchronize("n") { flunk } }].each do |call|
+       -> { lock.extend(5) }, -> { lock.remaining_ttl }, -> { client.synchronize("n") { flunk } }].each do |call|
         error = assert_raises(Redilock::ClientClosed) { call.call }
         assert_match(/closed/, error.message)
         assert_equal Redilock::Native::STATUS_CLOSED, error.status

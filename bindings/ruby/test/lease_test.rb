@@ -34,7 +34,7 @@ class LeaseTest < Minitest::Test
     lock = client.lock(name, ttl: 2)
     assert_equal true, lock.extend(60)
     assert_operator redis("PTTL", name), :>, 50_000
-    assert_in_delta 60, lock.ttl, 10
+    assert_in_delta 60, lock.remaining_ttl, 10
     lock.unlock
     assert_raises(Redilock::NotOwner) { lock.extend(5) }
   end
@@ -53,15 +53,17 @@ class LeaseTest < Minitest::Test
     await_expiry(name)
     current = new_client.lock(name, ttl: 10)
     assert_raises(Redilock::NotOwner) { stale.extend(100) }
-    assert_raises(Redilock::NotOwner) { stale.ttl }
+    assert_raises(Redilock::NotOwner) { stale.remaining_ttl }
     assert_operator redis("PTTL", name), :<=, 10_000
     current.unlock
   end
 
+  # Ruby refuses what is no finite number; the library refuses the rest, in its own words.
   def test_invalid_extend_ttls_are_refused_before_anything_is_sent
     lock = new_client.lock(name = unique_name, ttl: 10)
     sent = scripts_run_during do
-      { 0 => /greater than 0/, -1 => /non-negative/, 10**17 => /at most/, Float::NAN => /finite/,
+      { 0 => /TTL must be greater than 0 ms/, -1 => /TTL must not be negative, not -1000 ms/,
+        10**17 => /TTL must be at most #{Redilock::Native::MAX_TTL_MS} ms/, Float::NAN => /ttl must be a finite/,
         "5" => /number of seconds/, nil => /number of seconds/ }.each do |ttl, message|
         assert_match message, assert_raises(ArgumentError) { lock.extend(ttl) }.message
       end
@@ -71,16 +73,17 @@ class LeaseTest < Minitest::Test
     lock.unlock
   end
 
-  def test_ttl_of_a_plain_lock
+  def test_remaining_ttl_of_a_plain_lock
     lock = new_client.lock(name = unique_name, ttl: 5)
     refute lock.auto_renew?
     refute lock.lost?
-    assert_kind_of Float, lock.ttl
-    assert_includes((5 - scaled(1))..5, lock.ttl)
+    refute_respond_to lock, :ttl, "one name per concept: remaining_ttl"
+    assert_kind_of Float, lock.remaining_ttl
+    assert_includes((5 - scaled(1))..5, lock.remaining_ttl)
     redis("PERSIST", name)
-    assert_nil lock.ttl, "no expiry"
+    assert_nil lock.remaining_ttl, "no expiry"
     lock.unlock
-    assert_raises(Redilock::NotOwner) { lock.ttl }
+    assert_raises(Redilock::NotOwner) { lock.remaining_ttl }
   end
 
   def test_auto_renewal_keeps_a_lock_past_its_ttl_and_stops_at_unlock
@@ -218,8 +221,9 @@ class LeaseTest < Minitest::Test
       -> { client.lock("n", max_hold: 5) } => /need auto_renew: true/,
       -> { client.try_lock("n", on_lost: -> {}) } => /need auto_renew: true/,
       -> { client.lock("n", auto_renew: true, on_lost: :nope) } => /on_lost must respond to call/,
-      -> { client.lock("n", auto_renew: true, max_hold: 0) } => /max_hold must be greater than 0/,
-      -> { client.synchronize("n", max_hold: -1) { flunk } } => /max_hold must be a finite/
+      -> { client.lock("n", auto_renew: true, max_hold: 0) } => /max_hold must be greater than 0 seconds \(nil: no/,
+      -> { client.synchronize("n", max_hold: -1) { flunk } } => /maximum hold time must not be negative, not -1000 ms/,
+      -> { client.synchronize("n", max_hold: "1") { flunk } } => /max_hold must be a finite number/
     }.each do |call, message|
       assert_match message, assert_raises(ArgumentError) { call.call }.message
     end

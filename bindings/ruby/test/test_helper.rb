@@ -62,7 +62,8 @@ module RedilockTestHelper
     read_reply(@redis)
   end
 
-  # The tokens waiting in the queue of lock `name`, first in line first.
+  # The tokens waiting in the queue of lock `name`, first in line first. An entry is the
+  # token immediately followed by the TTL asked for in milliseconds ("<32 hex chars>30000").
   def queue(name)
     pattern = "redilock:queue:*:#{name.gsub(/[*?\[\]\\]/) { |c| "\\#{c}" }}"
     keys = []
@@ -72,7 +73,7 @@ module RedilockTestHelper
       keys.concat(found)
       break if cursor == "0"
     end
-    keys.flat_map { |key| redis("LRANGE", key, 0, -1) }
+    keys.flat_map { |key| redis("LRANGE", key, 0, -1) }.map { |entry| entry[0, Redilock::Native::TOKEN_LEN - 1] }
   end
 
   # Waits until `count` waiters are in the queue of lock `name`.
@@ -84,8 +85,8 @@ module RedilockTestHelper
     assert eventually { redis("EXISTS", name).zero? }, "#{name} expired"
   end
 
-  # How many scripts (the library's lock, unlock, extend and TTL calls) the server ran while
-  # the block ran.
+  # How many scripts (the library's lock, unlock, extend and remaining TTL calls) the server
+  # ran while the block ran.
   def scripts_run_during
     redis("CONFIG", "RESETSTAT")
     yield

@@ -7,7 +7,9 @@ module Redilock
   # Client is garbage collected; {#close} ends its use earlier.
   #
   # Durations are seconds as Numeric (Integer, Float or Rational), like `Mutex#sleep` and
-  # `Timeout.timeout`; they are rounded up to whole milliseconds.
+  # `Timeout.timeout`; they are rounded up to whole milliseconds (a positive duration never
+  # becomes 0). The native library checks their range: a negative, zero or too large duration
+  # raises ArgumentError with its message.
   #
   # @example
   #   client = Redilock::Client.new(ENV.fetch("REDIS_URL"), ttl: 30)
@@ -25,12 +27,12 @@ module Redilock
     # Frees a client handle once the Client is garbage, and only in the process that created
     # it: a forked child inherits the parent's handle (and its finalizer) and must leave it to
     # the parent. Every call passes the handle along, so it is not garbage while one runs.
-    HandleRelease = Struct.new(:owner_pid) do
+    HandleFree = Struct.new(:owner_pid) do
       def call(pointer)
         Native.redilock_free(pointer) if Process.pid == owner_pid
       end
     end
-    private_constant :HandleRelease
+    private_constant :HandleFree
 
     # What an auto-renewed acquisition asks for on top of a plain one.
     Renewal = Struct.new(:max_hold_ms, :on_lost)
@@ -53,8 +55,9 @@ module Redilock
     #   `unix:///path/to/redis.sock`
     # @param ttl [Numeric, nil] TTL in seconds for lock calls that pass none; nil: every call
     #   must pass `ttl:`
-    # @param retry_interval [Numeric, nil] how often a waiter re-checks a held lock when no
-    #   release message reaches it (library default 0.25 s)
+    # @param retry_interval [Numeric, nil] a safety net: how often a waiter looks at the lock
+    #   when nothing wakes it (library default 10 s). Waiters do not poll: an unlock hands the
+    #   lock to the first in line, who also looks as soon as the holder's TTL runs out.
     # @param connect_timeout [Numeric, nil] how long connecting may take (default 2 s)
     # @param command_timeout [Numeric, nil] how long one Redis reply may take (default 2 s)
     # @param key_prefix [String, nil] put in front of every lock name to form its Redis key
@@ -67,7 +70,7 @@ module Redilock
     end
 
     # Holds the lock `name` while the block runs, like `Mutex#synchronize`, and always
-    # releases it. Interrupts (Thread#raise, Thread#kill, Timeout) never leave the lock taken.
+    # unlocks it. Interrupts (Thread#raise, Thread#kill, Timeout) never leave the lock taken.
     #
     # The lock is auto-renewed by default, so a block may run longer than the TTL: the TTL
     # then only bounds how long the lock outlives a holder that died. If the lock is lost
@@ -76,11 +79,11 @@ module Redilock
     #
     # @param name [String, Symbol] the lock's name (any UTF-8 text without NUL)
     # @param ttl [Numeric, nil] seconds after which Redis drops the lock if it is not
-    #   released (or renewed); nil: the client's default
+    #   unlocked (or renewed); nil: the client's default
     # @param timeout [Numeric, nil] at most this many seconds to wait; nil waits until
     #   acquired, 0 tries once
     # @param auto_renew [Boolean] renew the lock at about a third of its TTL until it is
-    #   released
+    #   unlocked
     # @param max_hold [Numeric, nil] with auto_renew: stop renewing after this many seconds
     #   held (the lock then runs out at its TTL and counts as lost); nil: no limit
     # @param on_lost [#call, nil] with auto_renew: called with the {Lock} once if it is lost
@@ -106,7 +109,7 @@ module Redilock
         block_raised = true
         raise
       ensure
-        release_after_block(lock, block_raised) if lock
+        unlock_after_block(lock, block_raised) if lock
       end
     end
 
@@ -115,7 +118,7 @@ module Redilock
     # @param (see #synchronize)
     # @param auto_renew [Boolean] renew the lock in the background until {Lock#unlock}; an
     #   auto-renewed lock that is never unlocked stays held until `max_hold` or {#close}
-    # @return [Lock] the lock, to release with {Lock#unlock}
+    # @return [Lock] the lock, to give back with {Lock#unlock}
     # @raise [NotAcquired] when the timeout passed first
     def lock(name, ttl: nil, timeout: nil, auto_renew: false, max_hold: nil, on_lost: nil)
       acquire(name, ttl, timeout, renewal_settings(auto_renew, max_hold, on_lost))
@@ -142,7 +145,7 @@ module Redilock
 
     # Closes the client. Idempotent and thread-safe. Waits in progress end with
     # {ClientClosed} (a lock an attempt in flight took is given back), and calls made
-    # afterwards raise it without sending anything. Locks still held are not released: their
+    # afterwards raise it without sending anything. Locks still held are not unlocked: their
     # TTL ends them. Auto-renewed ones stop being renewed and count as lost: their `on_lost:`
     # callbacks are called. The native memory is freed when the Client is garbage collected.
     # In a forked child it only marks this object closed: the client is the parent's.
@@ -160,49 +163,52 @@ module Redilock
       @closed
     end
 
-    # Releases a lock by name and token; {Lock#unlock} is the public way.
+    # Unlocks a lock by name and token (redilock_unlock); {Lock#unlock} is the public way.
     #
     # @return [true]
     # @raise [NotOwner] when the token no longer holds the lock
     # @api private
-    def release(c_name, token)
+    def unlock(c_name, token)
       raise_unless_ok(*Native.status_and_message { Native.redilock_unlock(@handle, c_name, token) })
       true
     end
 
-    # Resets a held lock's TTL; {Lock#extend} is the public way.
+    # Resets a held lock's TTL (redilock_extend); {Lock#extend} is the public way.
     #
     # @return [true]
     # @api private
     def extend_lock(c_name, token, ttl)
-      ttl_ms = positive_milliseconds(ttl, "ttl")
+      ttl_ms = milliseconds(ttl, "ttl")
       raise_unless_ok(*Native.status_and_message { Native.redilock_extend(@handle, c_name, token, ttl_ms) })
       true
     end
 
-    # The remaining TTL of a held lock; {Lock#ttl} is the public way.
+    # The remaining TTL of a held lock (redilock_remaining_ttl); {Lock#remaining_ttl} is the
+    # public way.
     #
     # @return [Float, nil] seconds; nil for a key without expiry
     # @api private
-    def lock_ttl(c_name, token)
-      remaining = FFI::MemoryPointer.new(:uint64)
-      raise_unless_ok(*Native.status_and_message { Native.redilock_ttl(@handle, c_name, token, remaining) })
-      ms = remaining.read_uint64
-      ms == Native::TTL_NO_EXPIRY ? nil : ms / 1000.0
+    def remaining_ttl(c_name, token)
+      remaining = FFI::MemoryPointer.new(:int64)
+      raise_unless_ok(*Native.status_and_message { Native.redilock_remaining_ttl(@handle, c_name, token, remaining) })
+      ms = remaining.read_int64
+      ms == Native::NO_EXPIRY ? nil : ms / 1000.0
     end
 
-    # Whether the auto-renewal of a lock lost it; {Lock#lost?} is the public way.
+    # Whether the auto-renewal of a lock lost it (redilock_renewal_lost); {Lock#lost?} is the
+    # public way.
     #
-    # @return [Boolean, nil] nil when the token has no renewal (any more: it was unlocked)
+    # @return [Boolean, nil] nil when the token has no renewal any more (it was unlocked)
     # @api private
     def renewal_lost?(token)
       lost = FFI::MemoryPointer.new(:bool)
       status, message = Native.status_and_message { Native.redilock_renewal_lost(@handle, token, lost) }
-      # The library forgets the renewals that a close ended, and counts them as lost.
-      return closed? || nil if status == Native::STATUS_INVALID_ARGUMENT
-
-      raise_unless_ok(status, message)
-      lost.read(:bool)
+      case status
+      when Native::STATUS_OK then lost.read(:bool)
+      when Native::STATUS_CLOSED then true # closing counts the leases still renewed as lost
+      when Native::STATUS_INVALID_ARGUMENT then nil
+      else raise Redilock.error_for(status, message)
+      end
     end
 
     private
@@ -213,7 +219,11 @@ module Redilock
       options = out.read_pointer
       begin
         durations.each do |option, seconds|
-          ms = positive_milliseconds(seconds, option)
+          ms = if option == :ttl
+                 ttl_milliseconds(seconds, "ttl", "nil: every lock call passes its ttl:")
+               else
+                 milliseconds(seconds, option)
+               end
           raise_unless_ok(*Native.status_and_message { Native.public_send(OPTION_SETTERS[option], options, ms) })
         end
         if c_key_prefix
@@ -223,7 +233,7 @@ module Redilock
       ensure
         Native.redilock_options_free(options)
       end
-      FFI::AutoPointer.new(out.read_pointer, HandleRelease.new(Process.pid))
+      FFI::AutoPointer.new(out.read_pointer, HandleFree.new(Process.pid))
     end
 
     # nil for a plain lock: the uncontended path then passes no parameters at all.
@@ -237,18 +247,20 @@ module Redilock
         raise ArgumentError, "on_lost must respond to call, not be #{on_lost.class}"
       end
 
-      Renewal.new(max_hold.nil? ? 0 : positive_milliseconds(max_hold, "max_hold"), on_lost)
+      Renewal.new(max_hold.nil? ? 0 : ttl_milliseconds(max_hold, "max_hold", "nil: no limit"), on_lost)
     end
 
     def acquire(name, ttl, timeout, renewal)
       c_name = c_string(name, "name")
-      ttl_ms = ttl.nil? ? 0 : positive_milliseconds(ttl, "ttl")
-      timeout_ms = timeout.nil? ? Native::WAIT_FOREVER : milliseconds(timeout, "timeout")
+      ttl_ms = ttl.nil? ? 0 : ttl_milliseconds(ttl, "ttl", "nil: the client's ttl:")
+      timeout_ms = timeout_milliseconds(timeout)
       attempt = Attempt.new(c_name, ttl_ms, renewal && lock_params(renewal),
                             FFI::MemoryPointer.new(:char, Native::TOKEN_LEN), FFI::MemoryPointer.new(:uint64))
       asked_at = Process.clock_gettime(Process::CLOCK_MONOTONIC, :millisecond)
-      # Trying once first keeps the helper thread of #wait_for off the uncontended path.
-      status, message = attempt.call(@handle, Native::NO_WAIT)
+      # Trying once first keeps the helper thread of #wait_for off the uncontended path. A
+      # negative timeout is passed as it is, for the library to refuse.
+      first_try = timeout_ms == Native::WAIT_FOREVER ? Native::NO_WAIT : [timeout_ms, Native::NO_WAIT].min
+      status, message = attempt.call(@handle, first_try)
       if status == Native::STATUS_NOT_ACQUIRED && timeout_ms != Native::NO_WAIT
         status, message = wait_for(attempt, remaining(timeout_ms, asked_at))
       end
@@ -279,14 +291,13 @@ module Redilock
     end
 
     # Waits for the lock on a helper thread (see #interruptibly). A lock taken just as this
-    # thread was interrupted is released: unlocking also ends the auto-renewal it may have
-    # started.
+    # thread was interrupted is unlocked, which also ends the auto-renewal it may have started.
     def wait_for(attempt, timeout_ms)
       attempt.params ||= lock_params(nil)
-      release_if_taken = lambda do |status, _message|
+      unlock_if_taken = lambda do |status, _message|
         Native.redilock_unlock(@handle, attempt.c_name, attempt.token.read_string) if status == Native::STATUS_OK
       end
-      interruptibly(release_if_taken) do |cancel|
+      interruptibly(unlock_if_taken) do |cancel|
         attempt.params[:cancel] = cancel
         attempt.call(@handle, timeout_ms)
       end
@@ -321,9 +332,10 @@ module Redilock
     # one even if an unlock came since: that unlock then failed.
     def lease_lost?(lock, status, message, lost)
       case status
+      # A wait in progress at close ends with lost = true: closing counts as a loss.
       when Native::STATUS_OK then lost
-      # Closing counts the leases still renewed as lost, whether the wait began before or
-      # after it; a lock unlocked first was not renewed any more.
+      # The wait began after close (this thread started late): the close ended the renewal,
+      # a loss unless the lock was unlocked first.
       when Native::STATUS_CLOSED then !lock.unlocked?
       # The renewal ended before the wait began: only an unlock does that.
       when Native::STATUS_INVALID_ARGUMENT then false
@@ -365,7 +377,7 @@ module Redilock
       out.read_pointer
     end
 
-    def release_after_block(lock, block_raised)
+    def unlock_after_block(lock, block_raised)
       Thread.handle_interrupt(Object => :never) { lock.unlock }
     rescue Error
       raise unless block_raised # the block's own exception matters more
@@ -375,24 +387,34 @@ module Redilock
       raise Redilock.error_for(status, message) unless status == Native::STATUS_OK
     end
 
-    # Seconds as whole milliseconds, rounded up so that a small positive value never becomes
-    # 0, which the library reads as "default TTL" or "do not wait".
+    # Seconds as whole milliseconds, for the library, which checks the range (and says what is
+    # wrong in its message). Rounded up, away from zero, so that no duration but 0 becomes 0
+    # (the library's "default TTL" or "try once"), and saturated at the bounds of int64_t.
     def milliseconds(seconds, what)
-      unless seconds.is_a?(Numeric) && seconds.real? && seconds.finite? && seconds >= 0
-        raise ArgumentError, "#{what} must be a finite, non-negative number of seconds, not #{seconds.inspect}"
+      unless seconds.is_a?(Numeric) && seconds.real? && seconds.finite?
+        raise ArgumentError, "#{what} must be a finite number of seconds, not #{seconds.inspect}"
       end
 
-      ms = (seconds * 1000).round(3).ceil # round first: 1.1 * 1000 is 1100.0000000000002
-      raise ArgumentError, "#{what} must be at most #{Native::MAX_TTL_MS / 1000} seconds" if ms > Native::MAX_TTL_MS
+      ms = (seconds.abs * 1000).round(3).ceil # round first: 1.1 * 1000 is 1100.0000000000002
+      (seconds.negative? ? -ms : ms).clamp(Native::INT64_MIN, Native::INT64_MAX)
+    end
+
+    # A TTL or max_hold: the library reads 0 as "none", which Ruby spells nil, so 0 is refused
+    # here (every other value by the library).
+    def ttl_milliseconds(seconds, what, nil_means)
+      ms = milliseconds(seconds, what)
+      raise ArgumentError, "#{what} must be greater than 0 seconds (#{nil_means})" if ms.zero?
 
       ms
     end
 
-    def positive_milliseconds(seconds, what)
-      ms = milliseconds(seconds, what)
-      raise ArgumentError, "#{what} must be greater than 0 seconds" if ms.zero?
+    # nil waits forever and 0 tries once, as in the library. A negative timeout is the
+    # library's to refuse, so it is never passed as -1 ms, which means "wait forever" there.
+    def timeout_milliseconds(timeout)
+      return Native::WAIT_FOREVER if timeout.nil?
 
-      ms
+      ms = milliseconds(timeout, "timeout")
+      ms == Native::WAIT_FOREVER ? ms - 1 : ms
     end
 
     # The library takes C strings: UTF-8 bytes without NUL.

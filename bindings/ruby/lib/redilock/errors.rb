@@ -20,7 +20,7 @@ module Redilock
   # The lock is held by another owner and the wait ended (try once, or `timeout:` passed).
   class NotAcquired < Error; end
 
-  # The lock is no longer held by this token: it expired, or was already released.
+  # The lock is no longer held by this token: it expired, or was already unlocked.
   class NotOwner < Error; end
 
   # An auto-renewed lock was lost while held: a renewal found it gone, or could not reach
@@ -41,6 +41,7 @@ module Redilock
   # afterwards raise it.
   class ClientClosed < Error; end
 
+  # The class of each status, by the status constants of Native (generated from the header).
   ERROR_CLASSES = {
     Native::STATUS_WRONG_PROCESS => WrongProcess,
     Native::STATUS_NOT_ACQUIRED => NotAcquired,

@@ -54,8 +54,8 @@ module Redilock
     #   with.
     #   @param ttl [Numeric] the new TTL in seconds, counted from now
     #   @return [true]
-    #   @raise [ArgumentError] for a TTL that is not positive, not finite or too large
-    #     (nothing is sent)
+    #   @raise [ArgumentError] for a TTL that is not finite (Ruby's message), or not positive or
+    #     too large (the library's message); nothing is sent
     #   @raise [NotOwner] when the lock is no longer held by this token
     # @overload extend(*modules)
     #   `Object#extend`: adds the modules' instance methods to this lock object alone. Nothing
@@ -77,8 +77,8 @@ module Redilock
     # @return [Float, nil] the remaining TTL in seconds; nil when the key has no expiry
     #   (which only other software sets)
     # @raise [NotOwner] when the lock is no longer held by this token
-    def ttl
-      @client.lock_ttl(@name, @token)
+    def remaining_ttl
+      @client.remaining_ttl(@name, @token)
     end
 
     # Whether the auto-renewal lost the lock: a renewal found it gone, or could not reach
@@ -94,16 +94,16 @@ module Redilock
       @state.lost = @client.renewal_lost?(@token) || @state.lost
     end
 
-    # Releases the lock, waking the waiters, and ends its auto-renewal.
+    # Unlocks the lock, handing it to the first waiter in line, and ends its auto-renewal.
     #
     # @return [true]
     # @raise [LockLost] when the auto-renewed lock was lost while held
     # @raise [NotOwner] when the lock is no longer held by this token: its TTL ended (and
-    #   maybe someone else took it), or it was already released
+    #   maybe someone else took it), or it was already unlocked
     def unlock
       unlocked_before = @state.unlocked
       @state.unlocked = true # first: a close from now on is no loss for `on_lost:`
-      @client.release(@name, @token)
+      @client.unlock(@name, @token)
     rescue NotOwner => e
       raise if unlocked_before || !@auto_renew
 
@@ -118,7 +118,7 @@ module Redilock
     end
 
     # The name, fence and state, never the token: anyone who reads the token (in a log, say)
-    # can release or extend the lock. The state is what this object has seen, without asking
+    # can unlock or extend the lock. The state is what this object has seen, without asking
     # Redis or the library: "lost" once {#lost?} or {#unlock} found the lock lost, else
     # "unlocked" after {#unlock}, else "acquired" (which an expired lock still shows).
     # `to_s` is Object's, which shows no instance variable either.

@@ -1,9 +1,12 @@
 # frozen_string_literal: true
 
 require "ffi"
+require_relative "constants"
 
 module Redilock
-  # The C ABI of libredilock (include/redilock.h), attached through the ffi gem.
+  # The C ABI of libredilock (include/redilock.h), attached through the ffi gem. Its
+  # constants (statuses, TOKEN_LEN, WAIT_FOREVER, ...) are in constants.rb, generated from the
+  # header by scripts/ruby-constants: no number of the header is written anywhere else.
   #
   # Calls that wait on the network are attached with `blocking: true`: the ffi gem releases
   # the GVL around them, so other Ruby threads run meanwhile. The call still runs on the
@@ -16,9 +19,14 @@ module Redilock
   module Native
     extend FFI::Library
 
+    # The library of the ABI this gem was generated for: libredilock.so.0.MINOR before 1.0,
+    # libredilock.so.MAJOR after (the soname changes with the ABI).
+    SONAME = "libredilock.so.#{VERSION_MAJOR.zero? ? "0.#{VERSION_MINOR}" : VERSION_MAJOR}"
+
     # Where to look for the library, first match wins: $REDILOCK_LIB, a copy bundled in the
     # gem's vendor/ directory, the build output of the source tree the gem sits in, then the
-    # system library path.
+    # system library path (by the soname of this ABI, then any libredilock, which
+    # .check_version refuses if it is of another ABI).
     def self.library_candidates
       override = ENV["REDILOCK_LIB"]
       return [override] if override && !override.empty?
@@ -27,32 +35,15 @@ module Redilock
       gem_root = File.expand_path("../..", __dir__)
       beside_gem = [File.join(gem_root, "vendor", file),
                     File.expand_path("../../target/release/#{file}", gem_root)]
-      beside_gem.select { |path| File.file?(path) } + ["redilock", "libredilock.so.0"]
+      beside_gem.select { |path| File.file?(path) } + [SONAME, "redilock"]
     end
 
     ffi_lib library_candidates
 
-    # The constants of include/redilock.h, which is their source of truth (a test compares
-    # them with it). The status numbers are written nowhere else in the gem.
-    TOKEN_LEN = 33
-    WAIT_FOREVER = -1
-    NO_WAIT = 0
-    MAX_TTL_MS = 4_611_686_018_427_387_904
-
-    STATUS_OK = 0
-    STATUS_INVALID_ARGUMENT = 100
-    STATUS_NULL_ARGUMENT = 101
-    STATUS_WRONG_PROCESS = 102
-    STATUS_NOT_ACQUIRED = 200
-    STATUS_NOT_OWNER = 201
-    STATUS_CANCELLED = 202
-    STATUS_CLOSED = 203
-    STATUS_CONNECTION = 300
-    STATUS_REDIS = 301
-    STATUS_PANIC = 900
-
-    # What redilock_ttl reports for a key without expiry (UINT64_MAX).
-    TTL_NO_EXPIRY = 2**64 - 1
+    # The bounds of int64_t, the type of every duration in the C ABI: Ruby's durations
+    # saturate there, and the library refuses what is out of its range.
+    INT64_MAX = 2**63 - 1
+    INT64_MIN = -2**63
 
     typedef :uint32, :status
 
@@ -65,25 +56,25 @@ module Redilock
       layout :struct_size, :size_t,
              :cancel, :pointer,
              :auto_renew, :bool,
-             :max_hold_ms, :uint64,
+             :max_hold_ms, :int64,
              :on_lost, :pointer,
              :on_lost_data, :pointer,
              :on_lost_data_drop, :pointer
     end
 
     attach_function :redilock_options_new, [:pointer], :status
-    attach_function :redilock_options_set_retry_interval_ms, %i[pointer uint64], :status
-    attach_function :redilock_options_set_connect_timeout_ms, %i[pointer uint64], :status
-    attach_function :redilock_options_set_command_timeout_ms, %i[pointer uint64], :status
-    attach_function :redilock_options_set_default_ttl_ms, %i[pointer uint64], :status
+    attach_function :redilock_options_set_retry_interval_ms, %i[pointer int64], :status
+    attach_function :redilock_options_set_connect_timeout_ms, %i[pointer int64], :status
+    attach_function :redilock_options_set_command_timeout_ms, %i[pointer int64], :status
+    attach_function :redilock_options_set_default_ttl_ms, %i[pointer int64], :status
     attach_function :redilock_options_set_key_prefix, %i[pointer string], :status
     attach_function :redilock_options_free, [:pointer], :void
     attach_function :redilock_new_with_options, %i[string pointer pointer], :status
     attach_function :redilock_lock_params_init, [:pointer], :status
-    attach_function :redilock_lock_ex, %i[pointer string uint64 int64 pointer pointer size_t pointer], :status,
+    attach_function :redilock_lock_ex, %i[pointer string int64 int64 pointer pointer size_t pointer], :status,
                     blocking: true
-    attach_function :redilock_extend, %i[pointer string string uint64], :status, blocking: true
-    attach_function :redilock_ttl, %i[pointer string string pointer], :status, blocking: true
+    attach_function :redilock_extend, %i[pointer string string int64], :status, blocking: true
+    attach_function :redilock_remaining_ttl, %i[pointer string string pointer], :status, blocking: true
     attach_function :redilock_renewal_lost, %i[pointer string pointer], :status
     attach_function :redilock_renewal_wait, %i[pointer string int64 pointer pointer], :status, blocking: true
     attach_function :redilock_unlock, %i[pointer string string], :status, blocking: true
@@ -97,6 +88,17 @@ module Redilock
     attach_function :redilock_last_error, [], :string
     attach_function :redilock_status_str, [:status], :string
     attach_function :redilock_version, [], :string
+
+    # Refuses a library of another ABI than the header this gem was generated from: each
+    # minor version of 0.x has its own (the same major from 1.0).
+    def self.check_version
+      major, minor = redilock_version.split(".").map { |part| Integer(part, exception: false) }
+      return if major == VERSION_MAJOR && (VERSION_MAJOR.positive? || minor == VERSION_MINOR)
+
+      raise LoadError, "libredilock #{redilock_version} was loaded (#{ffi_libraries.map(&:name).join(', ')}), " \
+                       "but this gem needs the ABI of #{VERSION_MAJOR}.#{VERSION_MINOR} (#{SONAME})"
+    end
+    check_version
 
     # Runs a native call returning a status and pairs it with the failure message, read at
     # once on the same thread (the message is thread-local and only kept until the next
