@@ -25,6 +25,7 @@
 #include "redilock.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,9 @@ static void fail(const char *what) {
     exit(1);
 }
 
-static redilock *new_client(const char *url, unsigned long long retry_interval_ms) {
+/* retry_interval_ms 0 keeps the default (10 s, a safety net: a release hands the lock to the
+ * first waiter in line). */
+static redilock *new_client(const char *url, int64_t retry_interval_ms) {
     redilock_options *options = NULL;
     redilock *client = NULL;
     if (redilock_options_new(&options) != REDILOCK_STATUS_OK ||
@@ -135,7 +138,7 @@ static void *wait_once(void *client) {
     return NULL;
 }
 
-static void waiters(const char *url, double seconds, int count, unsigned long long retry_interval_ms, int nclients) {
+static void waiters(const char *url, double seconds, int count, int64_t retry_interval_ms, int nclients) {
     redilock *holder = new_client(url, 0);
     redilock **clients = calloc((size_t)nclients, sizeof *clients);
     pthread_t *threads = calloc((size_t)count, sizeof *threads);
@@ -196,7 +199,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "c_bench: waiters: WAITERS and CLIENTS must be >= 1, CLIENTS <= WAITERS\n");
             return 2;
         }
-        waiters(url, seconds, count, argc >= 6 ? strtoull(argv[5], NULL, 10) : 0, nclients);
+        /* A negative interval is the library's to refuse (fail("new") shows why). */
+        waiters(url, seconds, count, argc >= 6 ? (int64_t)strtoll(argv[5], NULL, 10) : 0, nclients);
         return 0;
     }
     redilock *client = new_client(url, 0);

@@ -8,6 +8,7 @@
 #include "redilock.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,14 @@ static inline double scaled_ms(double ms) {
     return ms * time_scale;
 }
 
+/* A bound as a duration argument of the ABI: whole milliseconds, rounded up. */
+static inline int64_t scaled_ms_arg(double ms) {
+    return (int64_t)(scaled_ms(ms) + 0.999);
+}
+
 /* How soon what the library does "within milliseconds" must show on a loaded machine: far
- * less than the minute after which a client of new_client_rechecking_rarely() looks again. */
+ * less than the minute after which a client of new_client_rechecking_rarely() looks again
+ * (and than the 10 s safety net of a client with the default options). */
 static inline double promptly_ms(void) {
     return scaled_ms(2000);
 }
@@ -94,8 +101,9 @@ static inline redilock *new_client(void) {
     return client;
 }
 
-/* A client whose waits re-check a held lock only once a minute: whatever ends a wait sooner
- * (a release, a cancel, close) is then what the test sees. */
+/* A client whose waiters look at a held lock on their own only once a minute (the retry
+ * interval, a safety net: the default is 10 s): whatever ends a wait sooner (a release handing
+ * the lock over, a cancel, close) is then what the test sees. */
 static inline redilock *new_client_rechecking_rarely(void) {
     redilock_options *options = NULL;
     redilock *client = NULL;
@@ -110,9 +118,10 @@ static inline redilock *new_client_rechecking_rarely(void) {
 /* Polls the remaining TTL of the lock `token` holds on `name` until it goes up, which only a
  * renewal makes it do; false once the lock is not held, or after a generous limit. */
 static inline bool renewal_seen(redilock *client, const char *name, const char *token) {
-    uint64_t previous = UINT64_MAX, remaining = 0;
+    int64_t previous = INT64_MAX, remaining = 0;
     for (double give_up_at = now_ms() + scaled_ms(20000); now_ms() < give_up_at; sleep_ms(5)) {
-        if (redilock_ttl(client, name, token, &remaining) != REDILOCK_STATUS_OK) return false;
+        if (redilock_remaining_ttl(client, name, token, &remaining) != REDILOCK_STATUS_OK) return false;
+        if (remaining < 0) return false; /* no expiry: nothing of ours would do that */
         if (remaining > previous) return true;
         previous = remaining;
     }
@@ -153,12 +162,43 @@ static inline long delete_key(const char *name) {
     return redis_integer("DEL", name);
 }
 
-/* How many callers wait in the queue of lock `name` (key redilock:queue:{N}:<name>). */
-static inline long queue_length(const char *name) {
-    char arguments[256], queue_key[128];
+/* The key of the queue of lock `name`, redilock:queue:{N}:<name> ("" when there is none). */
+static inline void queue_key(const char *name, char *out, size_t out_len) {
+    char arguments[256];
     snprintf(arguments, sizeof arguments, "--scan --pattern 'redilock:queue:*:%s'", name);
-    redis_cli(arguments, queue_key, sizeof queue_key);
-    return queue_key[0] == '\0' ? 0 : redis_integer("LLEN", queue_key);
+    redis_cli(arguments, out, out_len);
+}
+
+/* How many callers wait in the queue of lock `name`. */
+static inline long queue_length(const char *name) {
+    char key[128];
+    queue_key(name, key, sizeof key);
+    return key[0] == '\0' ? 0 : redis_integer("LLEN", key);
+}
+
+/* The entry at `index` of the queue of lock `name` ("" when there is none): a waiter's token,
+ * 32 characters, immediately followed by the TTL in ms it asked for. */
+static inline void queue_entry(const char *name, long index, char *out, size_t out_len) {
+    char key[128], arguments[256];
+    queue_key(name, key, sizeof key);
+    out[0] = '\0';
+    if (key[0] == '\0') return;
+    snprintf(arguments, sizeof arguments, "LINDEX '%s' %ld", key, index);
+    redis_cli(arguments, out, out_len);
+}
+
+/* Puts `entry` at the head of the queue of lock `name`, which must exist (someone waits). */
+static inline void push_to_queue_head(const char *name, const char *entry) {
+    char key[128], arguments[256], reply[64];
+    queue_key(name, key, sizeof key);
+    if (!CHECK(key[0] != '\0')) return;
+    snprintf(arguments, sizeof arguments, "LPUSH '%s' '%s'", key, entry);
+    redis_cli(arguments, reply, sizeof reply);
+}
+
+/* Whether `text` starts with the `n` characters of `prefix`. */
+static inline bool starts_with(const char *text, const char *prefix, size_t n) {
+    return strlen(text) >= n && strlen(prefix) >= n && strncmp(text, prefix, n) == 0;
 }
 
 #endif /* REDILOCK_TEST_SUPPORT_H */

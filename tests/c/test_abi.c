@@ -99,6 +99,10 @@ static void test_lock_unlock_and_ownership(void) {
     redilock_free(client);
 }
 
+static void count_drop(void *data) {
+    __atomic_add_fetch((int *)data, 1, __ATOMIC_SEQ_CST);
+}
+
 static void test_options(void) {
     redilock_options *options = NULL;
     CHECK_STATUS(redilock_options_new(&options), REDILOCK_STATUS_OK);
@@ -128,6 +132,170 @@ static void test_options(void) {
     CHECK_STATUS(redilock_unlock(plain, "job", other), REDILOCK_STATUS_OK);
     CHECK_STATUS(redilock_unlock(client, "job", token), REDILOCK_STATUS_OK);
     redilock_free(plain);
+    redilock_free(client);
+}
+
+static bool last_error_says(const char *words) {
+    return strstr(redilock_last_error(), words) != NULL;
+}
+
+/* Every duration of the ABI is a signed int64_t of milliseconds, and the library itself refuses
+ * a negative one: INVALID_ARGUMENT, a message that says so, nothing sent, no lock left. */
+static void test_negative_durations_are_refused(void) {
+    redilock *client = new_client();
+    redilock_options *options = NULL;
+    CHECK_STATUS(redilock_options_new(&options), REDILOCK_STATUS_OK);
+    char token[REDILOCK_TOKEN_LEN], held[REDILOCK_TOKEN_LEN];
+    CHECK_STATUS(redilock_lock(client, "negative-held", 60000, 0, held, sizeof held), REDILOCK_STATUS_OK);
+    const int64_t negatives[] = {-1, -1000, INT64_MIN};
+    for (size_t i = 0; i < sizeof negatives / sizeof *negatives; i++) {
+        int64_t ms = negatives[i];
+
+        redilock *out = NULL;
+        CHECK_STATUS(redilock_new(url, ms, &out), REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative"));
+        CHECK(out == NULL);
+
+        memset(token, 'x', sizeof token);
+        CHECK_STATUS(redilock_lock(client, "negative", ms, REDILOCK_NO_WAIT, token, sizeof token),
+                     REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative") && last_error_says("TTL"));
+        CHECK(token[0] == '\0');
+        CHECK_STATUS(redilock_lock(client, "negative", ms, REDILOCK_WAIT_FOREVER, token, sizeof token),
+                     REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative"));
+
+        /* -1 waits forever; below it nothing is a wait. */
+        if (ms < REDILOCK_WAIT_FOREVER) {
+            memset(token, 'x', sizeof token);
+            CHECK_STATUS(redilock_lock(client, "negative", 5000, ms, token, sizeof token),
+                         REDILOCK_STATUS_INVALID_ARGUMENT);
+            CHECK(last_error_says("timeout"));
+            CHECK(token[0] == '\0');
+            /* Not even when the lock is held: refused at once, not a wait of some length. */
+            double start = now_ms();
+            CHECK_STATUS(redilock_lock(client, "negative-held", 5000, ms, token, sizeof token),
+                         REDILOCK_STATUS_INVALID_ARGUMENT);
+            CHECK(now_ms() - start < promptly_ms());
+            CHECK(queue_length("negative-held") == 0);
+        }
+
+        CHECK_STATUS(redilock_options_set_retry_interval_ms(options, ms), REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative") && last_error_says("retry interval"));
+        CHECK_STATUS(redilock_options_set_connect_timeout_ms(options, ms), REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative") && last_error_says("connect timeout"));
+        CHECK_STATUS(redilock_options_set_command_timeout_ms(options, ms), REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative") && last_error_says("command timeout"));
+        CHECK_STATUS(redilock_options_set_default_ttl_ms(options, ms), REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative") && last_error_says("TTL"));
+
+        CHECK_STATUS(redilock_extend(client, "negative-held", held, ms), REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative") && last_error_says("TTL"));
+
+        /* The parameters of lock_ex: the refusal also hands the data back through its drop. */
+        int drops = 0;
+        redilock_lock_params params;
+        CHECK_STATUS(redilock_lock_params_init(&params), REDILOCK_STATUS_OK);
+        params.auto_renew = true;
+        params.max_hold_ms = ms;
+        params.on_lost_data = &drops;
+        params.on_lost_data_drop = count_drop;
+        memset(token, 'x', sizeof token);
+        CHECK_STATUS(redilock_lock_ex(client, "negative", 5000, REDILOCK_NO_WAIT, &params, token, sizeof token, NULL),
+                     REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative") && last_error_says("hold"));
+        CHECK(token[0] == '\0');
+        CHECK(__atomic_load_n(&drops, __ATOMIC_SEQ_CST) == 1);
+        params.max_hold_ms = 0;
+        params.on_lost_data_drop = NULL;
+        CHECK_STATUS(redilock_lock_ex(client, "negative", ms, REDILOCK_NO_WAIT, &params, token, sizeof token, NULL),
+                     REDILOCK_STATUS_INVALID_ARGUMENT);
+        CHECK(last_error_says("negative"));
+        CHECK(!key_exists("negative"));
+    }
+    /* The refused setters changed nothing: a client made with these options has no default TTL. */
+    redilock *defaults = NULL;
+    CHECK_STATUS(redilock_new_with_options(url, options, &defaults), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_lock(defaults, "negative", 0, 0, token, sizeof token), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("TTL")); /* no default TTL */
+    redilock_free(defaults);
+    redilock_options_free(options);
+
+    /* The refused extends left the lock as it was. */
+    int64_t remaining = 0;
+    CHECK_STATUS(redilock_remaining_ttl(client, "negative-held", held, &remaining), REDILOCK_STATUS_OK);
+    CHECK(remaining > 0 && remaining <= 60000);
+    CHECK_STATUS(redilock_unlock(client, "negative-held", held), REDILOCK_STATUS_OK);
+    CHECK(!key_exists("negative"));
+    redilock_free(client);
+}
+
+/* Triggers `signal` once somebody waits in the queue of lock `name`. */
+struct queued_cancel {
+    const char *name;
+    redilock_cancel *signal;
+};
+
+static void *cancel_when_queued(void *arg) {
+    struct queued_cancel *cancel = arg;
+    WAIT_UNTIL(queue_length(cancel->name) == 1);
+    redilock_cancel_trigger(cancel->signal);
+    return NULL;
+}
+
+/* A binding converts its unit to milliseconds saturating at INT64_MAX: that is a valid wait,
+ * interval and hold (as good as forever), and a TTL refused as too large, not an overflow. */
+static void test_saturated_durations(void) {
+    redilock_options *options = NULL;
+    CHECK_STATUS(redilock_options_new(&options), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_retry_interval_ms(options, INT64_MAX), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_connect_timeout_ms(options, INT64_MAX), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_command_timeout_ms(options, INT64_MAX), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_default_ttl_ms(options, INT64_MAX), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("at most"));
+    CHECK_STATUS(redilock_options_set_default_ttl_ms(options, REDILOCK_MAX_TTL_MS), REDILOCK_STATUS_OK);
+    redilock *client = NULL, *out = NULL;
+    CHECK_STATUS(redilock_new_with_options(url, options, &client), REDILOCK_STATUS_OK);
+    redilock_options_free(options);
+    CHECK_STATUS(redilock_new(url, INT64_MAX, &out), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(out == NULL);
+
+    char token[REDILOCK_TOKEN_LEN], other[REDILOCK_TOKEN_LEN];
+    int64_t remaining = 0;
+    CHECK_STATUS(redilock_lock(client, "saturated", INT64_MAX, 0, token, sizeof token),
+                 REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("at most"));
+    CHECK(!key_exists("saturated"));
+    CHECK_STATUS(redilock_lock(client, "saturated", 0, INT64_MAX, token, sizeof token), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_remaining_ttl(client, "saturated", token, &remaining), REDILOCK_STATUS_OK);
+    CHECK(remaining > REDILOCK_MAX_TTL_MS - 60000 && remaining <= REDILOCK_MAX_TTL_MS);
+    CHECK_STATUS(redilock_extend(client, "saturated", token, INT64_MAX), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("at most"));
+    CHECK_STATUS(redilock_extend(client, "saturated", token, 5000), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_remaining_ttl(client, "saturated", token, &remaining), REDILOCK_STATUS_OK);
+    CHECK(remaining > 0 && remaining <= 5000);
+    /* A wait of INT64_MAX ms on a held lock is a wait, in line, ended here by a cancel. */
+    struct queued_cancel cancel = {.name = "saturated"};
+    CHECK_STATUS(redilock_cancel_new(&cancel.signal), REDILOCK_STATUS_OK);
+    pthread_t canceller;
+    pthread_create(&canceller, NULL, cancel_when_queued, &cancel);
+    CHECK_STATUS(redilock_lock_cancellable(client, "saturated", 1000, INT64_MAX, cancel.signal, other, sizeof other),
+                 REDILOCK_STATUS_CANCELLED);
+    pthread_join(canceller, NULL);
+    redilock_cancel_free(cancel.signal);
+    WAIT_UNTIL(queue_length("saturated") == 0); /* given back at once, or soon after in the background */
+    CHECK_STATUS(redilock_unlock(client, "saturated", token), REDILOCK_STATUS_OK);
+
+    redilock_lock_params params;
+    CHECK_STATUS(redilock_lock_params_init(&params), REDILOCK_STATUS_OK);
+    params.auto_renew = true;
+    params.max_hold_ms = INT64_MAX;
+    CHECK_STATUS(redilock_lock_ex(client, "saturated", 60000, 0, &params, token, sizeof token, NULL),
+                 REDILOCK_STATUS_OK);
+    bool lost = true;
+    CHECK_STATUS(redilock_renewal_wait(client, token, 1, NULL, &lost), REDILOCK_STATUS_OK);
+    CHECK(!lost);
+    CHECK_STATUS(redilock_unlock(client, "saturated", token), REDILOCK_STATUS_OK);
     redilock_free(client);
 }
 
@@ -171,30 +339,6 @@ static void test_threads_share_one_client(void) {
     CHECK(shared.overlaps == 0);
     CHECK(shared.counter == (long)THREADS * shared.iterations);
     redilock_free(shared.client);
-}
-
-/* Releases once the waiter is queued, so that it is the release that wakes it. */
-static void *release_later(void *token) {
-    WAIT_UNTIL(queue_length("wake") == 1);
-    redilock *releaser = new_client();
-    CHECK_STATUS(redilock_unlock(releaser, "wake", token), REDILOCK_STATUS_OK);
-    redilock_free(releaser);
-    return NULL;
-}
-
-static void test_waiter_is_woken_by_release(void) {
-    redilock *holder = new_client(), *waiter = new_client_rechecking_rarely();
-    char token[REDILOCK_TOKEN_LEN], waited_token[REDILOCK_TOKEN_LEN];
-    uint64_t bound = (uint64_t)scaled_ms(5000);
-    CHECK_STATUS(redilock_lock(holder, "wake", bound, 0, token, sizeof token), REDILOCK_STATUS_OK);
-    pthread_t releaser;
-    pthread_create(&releaser, NULL, release_later, token);
-    CHECK_STATUS(redilock_lock(waiter, "wake", 5000, (int64_t)bound, waited_token, sizeof waited_token),
-                 REDILOCK_STATUS_OK);
-    pthread_join(releaser, NULL);
-    CHECK_STATUS(redilock_unlock(waiter, "wake", waited_token), REDILOCK_STATUS_OK);
-    redilock_free(holder);
-    redilock_free(waiter);
 }
 
 /* Leaves a forked child through exec: the heap it inherited points into the parent's thread
@@ -241,6 +385,124 @@ static void test_fork(void) {
     redilock_free(parent);
 }
 
+/* The release of lock `name` on a thread of its own, once the waiter is in the queue (behind
+ * `queued_ahead` others), after `dead_entry` (when not NULL) was put in front of everyone. */
+struct release_args {
+    const char *name;
+    const char *token; /* the holder's */
+    long queued_ahead;
+    const char *dead_entry;
+    char entry[64]; /* the waiter's queue entry, as it was before the release */
+    double released_at;
+};
+
+static void *release_when_queued(void *arg) {
+    struct release_args *a = arg;
+    redilock *releaser = new_client();
+    CHECK_STATUS(redilock_ping(releaser), REDILOCK_STATUS_OK); /* connected before the clock starts */
+    WAIT_UNTIL(queue_length(a->name) == a->queued_ahead + 1);
+    queue_entry(a->name, a->queued_ahead, a->entry, sizeof a->entry);
+    if (a->dead_entry != NULL) {
+        push_to_queue_head(a->name, a->dead_entry);
+        CHECK(queue_length(a->name) == a->queued_ahead + 2);
+    }
+    a->released_at = now_ms();
+    CHECK_STATUS(redilock_unlock(releaser, a->name, a->token), REDILOCK_STATUS_OK);
+    redilock_free(releaser);
+    return NULL;
+}
+
+/* A waiter that looks at the lock on its own only once a minute is handed `name`, held with
+ * `holder_token` under `holder_fence`, by its release: within a second, whoever else was in
+ * line ahead of it, with the next fencing number. */
+static void check_release_hands_over(const char *name, const char *holder_token, uint64_t holder_fence,
+                                     long queued_ahead, const char *dead_entry) {
+    redilock *waiter = new_client_rechecking_rarely();
+    CHECK_STATUS(redilock_ping(waiter), REDILOCK_STATUS_OK);
+    struct release_args release = {.name = name, .token = holder_token, .queued_ahead = queued_ahead,
+                                   .dead_entry = dead_entry};
+    pthread_t releaser;
+    pthread_create(&releaser, NULL, release_when_queued, &release);
+    char token[REDILOCK_TOKEN_LEN];
+    uint64_t fence = 0;
+    redilock_status status =
+        redilock_lock_ex(waiter, name, 5000, scaled_ms_arg(20000), NULL, token, sizeof token, &fence);
+    double acquired_at = now_ms();
+    pthread_join(releaser, NULL);
+    CHECK_STATUS(status, REDILOCK_STATUS_OK);
+    CHECK(acquired_at - release.released_at < scaled_ms(1000));
+    CHECK(fence > holder_fence);
+    /* Its place in the queue was its token followed by the TTL it asked for. */
+    CHECK(strlen(release.entry) == REDILOCK_TOKEN_LEN - 1 + strlen("5000"));
+    CHECK(starts_with(release.entry, token, REDILOCK_TOKEN_LEN - 1));
+    CHECK(strcmp(release.entry + REDILOCK_TOKEN_LEN - 1, "5000") == 0);
+    /* Handed over under its own TTL, and nobody is left in line. */
+    int64_t remaining = 0;
+    CHECK_STATUS(redilock_remaining_ttl(waiter, name, token, &remaining), REDILOCK_STATUS_OK);
+    CHECK(remaining > 0 && remaining <= 5000);
+    CHECK(queue_length(name) == 0);
+    CHECK_STATUS(redilock_unlock(waiter, name, token), REDILOCK_STATUS_OK);
+    CHECK(!key_exists(name));
+    redilock_free(waiter);
+}
+
+/* The holder's TTL is far beyond the bound: the first in line, which watches it, plays no part. */
+static void test_release_hands_the_lock_to_the_waiter(void) {
+    redilock *holder = new_client();
+    char token[REDILOCK_TOKEN_LEN];
+    uint64_t fence = 0;
+    CHECK_STATUS(redilock_lock_ex(holder, "hand-over", 60000, 0, NULL, token, sizeof token, &fence),
+                 REDILOCK_STATUS_OK);
+    check_release_hands_over("hand-over", token, fence, 0, NULL);
+    redilock_free(holder);
+}
+
+/* An entry of a client that listens nowhere (as if it crashed while waiting) is first in line
+ * at the release: the release skips it. */
+static void test_a_dead_waiter_is_skipped(void) {
+    redilock *holder = new_client();
+    char token[REDILOCK_TOKEN_LEN];
+    uint64_t fence = 0;
+    CHECK_STATUS(redilock_lock_ex(holder, "dead-waiter", 60000, 0, NULL, token, sizeof token, &fence),
+                 REDILOCK_STATUS_OK);
+    /* 16 hex characters naming a client nobody runs, 16 of a lock call, a TTL. */
+    check_release_hands_over("dead-waiter", token, fence, 0, "00000000dead0000" "0123456789abcdef" "5000");
+    redilock_free(holder);
+}
+
+/* The same with a real crash: a process killed while it waits, first in line. */
+static void test_a_crashed_waiter_is_skipped(void) {
+    redilock *holder = new_client();
+    char token[REDILOCK_TOKEN_LEN];
+    uint64_t fence = 0;
+    CHECK_STATUS(redilock_lock_ex(holder, "crashed-waiter", 60000, 0, NULL, token, sizeof token, &fence),
+                 REDILOCK_STATUS_OK);
+    pid_t child = fork();
+    if (child == 0) {
+        redilock *mine = NULL;
+        char taken[REDILOCK_TOKEN_LEN];
+        if (redilock_new(url, 5000, &mine) == REDILOCK_STATUS_OK)
+            redilock_lock(mine, "crashed-waiter", 5000, REDILOCK_WAIT_FOREVER, taken, sizeof taken);
+        exit_child(1); /* not reached: killed while waiting */
+    }
+    WAIT_UNTIL(queue_length("crashed-waiter") == 1);
+    char entry[64], arguments[128], channel[64];
+    queue_entry("crashed-waiter", 0, entry, sizeof entry);
+    CHECK(strlen(entry) > 16);
+    snprintf(arguments, sizeof arguments, "PUBSUB CHANNELS 'redilock:wake:%.16s'", entry);
+    redis_cli(arguments, channel, sizeof channel);
+    CHECK(channel[0] != '\0'); /* its client listens while it waits */
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* Redis has seen its connections close. */
+    WAIT_UNTIL((redis_cli(arguments, channel, sizeof channel), channel[0] == '\0'));
+    CHECK(queue_length("crashed-waiter") == 1); /* still in line */
+    check_release_hands_over("crashed-waiter", token, fence, 1, NULL);
+    redilock_free(holder);
+}
+
 struct cancel_args {
     redilock *client;
     redilock_cancel *cancel;
@@ -264,7 +526,8 @@ static void test_cancel(void) {
     CHECK_STATUS(redilock_cancel_new(NULL), REDILOCK_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(redilock_lock_cancellable(args.client, "cancel", 5000, 0, NULL, token, sizeof token),
                  REDILOCK_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(redilock_lock(args.client, "cancel", 5000, 0, token, sizeof token), REDILOCK_STATUS_OK);
+    /* Held far beyond the bound: the waiter, first in line, would take it at its expiry. */
+    CHECK_STATUS(redilock_lock(args.client, "cancel", 60000, 0, token, sizeof token), REDILOCK_STATUS_OK);
     pthread_t thread;
     pthread_create(&thread, NULL, wait_cancellable, &args);
     WAIT_UNTIL(queue_length("cancel") == 1);
@@ -303,22 +566,44 @@ static void test_unreachable_server(void) {
     redilock_free(client);
 }
 
-static void test_extend_and_ttl(void) {
+static void test_extend_and_remaining_ttl(void) {
     redilock *client = new_client();
     char token[REDILOCK_TOKEN_LEN];
-    uint64_t remaining = 0;
+    int64_t remaining = 0;
     CHECK_STATUS(redilock_lock(client, "lease", 2000, 0, token, sizeof token), REDILOCK_STATUS_OK);
     CHECK_STATUS(redilock_extend(client, "lease", token, 60000), REDILOCK_STATUS_OK);
-    CHECK_STATUS(redilock_ttl(client, "lease", token, &remaining), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", token, &remaining), REDILOCK_STATUS_OK);
     CHECK(remaining > 50000 && remaining <= 60000);
     CHECK_STATUS(redilock_extend(client, "lease", token, 0), REDILOCK_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(redilock_extend(client, "lease", token, REDILOCK_MAX_TTL_MS + 1), REDILOCK_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(redilock_extend(client, "lease", "someone-else", 1000), REDILOCK_STATUS_NOT_OWNER);
-    CHECK_STATUS(redilock_ttl(client, "lease", "someone-else", &remaining), REDILOCK_STATUS_NOT_OWNER);
-    CHECK_STATUS(redilock_ttl(client, "lease", token, NULL), REDILOCK_STATUS_NULL_ARGUMENT);
+    remaining = 12345;
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", "someone-else", &remaining), REDILOCK_STATUS_NOT_OWNER);
+    CHECK(strstr(redilock_last_error(), "lease") != NULL);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", "0123456789abcdef0123456789abcdef", &remaining),
+                 REDILOCK_STATUS_NOT_OWNER);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", token, NULL), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", NULL, &remaining), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_remaining_ttl(client, NULL, token, &remaining), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_remaining_ttl(NULL, "lease", token, &remaining), REDILOCK_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(redilock_extend(client, "lease", NULL, 1000), REDILOCK_STATUS_NULL_ARGUMENT);
+
+    /* A key without expiry (only other software makes one): -1, and still this token's. */
+#ifdef REDILOCK_NO_EXPIRY
+    _Static_assert(REDILOCK_NO_EXPIRY == -1, "-1 means no expiry");
+#endif
+    CHECK(redis_integer("PERSIST", "lease") == 1);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", token, &remaining), REDILOCK_STATUS_OK);
+    CHECK(remaining == -1);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", "someone-else", &remaining), REDILOCK_STATUS_NOT_OWNER);
+    CHECK_STATUS(redilock_extend(client, "lease", token, 60000), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", token, &remaining), REDILOCK_STATUS_OK);
+    CHECK(remaining > 50000 && remaining <= 60000);
+
     CHECK_STATUS(redilock_unlock(client, "lease", token), REDILOCK_STATUS_OK);
     CHECK_STATUS(redilock_extend(client, "lease", token, 1000), REDILOCK_STATUS_NOT_OWNER);
+    CHECK_STATUS(redilock_remaining_ttl(client, "lease", token, &remaining), REDILOCK_STATUS_NOT_OWNER);
+    CHECK(!key_exists("lease"));
     redilock_free(client);
 }
 
@@ -364,7 +649,7 @@ static void test_auto_renewal(void) {
 
     /* Renewed four times, each a third of its TTL after the last, so held past its TTL; then
      * released. */
-    CHECK_STATUS(redilock_lock_ex(client, "renewed", (uint64_t)scaled_ms(900), 0, &params, token, sizeof token, NULL),
+    CHECK_STATUS(redilock_lock_ex(client, "renewed", scaled_ms_arg(900), 0, &params, token, sizeof token, NULL),
                  REDILOCK_STATUS_OK);
     for (int i = 0; i < 4; i++) {
         CHECK(renewal_seen(client, "renewed", token));
@@ -399,12 +684,16 @@ int main(void) {
     test_null_and_invalid_arguments();
     test_lock_unlock_and_ownership();
     test_options();
+    test_negative_durations_are_refused();
+    test_saturated_durations();
     test_threads_share_one_client();
-    test_waiter_is_woken_by_release();
     test_fork();
+    test_release_hands_the_lock_to_the_waiter();
+    test_a_dead_waiter_is_skipped();
+    test_a_crashed_waiter_is_skipped();
     test_cancel();
     test_unreachable_server();
-    test_extend_and_ttl();
+    test_extend_and_remaining_ttl();
     test_fencing();
     test_auto_renewal();
     return test_report();

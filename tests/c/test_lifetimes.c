@@ -9,7 +9,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-/* redilock_lock_params as 0.1 laid it out: today's struct without its last field. */
+/* redilock_lock_params as 0.1 laid it out: today's struct without its last field (0.1 had
+ * max_hold_ms unsigned; 0.2 made it int64_t, of the same size and place). */
 struct params_v0_1 {
     size_t struct_size;
     const redilock_cancel *cancel;
@@ -20,6 +21,9 @@ struct params_v0_1 {
 };
 _Static_assert(sizeof(struct params_v0_1) == offsetof(redilock_lock_params, on_lost_data_drop),
                "0.2 added on_lost_data_drop at the end, and nothing else");
+_Static_assert(offsetof(struct params_v0_1, max_hold_ms) == offsetof(redilock_lock_params, max_hold_ms) &&
+                   sizeof(((redilock_lock_params *)0)->max_hold_ms) == sizeof(int64_t),
+               "max_hold_ms is an int64_t where 0.1 had its uint64_t");
 
 /* What the loss callbacks of one lock saw. They run on the library's threads. */
 struct loss_watch {
@@ -63,8 +67,8 @@ static redilock_lock_params watched_renewal(struct loss_watch *watch) {
 
 /* A deleted key is noticed at the next renewal, a third of this later; a loaded machine
  * still renews in time, so the key is there until the test deletes it. */
-static uint64_t renewed_ttl_ms(void) {
-    return (uint64_t)scaled_ms(1500);
+static int64_t renewed_ttl_ms(void) {
+    return scaled_ms_arg(1500);
 }
 
 static void test_params_of_0_1_are_read_without_the_new_field(void) {
@@ -83,7 +87,7 @@ static void test_params_of_0_1_are_read_without_the_new_field(void) {
     const redilock_lock_params *params = (const redilock_lock_params *)&old.params;
     char token[REDILOCK_TOKEN_LEN];
     bool lost = true;
-    CHECK_STATUS(redilock_lock_ex(client, "params-0.1", (uint64_t)scaled_ms(900), 0, params, token, sizeof token, NULL),
+    CHECK_STATUS(redilock_lock_ex(client, "params-0.1", scaled_ms_arg(900), 0, params, token, sizeof token, NULL),
                  REDILOCK_STATUS_OK);
     CHECK(renewal_seen(client, "params-0.1", token));
     CHECK_STATUS(redilock_renewal_lost(client, token, &lost), REDILOCK_STATUS_OK);
@@ -292,6 +296,10 @@ static void test_close_ends_waits_and_refuses_later_calls(void) {
     CHECK_STATUS(redilock_ping(closing), REDILOCK_STATUS_CLOSED);
     CHECK_STATUS(redilock_renewal_wait(closing, held, 0, NULL, &lost), REDILOCK_STATUS_CLOSED);
     CHECK(strstr(redilock_last_error(), "closed") != NULL);
+    CHECK_STATUS(redilock_renewal_lost(closing, held, &lost), REDILOCK_STATUS_CLOSED);
+    int64_t remaining = 0;
+    CHECK_STATUS(redilock_remaining_ttl(closing, "held-at-close", held, &remaining), REDILOCK_STATUS_CLOSED);
+    CHECK_STATUS(redilock_extend(closing, "held-at-close", held, 60000), REDILOCK_STATUS_CLOSED);
     CHECK_STATUS(redilock_close(NULL), REDILOCK_STATUS_NULL_ARGUMENT);
     redilock_free(closing);
     CHECK_STATUS(redilock_unlock(holder, "held-at-close", held), REDILOCK_STATUS_OK);
@@ -313,7 +321,10 @@ static void test_close_reports_renewed_locks_lost(void) {
     CHECK(atomic_load(&watch.losses_ended) == 1);
     CHECK(atomic_load(&watch.drops) == 1);
     CHECK(key_exists("renewed-at-close"));
+    /* Its renewal is gone with the client: asked after close, both say CLOSED. */
     CHECK_STATUS(redilock_renewal_wait(client, token, 0, NULL, &lost), REDILOCK_STATUS_CLOSED);
+    CHECK_STATUS(redilock_renewal_lost(client, token, &lost), REDILOCK_STATUS_CLOSED);
+    CHECK_STATUS(redilock_unlock(client, "renewed-at-close", token), REDILOCK_STATUS_CLOSED);
     redilock_free(client);
     CHECK(atomic_load(&watch.losses_begun) == 1 && atomic_load(&watch.drops) == 1);
     CHECK(delete_key("renewed-at-close") == 1);
@@ -332,6 +343,8 @@ static void test_renewal_wait_arguments(void) {
     CHECK_STATUS(redilock_renewal_wait(client, NULL, 0, NULL, &lost), REDILOCK_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(redilock_renewal_wait(client, renewed, 0, NULL, NULL), REDILOCK_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(redilock_renewal_wait(client, renewed, -2, NULL, &lost), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(redilock_last_error(), "timeout") != NULL);
+    CHECK_STATUS(redilock_renewal_wait(client, renewed, INT64_MIN, NULL, &lost), REDILOCK_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(redilock_renewal_wait(client, plain, 0, NULL, &lost), REDILOCK_STATUS_INVALID_ARGUMENT);
     CHECK(strstr(redilock_last_error(), "auto-renewal") != NULL);
 
@@ -443,6 +456,104 @@ static void test_renewal_wait_is_cancellable(void) {
     redilock_free(client);
 }
 
+/* A wait in progress when the client is closed ends with the loss that close is: OK, lost.
+ * Nothing shows that the waiter has begun to wait, so a round in which close came first (the
+ * wait then finds the client closed: CLOSED) is played again with a new client. */
+static void test_renewal_wait_in_progress_at_close_sees_a_loss(void) {
+    bool seen = false;
+    for (int round = 0; round < 10 && !seen; round++) {
+        redilock *client = new_client();
+        struct loss_watch watch = {0};
+        redilock_lock_params params = watched_renewal(&watch);
+        char token[REDILOCK_TOKEN_LEN];
+        CHECK_STATUS(redilock_lock_ex(client, "awaited-close", 60000, 0, &params, token, sizeof token, NULL),
+                     REDILOCK_STATUS_OK);
+        struct renewal_waiter waiter = {.client = client, .token = token, .timeout_ms = REDILOCK_WAIT_FOREVER};
+        start_renewal_waiter(&waiter);
+        sleep_ms(20 * (round + 1)); /* makes it likelier that the wait has begun; no bound */
+        double closed_at = now_ms();
+        CHECK_STATUS(redilock_close(client), REDILOCK_STATUS_OK);
+        WAIT_UNTIL(atomic_load(&waiter.returned) == 1);
+        pthread_join(waiter.thread, NULL);
+        CHECK(atomic_load(&watch.losses_ended) == 1 && atomic_load(&watch.drops) == 1);
+        if (waiter.status != REDILOCK_STATUS_CLOSED) { /* CLOSED: it began after close */
+            seen = true;
+            CHECK_STATUS(waiter.status, REDILOCK_STATUS_OK);
+            CHECK(waiter.lost);
+            CHECK(waiter.returned_at - closed_at < promptly_ms());
+        }
+        /* Started after close: CLOSED. */
+        bool lost = false;
+        CHECK_STATUS(redilock_renewal_wait(client, token, REDILOCK_WAIT_FOREVER, NULL, &lost),
+                     REDILOCK_STATUS_CLOSED);
+        CHECK(key_exists("awaited-close")); /* left to its TTL */
+        redilock_free(client);
+        CHECK(delete_key("awaited-close") == 1);
+    }
+    CHECK(seen);
+}
+
+struct closer {
+    redilock *client;
+    pthread_t thread;
+};
+
+static void *close_client(void *arg) {
+    struct closer *closer = arg;
+    CHECK_STATUS(redilock_close(closer->client), REDILOCK_STATUS_OK);
+    return NULL;
+}
+
+/* Close runs the loss callback of a renewed lock; an unlock of that lock on another thread
+ * meanwhile returns only once the callback has: the caller may then free the callback's data
+ * (valgrind reports a write that comes later). */
+static void test_unlock_racing_close_waits_for_the_callback(void) {
+    redilock *client = new_client();
+    struct loss_watch *watch = calloc(1, sizeof *watch);
+    watch->callback_ms = scaled_ms(300);
+    redilock_lock_params params = watched_renewal(watch);
+    params.on_lost_data_drop = NULL; /* the caller frees it, after unlock */
+    char token[REDILOCK_TOKEN_LEN];
+    CHECK_STATUS(redilock_lock_ex(client, "unlock-at-close", 60000, 0, &params, token, sizeof token, NULL),
+                 REDILOCK_STATUS_OK);
+    struct closer closer = {.client = client};
+    pthread_create(&closer.thread, NULL, close_client, &closer);
+    WAIT_UNTIL(atomic_load(&watch->losses_begun) == 1); /* close is in the callback */
+    redilock_status status = redilock_unlock(client, "unlock-at-close", token);
+    CHECK(atomic_load(&watch->losses_ended) == 1);
+    CHECK_STATUS(status, REDILOCK_STATUS_CLOSED);
+    free(watch);
+    pthread_join(closer.thread, NULL);
+    CHECK(key_exists("unlock-at-close")); /* close releases nothing; unlock came after it */
+    redilock_free(client);
+    CHECK(delete_key("unlock-at-close") == 1);
+
+    /* Unlock and close at once, whichever wins (unlock is held back a little longer each
+     * round): once unlock has returned, the callback is done or will never run. */
+    for (int round = 0; round < 8; round++) {
+        client = new_client();
+        watch = calloc(1, sizeof *watch);
+        watch->callback_ms = scaled_ms(50);
+        params = watched_renewal(watch);
+        params.on_lost_data_drop = NULL;
+        CHECK_STATUS(redilock_lock_ex(client, "unlock-at-close", 60000, 0, &params, token, sizeof token, NULL),
+                     REDILOCK_STATUS_OK);
+        closer = (struct closer){.client = client};
+        pthread_create(&closer.thread, NULL, close_client, &closer);
+        if (round > 0) sleep_ms(0.05 * (1 << round));
+        status = redilock_unlock(client, "unlock-at-close", token);
+        int begun = atomic_load(&watch->losses_begun);
+        CHECK(atomic_load(&watch->losses_ended) == begun);
+        CHECK(status == REDILOCK_STATUS_OK ? begun == 0 : status == REDILOCK_STATUS_CLOSED);
+        pthread_join(closer.thread, NULL);
+        CHECK(atomic_load(&watch->losses_begun) == begun); /* nothing ran after unlock returned */
+        free(watch);
+        redilock_free(client);
+        if (status != REDILOCK_STATUS_OK) CHECK(delete_key("unlock-at-close") == 1);
+        CHECK(!key_exists("unlock-at-close"));
+    }
+}
+
 int main(void) {
     if (!test_setup()) return 2;
     test_params_of_0_1_are_read_without_the_new_field();
@@ -452,6 +563,8 @@ int main(void) {
     test_loss_callback_may_unlock_or_close();
     test_close_ends_waits_and_refuses_later_calls();
     test_close_reports_renewed_locks_lost();
+    test_renewal_wait_in_progress_at_close_sees_a_loss();
+    test_unlock_racing_close_waits_for_the_callback();
     test_renewal_wait_arguments();
     test_renewal_wait_ends_at_unlock();
     test_renewal_wait_sees_a_loss();
