@@ -33,11 +33,15 @@ pub(crate) fn live_client<'a>(ptr: *const redilock) -> Result<&'a Client, ErrorS
     Ok(&handle.client)
 }
 
-fn new_client(url: *const c_char, options: Options, client_out: *mut *mut redilock) -> Outcome {
+/// Makes `*client_out` NULL first thing, so that a failed call never leaves a stale pointer.
+fn clear(client_out: *mut *mut redilock) {
     if !client_out.is_null() {
-        // SAFETY: checked non-NULL; cleared so a failed call never leaves a stale pointer.
+        // SAFETY: checked non-NULL; the caller promises a writable pointer.
         unsafe { *client_out = ptr::null_mut() };
     }
+}
+
+fn new_client(url: *const c_char, options: Options, client_out: *mut *mut redilock) -> Outcome {
     let url = std::str::from_utf8(c_str(url, "redis_url")?)
         .map_err(|_| ErrorStatus::invalid("redis_url is not valid UTF-8"))?;
     let client = Client::new(url, options)?;
@@ -61,6 +65,7 @@ pub extern "C" fn redilock_new(
     client_out: *mut *mut redilock,
 ) -> redilock_status {
     boundary(|| {
+        clear(client_out);
         let options = Options {
             default_ttl: millis::ttl(default_ttl_ms)?,
             ..Options::default()
@@ -78,6 +83,7 @@ pub extern "C" fn redilock_new_with_options(
     client_out: *mut *mut redilock,
 ) -> redilock_status {
     boundary(|| {
+        clear(client_out);
         let options = optional(options).map(|o| o.options.clone());
         new_client(redis_url, options.unwrap_or_default(), client_out)
     })

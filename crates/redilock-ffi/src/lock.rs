@@ -136,8 +136,8 @@ fn lock_extras<'a>(
         drop: params.on_lost_data_drop,
     };
     extras.options.cancel = optional(params.cancel).map(|cancel| &cancel.signal);
+    let max_hold = millis::optional(params.max_hold_ms, "maximum hold time")?;
     if params.auto_renew {
-        let max_hold = millis::optional(params.max_hold_ms, "maximum hold time")?;
         let on_lost = params
             .on_lost
             .map(|callback| lost_notice(callback, data, name));
