@@ -196,8 +196,7 @@ impl Client {
     fn transport(&self) -> CallingThread<'_> {
         CallingThread {
             pool: &self.pool,
-            shared: &self.engine.connection,
-            runtime: &self.runtime,
+            overflow: &self.engine,
         }
     }
 

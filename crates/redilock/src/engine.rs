@@ -14,7 +14,7 @@ use crate::protocol::calls::{self, Attempt, Held, Queueing};
 use crate::renewal::{renew, AutoRenew, Renewal, RenewalState};
 use crate::state::LockState;
 use crate::token::{ClientId, Token};
-use crate::transport::{SharedConnection, Transport};
+use crate::transport::{Overflow, SharedConnection, Transport};
 use crate::wakeups::{Event, Waiter, Wakeups};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
@@ -593,7 +593,7 @@ impl Engine {
         std::time::Instant::now() + self.options.command_timeout
     }
 
-    fn background(&self) -> Result<(tokio::runtime::Handle, Arc<SharedConnection>)> {
+    pub(crate) fn background(&self) -> Result<(tokio::runtime::Handle, Arc<SharedConnection>)> {
         self.background
             .place(&self.connection, self.options.connect_timeout)
     }
@@ -647,6 +647,12 @@ impl Engine {
             ));
         }
         Ok([self.options.key_prefix.as_slice(), name].concat())
+    }
+}
+
+impl Overflow for Engine {
+    fn overflow(&self) -> Result<(tokio::runtime::Handle, Arc<SharedConnection>)> {
+        self.background()
     }
 }
 

@@ -43,8 +43,14 @@ impl Transport for SharedConnection {
 /// `send`, so its futures are ready at their first poll (see [`run_now`]).
 pub(crate) struct CallingThread<'a> {
     pub(crate) pool: &'a ConnectionPool,
-    pub(crate) shared: &'a SharedConnection,
-    pub(crate) runtime: &'a tokio::runtime::Runtime,
+    /// Where the calls go that find every calling-thread connection busy.
+    pub(crate) overflow: &'a dyn Overflow,
+}
+
+/// A multiplexed connection driven by a thread of its own (the client's background thread),
+/// on which any number of calling threads can send at once: their calls are pipelined.
+pub(crate) trait Overflow {
+    fn overflow(&self) -> Result<(tokio::runtime::Handle, std::sync::Arc<SharedConnection>)>;
 }
 
 impl Transport for CallingThread<'_> {
@@ -53,10 +59,10 @@ impl Transport for CallingThread<'_> {
         call: &Call,
         deadline: Instant,
     ) -> impl Future<Output = Result<T>> {
-        let result = self
-            .pool
-            .send(call, deadline)
-            .unwrap_or_else(|| self.runtime.block_on(self.shared.send(call, deadline)));
+        let result = self.pool.send(call, deadline).unwrap_or_else(|| {
+            let (runtime, shared) = self.overflow.overflow()?;
+            runtime.block_on(shared.send(call, deadline))
+        });
         std::future::ready(result)
     }
 }
