@@ -96,14 +96,17 @@ test-valgrind: $(C_TESTS)
 	    --suppressions=tests/c/valgrind.supp $$t || exit 1; done
 
 # ---- header -----------------------------------------------------------------------------
+# The header, and the Ruby constants generated from it.
 header:
 	cbindgen --config cbindgen.toml --crate redilock-ffi --output include/redilock.h
+	scripts/ruby-constants
 
 check-header:
 	@cbindgen --config cbindgen.toml --crate redilock-ffi --output $(OUT)/redilock.h.new 2>/dev/null
 	@diff -u include/redilock.h $(OUT)/redilock.h.new \
 	  || { echo "include/redilock.h is out of date: run 'make header' and commit it"; exit 1; }
 	@echo "header: include/redilock.h matches crates/redilock-ffi"
+	@scripts/ruby-constants --check
 
 # The soname the linker records must be the one build.rs, the install rule and the CMake
 # version file agree on (see SONAME).
