@@ -4,8 +4,9 @@
 use crate::boundary::{boundary, c_str, non_null_mut, optional, token_from};
 use crate::cancel::redilock_cancel;
 use crate::client::{live_client, redilock};
-use crate::status::redilock_status;
+use crate::status::{redilock_status, ErrorStatus};
 use redilock_core::millis;
+use redilock_core::{blocking::Client, Token};
 use std::ffi::c_char;
 
 /// Resets the TTL of the lock `name` held by `token` to `ttl_ms` (1 to `REDILOCK_MAX_TTL_MS`;
@@ -19,12 +20,23 @@ pub extern "C" fn redilock_extend(
     ttl_ms: i64,
 ) -> redilock_status {
     boundary(|| {
-        let client = live_client(client)?;
-        let name = c_str(name, "name")?;
-        let token = token_from(token)?;
+        let (client, name, token) = held_lock(client, name, token)?;
         let ttl = millis::positive(ttl_ms, "TTL")?;
         Ok(client.extend(name, &token, ttl)?)
     })
+}
+
+/// The arguments that name a held lock, checked: the client, the lock's name and its token.
+fn held_lock<'a>(
+    client: *const redilock,
+    name: *const c_char,
+    token: *const c_char,
+) -> Result<(&'a Client, &'a [u8], Token), ErrorStatus> {
+    Ok((
+        live_client(client)?,
+        c_str(name, "name")?,
+        token_from(token)?,
+    ))
 }
 
 /// What `redilock_remaining_ttl` writes for a key without expiry (which only other software
@@ -42,9 +54,7 @@ pub extern "C" fn redilock_remaining_ttl(
     remaining_ms_out: *mut i64,
 ) -> redilock_status {
     boundary(|| {
-        let client = live_client(client)?;
-        let name = c_str(name, "name")?;
-        let token = token_from(token)?;
+        let (client, name, token) = held_lock(client, name, token)?;
         let out = non_null_mut(remaining_ms_out, "remaining_ms_out")?;
         let remaining = client.remaining_ttl(name, &token)?;
         let ms = |ttl: std::time::Duration| i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
@@ -113,9 +123,7 @@ pub extern "C" fn redilock_unlock(
     token: *const c_char,
 ) -> redilock_status {
     boundary(|| {
-        let client = live_client(client)?;
-        let name = c_str(name, "name")?;
-        let token = token_from(token)?;
+        let (client, name, token) = held_lock(client, name, token)?;
         Ok(client.unlock(name, &token)?)
     })
 }
