@@ -25,19 +25,27 @@ static go_result go_result_of(redilock_status status) {
 	return result;
 }
 
-// Zero durations and an empty prefix keep the library's defaults.
-static go_result go_new(const char *url, uint64_t retry_interval_ms, uint64_t connect_timeout_ms,
-                        uint64_t command_timeout_ms, uint64_t default_ttl_ms, const char *key_prefix,
-                        redilock **client_out) {
+// The options named in set (GO_SET_* bits) are passed on, whatever their value: the library
+// checks every one and refuses it with its own message. An empty prefix keeps the default.
+enum {
+	GO_SET_RETRY_INTERVAL = 1,
+	GO_SET_CONNECT_TIMEOUT = 2,
+	GO_SET_COMMAND_TIMEOUT = 4,
+	GO_SET_DEFAULT_TTL = 8,
+};
+
+static go_result go_new(const char *url, unsigned set, int64_t retry_interval_ms,
+                        int64_t connect_timeout_ms, int64_t command_timeout_ms,
+                        int64_t default_ttl_ms, const char *key_prefix, redilock **client_out) {
 	redilock_options *options = NULL;
 	redilock_status status = redilock_options_new(&options);
-	if (status == REDILOCK_STATUS_OK && retry_interval_ms > 0)
+	if (status == REDILOCK_STATUS_OK && (set & GO_SET_RETRY_INTERVAL))
 		status = redilock_options_set_retry_interval_ms(options, retry_interval_ms);
-	if (status == REDILOCK_STATUS_OK && connect_timeout_ms > 0)
+	if (status == REDILOCK_STATUS_OK && (set & GO_SET_CONNECT_TIMEOUT))
 		status = redilock_options_set_connect_timeout_ms(options, connect_timeout_ms);
-	if (status == REDILOCK_STATUS_OK && command_timeout_ms > 0)
+	if (status == REDILOCK_STATUS_OK && (set & GO_SET_COMMAND_TIMEOUT))
 		status = redilock_options_set_command_timeout_ms(options, command_timeout_ms);
-	if (status == REDILOCK_STATUS_OK && default_ttl_ms > 0)
+	if (status == REDILOCK_STATUS_OK && (set & GO_SET_DEFAULT_TTL))
 		status = redilock_options_set_default_ttl_ms(options, default_ttl_ms);
 	if (status == REDILOCK_STATUS_OK && key_prefix[0] != '\0')
 		status = redilock_options_set_key_prefix(options, key_prefix);
@@ -63,8 +71,8 @@ static void go_lost_data_drop(void *renewal) {
 
 // A NULL cancel makes the wait uncancellable; renewal 0 means no auto-renewal. Whatever the
 // outcome, the library drops the renewal's handle through go_lost_data_drop exactly once.
-static go_result go_lock(redilock *client, const char *name, uint64_t ttl_ms, int64_t timeout_ms,
-                         const redilock_cancel *cancel, uintptr_t renewal, uint64_t max_hold_ms,
+static go_result go_lock(redilock *client, const char *name, int64_t ttl_ms, int64_t timeout_ms,
+                         const redilock_cancel *cancel, uintptr_t renewal, int64_t max_hold_ms,
                          char *token_out, uint64_t *fence_out) {
 	redilock_lock_params params;
 	redilock_lock_params_init(&params); // fails only for NULL
@@ -80,12 +88,13 @@ static go_result go_lock(redilock *client, const char *name, uint64_t ttl_ms, in
 	                                     REDILOCK_TOKEN_LEN, fence_out));
 }
 
-static go_result go_extend(redilock *client, const char *name, const char *token, uint64_t ttl_ms) {
+static go_result go_extend(redilock *client, const char *name, const char *token, int64_t ttl_ms) {
 	return go_result_of(redilock_extend(client, name, token, ttl_ms));
 }
 
-static go_result go_ttl(redilock *client, const char *name, const char *token, uint64_t *ttl_ms_out) {
-	return go_result_of(redilock_ttl(client, name, token, ttl_ms_out));
+static go_result go_remaining_ttl(redilock *client, const char *name, const char *token,
+                                  int64_t *remaining_ms_out) {
+	return go_result_of(redilock_remaining_ttl(client, name, token, remaining_ms_out));
 }
 
 static go_result go_unlock(redilock *client, const char *name, const char *token) {
@@ -103,7 +112,6 @@ static go_result go_cancel_new(redilock_cancel **cancel_out) {
 import "C"
 
 import (
-	"math"
 	"runtime/cgo"
 	"sync/atomic"
 	"time"
@@ -166,7 +174,7 @@ type (
 const (
 	waitForever = int64(C.REDILOCK_WAIT_FOREVER)
 	noWait      = int64(C.REDILOCK_NO_WAIT)
-	noExpiry    = uint64(math.MaxUint64) // redilock_ttl's UINT64_MAX
+	noExpiry    = int64(C.REDILOCK_NO_EXPIRY) // what remainingTTLCall reports for a key without expiry
 )
 
 // failure turns a shim's result into an *Error (nil on success), freeing the copied message.
@@ -184,12 +192,27 @@ func cString(text []byte) *C.char {
 	return (*C.char)(unsafe.Pointer(&text[0]))
 }
 
-// newClientHandle takes the URL and key prefix NUL-terminated.
+// newClientHandle takes the URL and key prefix NUL-terminated. The options that were given are
+// passed on as they are; the library refuses an invalid one.
 func newClientHandle(url, keyPrefix []byte, cfg *config) (clientHandle, *Error) {
+	var set C.uint
+	for _, option := range []struct {
+		given bool
+		bit   C.uint
+	}{
+		{cfg.retryInterval.given, C.GO_SET_RETRY_INTERVAL},
+		{cfg.connectTimeout.given, C.GO_SET_CONNECT_TIMEOUT},
+		{cfg.commandTimeout.given, C.GO_SET_COMMAND_TIMEOUT},
+		{cfg.defaultTTL.given, C.GO_SET_DEFAULT_TTL},
+	} {
+		if option.given {
+			set |= option.bit
+		}
+	}
 	var handle clientHandle
-	err := failure(C.go_new(cString(url), C.uint64_t(millis(cfg.retryInterval)),
-		C.uint64_t(millis(cfg.connectTimeout)), C.uint64_t(millis(cfg.commandTimeout)),
-		C.uint64_t(millis(cfg.defaultTTL)), cString(keyPrefix), &handle))
+	err := failure(C.go_new(cString(url), set, C.int64_t(millis(cfg.retryInterval.value)),
+		C.int64_t(millis(cfg.connectTimeout.value)), C.int64_t(millis(cfg.commandTimeout.value)),
+		C.int64_t(millis(cfg.defaultTTL.value)), cString(keyPrefix), &handle))
 	return handle, err
 }
 
@@ -215,8 +238,8 @@ func lockCall(handle clientHandle, name []byte, ttl time.Duration, timeoutMs int
 		renewalHandles.Add(1)
 		renewalHandle = cgo.NewHandle(r)
 	}
-	return failure(C.go_lock(handle, cString(name), C.uint64_t(millis(ttl)), C.int64_t(timeoutMs),
-		cancel, C.uintptr_t(renewalHandle), C.uint64_t(millis(maxHold)),
+	return failure(C.go_lock(handle, cString(name), C.int64_t(millis(ttl)), C.int64_t(timeoutMs),
+		cancel, C.uintptr_t(renewalHandle), C.int64_t(millis(maxHold)),
 		token.cString(), (*C.uint64_t)(unsafe.Pointer(fence))))
 }
 
@@ -238,14 +261,14 @@ func goLostDataDrop(data C.uintptr_t) {
 }
 
 func extendCall(handle clientHandle, name []byte, token *tokenBuffer, ttl time.Duration) *Error {
-	return failure(C.go_extend(handle, cString(name), token.cString(), C.uint64_t(millis(ttl))))
+	return failure(C.go_extend(handle, cString(name), token.cString(), C.int64_t(millis(ttl))))
 }
 
-// ttlCall reports the remaining TTL in milliseconds; noExpiry for a key without one.
-func ttlCall(handle clientHandle, name []byte, token *tokenBuffer) (uint64, *Error) {
-	var remaining C.uint64_t
-	err := failure(C.go_ttl(handle, cString(name), token.cString(), &remaining))
-	return uint64(remaining), err
+// remainingTTLCall reports the remaining TTL in milliseconds; noExpiry for a key without one.
+func remainingTTLCall(handle clientHandle, name []byte, token *tokenBuffer) (int64, *Error) {
+	var remaining C.int64_t
+	err := failure(C.go_remaining_ttl(handle, cString(name), token.cString(), &remaining))
+	return int64(remaining), err
 }
 
 func unlockCall(handle clientHandle, name []byte, token *tokenBuffer) *Error {

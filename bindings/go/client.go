@@ -32,9 +32,6 @@ func New(url string, options ...Option) (*Client, error) {
 	for _, option := range options {
 		option(&cfg)
 	}
-	if cfg.err != nil {
-		return nil, cfg.err
-	}
 	cURL, err := nulTerminated("the URL", url)
 	if err != nil {
 		return nil, err
@@ -53,8 +50,9 @@ func New(url string, options ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close ends the waits in flight (their Lock calls return ErrClosed), waits for the other calls
-// in flight to return, and frees the client. Locks still held are not released: their TTL ends
+// Close ends the waits in flight (their Lock calls return ErrClosed, and a lock that an
+// attempt in flight took is given back before they return), waits for the other calls in
+// flight to return, and frees the client. Locks still held are not unlocked: their TTL ends
 // them. Auto-renewal stops, so auto-renewed locks count as lost (Lost is closed, with a cause
 // matching both ErrClosed and ErrLost). Close is idempotent, safe to call concurrently, and
 // returns nil; every other method called once Close has begun returns ErrClosed.

@@ -8,9 +8,11 @@
 //	if err != nil { ... } // errors.Is(err, redilock.ErrNotAcquired) when ctx's deadline passed
 //	defer lock.Unlock(ctx)
 //
-// A lock is a Redis key holding a random owner token with a TTL; Unlock deletes it only if
-// the token still holds it. Waiters are woken by a message when the holder releases, and
-// re-check at the retry interval in case that message is lost.
+// A lock is a Redis key holding a random owner token with a TTL; Unlock gives it up only if
+// the token still holds it. Waiters queue in Redis: Unlock hands the lock to the first waiter
+// in line, which is woken at once by a message, and the first in line also takes over when the
+// holder's TTL runs out. The retry interval (WithRetryInterval, default 10s) is only a safety
+// net for a lost message.
 //
 // Contexts are honoured inside the C call: cancelling ctx or reaching its deadline ends a
 // waiting Lock within milliseconds, and Close ends it with ErrClosed. A cancel or a Close that
@@ -20,7 +22,7 @@
 // Leases: a lock taken with AutoRenew (as WithLock does) is renewed in the background until
 // Unlock; Lost is closed at once if it is lost, and WithLock cancels fn's context then. Fence
 // numbers every acquisition of a name, increasing, for the protected resource to check.
-// Extend and TTL reset and read a held lock's TTL.
+// Extend and RemainingTTL reset and read a held lock's TTL.
 //
 // Linking: the package uses `#cgo pkg-config: redilock`, so an installed library (make
 // install) is found by pkg-config. To build against a source tree without installing, point

@@ -23,7 +23,7 @@ var (
 	// ErrNotAcquired: another owner holds the lock and the attempt or the wait ended, including
 	// at the context's deadline (then errors.Is(err, context.DeadlineExceeded) holds too).
 	ErrNotAcquired = &Error{Status: StatusNotAcquired, Message: "lock not acquired"}
-	// ErrNotOwner: Unlock found the lock expired, already released, or taken by another owner.
+	// ErrNotOwner: Unlock found the lock expired, already unlocked, or taken by another owner.
 	ErrNotOwner = &Error{Status: StatusNotOwner, Message: "lock not held by this owner"}
 	// ErrConnection: Redis is unreachable, the connection broke, or a reply timed out.
 	ErrConnection = &Error{Status: StatusConnection, Message: "connection to Redis failed"}

@@ -120,3 +120,26 @@ func ExampleAutoRenew() {
 	}
 	// Output: still held past the TTL; fence > 0: true
 }
+
+func ExampleLock_Extend() {
+	c, err := redilock.New(os.Getenv("REDIS_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	lock, err := c.TryLock(ctx, "example:import", 10*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lock.Unlock(ctx)
+	fmt.Println("extend:", lock.Extend(ctx, time.Minute)) // the job needs longer
+	left, err := lock.RemainingTTL(ctx)
+	fmt.Println("more than 50 s left:", left > 50*time.Second, err)
+	fmt.Println("negative:", lock.Extend(ctx, -time.Second)) // refused by the library
+	// Output:
+	// extend: <nil>
+	// more than 50 s left: true <nil>
+	// negative: redilock: the TTL must not be negative, not -1000 ms
+}

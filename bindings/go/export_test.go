@@ -14,3 +14,6 @@ func CloseWaitsForCalls(c *Client) bool {
 	c.mu.RUnlock()
 	return false
 }
+
+// Millis is the conversion of every duration passed to the library.
+var Millis = millis

@@ -283,8 +283,9 @@ func waitUntil(t testing.TB, what string, condition func() bool) {
 // given back) is still there when waitUntil gives up, instead of expiring unseen.
 var leakTTL = 3 * patience
 
-// queue is the tokens waiting for lock name (its key: no key prefix) at url, first in line
-// first: the list redilock:queue:{N}:<name>.
+// queue is the entries of the waiters for lock name (its key: no key prefix) at url, first in
+// line first: the list redilock:queue:{N}:<name>, whose entries are a waiter's token (32
+// characters) followed by the TTL in ms it asked for. queuedTokens gives the tokens alone.
 func queue(t testing.TB, url, name string) []string {
 	t.Helper()
 	keys, err := redisList(url, "KEYS", "redilock:queue:*:"+name)
@@ -294,9 +295,25 @@ func queue(t testing.TB, url, name string) []string {
 	if len(keys) == 0 {
 		return nil
 	}
-	tokens, err := redisList(url, "LRANGE", keys[0], "0", "-1")
+	entries, err := redisList(url, "LRANGE", keys[0], "0", "-1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	return entries
+}
+
+// tokenLen is the length of an owner token, which begins each queue entry.
+const tokenLen = 32
+
+// queuedTokens is the tokens of the waiters for lock name at url, first in line first.
+func queuedTokens(t testing.TB, url, name string) []string {
+	t.Helper()
+	var tokens []string
+	for _, entry := range queue(t, url, name) {
+		if len(entry) < tokenLen {
+			t.Fatalf("queue entry %q is shorter than a token", entry)
+		}
+		tokens = append(tokens, entry[:tokenLen])
 	}
 	return tokens
 }

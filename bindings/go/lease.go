@@ -13,8 +13,7 @@ type LockOption func(*lockSettings)
 
 type lockSettings struct {
 	autoRenew bool
-	maxHold   time.Duration
-	err       *Error // the first invalid option
+	maxHold   time.Duration // 0: no cap
 }
 
 // AutoRenew keeps the lock alive while it is held: the library resets its TTL at about a
@@ -23,7 +22,7 @@ type lockSettings struct {
 // and Unlock returns ErrNotOwner. Closing the client also ends the renewal and counts as a
 // loss. A renewed lock outlives its TTL, so always Unlock it (defer lock.Unlock(ctx)).
 //
-// As a backstop only, a renewed Lock that becomes unreachable without Unlock is released by
+// As a backstop only, a renewed Lock that becomes unreachable without Unlock is unlocked by
 // the garbage collector, so that it is not renewed until Close. That happens at no set time,
 // and possibly as soon as the program stops using the Lock: keep it until Unlock, as a
 // deferred Unlock does. After Close the backstop does nothing.
@@ -33,14 +32,12 @@ func AutoRenew() LockOption {
 
 // MaxHold turns on AutoRenew with a cap: once the lock has been held for d, renewal stops,
 // the lock expires at the end of its current TTL, and it is then reported lost (Lost is
-// closed). d must be positive.
+// closed). d 0 means no cap (AutoRenew alone); a negative d is refused by the lock call
+// (StatusInvalidArgument).
 func MaxHold(d time.Duration) LockOption {
 	return func(s *lockSettings) {
 		s.autoRenew = true
 		s.maxHold = d
-		if d <= 0 && s.err == nil {
-			s.err = invalidArgument("the maximum hold time must be positive")
-		}
 	}
 }
 
@@ -58,7 +55,7 @@ type renewal struct {
 	lost     context.Context
 	markLost context.CancelCauseFunc
 	closing  *atomic.Bool    // the client's: set while Close ends the renewals
-	backstop runtime.Cleanup // releases the Lock if it is dropped without Unlock
+	backstop runtime.Cleanup // unlocks the Lock if it is dropped without Unlock
 }
 
 func newRenewal(closing *atomic.Bool) *renewal {
@@ -75,15 +72,15 @@ func (r *renewal) lockLost() {
 	}
 }
 
-// released ends the renewal after Unlock, which stopped it in C. NOT_OWNER means the lease
+// unlocked ends the renewal after Unlock, which stopped it in C. NOT_OWNER means the lease
 // was lost before, whether or not its callback ran.
-func (r *renewal) released(failed *Error) {
+func (r *renewal) unlocked(failed *Error) {
 	if failed != nil && failed.Status == StatusNotOwner {
 		r.markLost(ErrLost)
 	}
 }
 
-// droppedLock is what releasing a Lock takes, copied out of it: the cleanup that releases it
+// droppedLock is what unlocking a Lock takes, copied out of it: the cleanup that unlocks it
 // must not reference the Lock, which would then never become unreachable.
 type droppedLock struct {
 	client  *Client
@@ -92,18 +89,18 @@ type droppedLock struct {
 	renewal *renewal
 }
 
-// releaseIfDropped sets the backstop of an auto-renewed lock, which the library would
+// unlockIfDropped sets the backstop of an auto-renewed lock, which the library would
 // otherwise renew until Close if it were dropped without Unlock. The cleanup keeps the client
 // reachable, so the client's own cleanup cannot free the handle before it has run.
-func (l *Lock) releaseIfDropped() {
-	l.renewal.backstop = runtime.AddCleanup(l, releaseDropped,
+func (l *Lock) unlockIfDropped() {
+	l.renewal.backstop = runtime.AddCleanup(l, unlockDropped,
 		droppedLock{client: l.client, cName: l.cName, token: l.token, renewal: l.renewal})
 }
 
-// releaseDropped unlocks a dropped lock, which also stops its renewal; the result has nobody
+// unlockDropped unlocks a dropped lock, which also stops its renewal; the result has nobody
 // to go to. In a goroutine of its own, so that the round trip holds up no other cleanup.
-func releaseDropped(lock droppedLock) {
-	go release(lock.client, lock.cName, &lock.token, lock.renewal)
+func unlockDropped(lock droppedLock) {
+	go unlock(lock.client, lock.cName, &lock.token, lock.renewal)
 }
 
 // Fence is the lock's fencing number: it strictly increases with every acquisition of this
@@ -127,31 +124,29 @@ func (l *Lock) Lost() <-chan struct{} {
 
 // Extend resets the lock's TTL to ttl, atomically and only if this owner still holds it:
 // otherwise it returns ErrNotOwner and never re-creates an expired lock. ttl must be positive
-// (it is rounded up to a millisecond); an invalid one has StatusInvalidArgument and nothing is
-// sent. With AutoRenew, later renewals go back to the TTL the lock was taken with. ctx is
-// checked before the call, which is one round trip bounded by the command timeout.
+// (it is rounded up to a millisecond); the library refuses an invalid one, with
+// StatusInvalidArgument, before anything is sent. With AutoRenew, later renewals go back to
+// the TTL the lock was taken with. ctx is checked before the call, which is one round trip
+// bounded by the command timeout.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) error {
-	if ttl <= 0 {
-		return invalidArgument("the TTL must be positive")
-	}
 	return l.client.call(ctx, func(handle clientHandle) *Error {
 		return extendCall(handle, l.cName, &l.token, ttl)
 	})
 }
 
-// TTL is how long the lock has left, to the millisecond; ErrNotOwner if this owner no longer
-// holds it. A key without expiry (which only other software makes) reports the largest
-// Duration. ctx is checked before the call, which is one round trip.
-func (l *Lock) TTL(ctx context.Context) (time.Duration, error) {
-	var remainingMs uint64
+// RemainingTTL is how long the lock has left, to the millisecond; ErrNotOwner if this owner
+// no longer holds it. A key without expiry (which only other software makes) reports the
+// largest Duration. ctx is checked before the call, which is one round trip.
+func (l *Lock) RemainingTTL(ctx context.Context) (time.Duration, error) {
+	var remainingMs int64
 	err := l.client.call(ctx, func(handle clientHandle) (failed *Error) {
-		remainingMs, failed = ttlCall(handle, l.cName, &l.token)
+		remainingMs, failed = remainingTTLCall(handle, l.cName, &l.token)
 		return failed
 	})
 	if err != nil {
 		return 0, err
 	}
-	if remainingMs == noExpiry || remainingMs > uint64(math.MaxInt64/time.Millisecond) {
+	if remainingMs == noExpiry || remainingMs > int64(math.MaxInt64/time.Millisecond) {
 		return math.MaxInt64, nil
 	}
 	return time.Duration(remainingMs) * time.Millisecond, nil

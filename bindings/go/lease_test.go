@@ -3,6 +3,7 @@ package redilock_test
 import (
 	"context"
 	"errors"
+	"math"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -16,10 +17,10 @@ import (
 var (
 	renewedTTL = scaled(2 * time.Second)  // renewed every ~0.7 s: a starved renewer still makes it
 	lossNotice = scaled(10 * time.Second) // the most a loss may take to be reported
-	gcNotice   = scaled(10 * time.Second) // the most the backstop may take to release a lock
+	gcNotice   = scaled(10 * time.Second) // the most the backstop may take to unlock a lock
 
 	// droppedTTL outlasts every wait for the backstop, and its first renewal comes later
-	// still: a key that goes was released, not expired, and no renewal is counted.
+	// still: a key that goes was unlocked, not expired, and no renewal is counted.
 	droppedTTL = 4 * gcNotice
 )
 
@@ -115,7 +116,7 @@ func TestFencesIncreaseAcrossClients(t *testing.T) {
 	}
 }
 
-func TestExtendAndTTL(t *testing.T) {
+func TestExtendAndRemainingTTL(t *testing.T) {
 	c, other := newClient(t), newClient(t)
 	ctx := context.Background()
 	name := lockName(t)
@@ -130,8 +131,8 @@ func TestExtendAndTTL(t *testing.T) {
 	if remaining := pttl(t, redisURL(), name); remaining <= 50*time.Second {
 		t.Errorf("PTTL after Extend: %v", remaining)
 	}
-	if remaining, err := lock.TTL(ctx); err != nil || remaining <= 50*time.Second || remaining > time.Minute {
-		t.Errorf("TTL: %v, %v", remaining, err)
+	if remaining, err := lock.RemainingTTL(ctx); err != nil || remaining <= 50*time.Second || remaining > time.Minute {
+		t.Errorf("RemainingTTL: %v, %v", remaining, err)
 	}
 
 	// Expired: not re-created. Then taken by another owner: left alone.
@@ -147,8 +148,8 @@ func TestExtendAndTTL(t *testing.T) {
 	if err := expired.Extend(ctx, time.Hour); !errors.Is(err, redilock.ErrNotOwner) {
 		t.Errorf("Extend of a lock another owner holds: %v", err)
 	}
-	if _, err := expired.TTL(ctx); !errors.Is(err, redilock.ErrNotOwner) {
-		t.Errorf("TTL of a lock another owner holds: %v", err)
+	if _, err := expired.RemainingTTL(ctx); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("RemainingTTL of a lock another owner holds: %v", err)
 	}
 	if remaining := pttl(t, redisURL(), name+":short"); remaining > 10*time.Second {
 		t.Errorf("the successor's TTL became %v", remaining)
@@ -159,8 +160,8 @@ func TestExtendAndTTL(t *testing.T) {
 	if err := lock.Extend(ctx, time.Minute); !errors.Is(err, redilock.ErrNotOwner) {
 		t.Errorf("Extend after Unlock: %v", err)
 	}
-	if _, err := lock.TTL(ctx); !errors.Is(err, redilock.ErrNotOwner) {
-		t.Errorf("TTL after Unlock: %v", err)
+	if _, err := lock.RemainingTTL(ctx); !errors.Is(err, redilock.ErrNotOwner) {
+		t.Errorf("RemainingTTL after Unlock: %v", err)
 	}
 }
 
@@ -178,7 +179,8 @@ func TestInvalidLeaseArgumentsSendNothing(t *testing.T) {
 	for what, err := range map[string]error{
 		"Extend(0)":        lock.Extend(ctx, 0),
 		"Extend(-1s)":      lock.Extend(ctx, -time.Second),
-		"MaxHold(0)":       lockErr(c.TryLock(ctx, "other", time.Second, redilock.MaxHold(0))),
+		"Extend(-1ns)":     lock.Extend(ctx, -1),
+		"TryLock(-1s)":     lockErr(c.TryLock(ctx, "other", -time.Second)),
 		"MaxHold(-1s)":     lockErr(c.Lock(ctx, "other", time.Second, redilock.MaxHold(-time.Second))),
 		"WithLock MaxHold": c.WithLock(ctx, "other", time.Second, func(context.Context) error { return nil }, redilock.MaxHold(-1)),
 	} {
@@ -191,8 +193,8 @@ func TestInvalidLeaseArgumentsSendNothing(t *testing.T) {
 	if err := lock.Extend(cancelled, time.Minute); !errors.Is(err, context.Canceled) {
 		t.Errorf("Extend with a cancelled context: %v", err)
 	}
-	if _, err := lock.TTL(cancelled); !errors.Is(err, context.Canceled) {
-		t.Errorf("TTL with a cancelled context: %v", err)
+	if _, err := lock.RemainingTTL(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("RemainingTTL with a cancelled context: %v", err)
 	}
 	if sent := scriptsRun(t, server.url); sent != 0 {
 		t.Errorf("%d scripts ran", sent)
@@ -200,6 +202,32 @@ func TestInvalidLeaseArgumentsSendNothing(t *testing.T) {
 	if remaining := pttl(t, server.url, "held"); remaining <= 50*time.Minute {
 		t.Errorf("PTTL %v: the lock's TTL changed", remaining)
 	}
+}
+
+// A key without expiry, which only other software makes, has the largest Duration left.
+func TestRemainingTTLOfAKeyWithoutExpiry(t *testing.T) {
+	c := newClient(t)
+	name := lockName(t)
+	lock := mustLock(t, c, name)
+	defer mustUnlock(t, lock)
+	redisDo(t, "PERSIST", name)
+	if remaining, err := lock.RemainingTTL(context.Background()); err != nil || remaining != math.MaxInt64 {
+		t.Errorf("RemainingTTL: %v, %v; want the largest Duration", remaining, err)
+	}
+}
+
+// MaxHold(0) is AutoRenew without a cap, as max_hold_ms 0 is in C.
+func TestMaxHoldZeroIsNoCap(t *testing.T) {
+	c := newClient(t)
+	lock, err := c.TryLock(context.Background(), lockName(t), renewedTTL, redilock.MaxHold(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lock.Lost() == nil {
+		t.Error("MaxHold(0) did not turn on AutoRenew")
+	}
+	requireHeld(t, lock)
+	mustUnlock(t, lock)
 }
 
 func TestAutoRenewHoldsTheLockAndStopsAtUnlock(t *testing.T) {
@@ -218,8 +246,8 @@ func TestAutoRenewHoldsTheLockAndStopsAtUnlock(t *testing.T) {
 		}
 	}
 	requireHeld(t, lock)
-	if remaining, err := lock.TTL(ctx); err != nil || remaining <= 0 || remaining > renewedTTL {
-		t.Errorf("TTL: %v, %v", remaining, err)
+	if remaining, err := lock.RemainingTTL(ctx); err != nil || remaining <= 0 || remaining > renewedTTL {
+		t.Errorf("RemainingTTL: %v, %v", remaining, err)
 	}
 	mustUnlock(t, lock)
 	if exists, _ := redisCommand(server.url, "EXISTS", "long-job"); exists != "0" {
@@ -477,16 +505,16 @@ func collectBriefly() {
 	}
 }
 
-// An auto-renewed lock dropped without Unlock is released by its cleanup instead of being
-// renewed until Close; with droppedTTL, a rival that gets it shows a release, not an expiry.
-func TestGCReleasesADroppedRenewedLock(t *testing.T) {
+// An auto-renewed lock dropped without Unlock is unlocked by its cleanup instead of being
+// renewed until Close; with droppedTTL, a rival that gets it shows an unlock, not an expiry.
+func TestGCUnlocksADroppedRenewedLock(t *testing.T) {
 	c, rival := newClient(t), newClient(t)
 	name := lockName(t)
 	before := redilock.RenewalHandles()
 	dropRenewedLock(t, c, name)
 
 	var successor *redilock.Lock
-	waited := collectUntil(t, "the dropped lock was not released", func() bool {
+	waited := collectUntil(t, "the dropped lock was not unlocked", func() bool {
 		lock, err := rival.TryLock(context.Background(), name, time.Second)
 		if err != nil && !errors.Is(err, redilock.ErrNotAcquired) {
 			t.Fatal(err)
@@ -494,15 +522,15 @@ func TestGCReleasesADroppedRenewedLock(t *testing.T) {
 		successor = lock
 		return err == nil
 	})
-	t.Logf("released %v after it was dropped", waited)
+	t.Logf("unlocked %v after it was dropped", waited)
 	mustUnlock(t, successor)
 	collectUntil(t, "the dropped lock's renewal handle was not given back", func() bool {
 		return redilock.RenewalHandles() == before
 	})
 }
 
-// Unlock cancels the backstop: the garbage collector sends no second release. The lock
-// dropped after it, whose release the test waits for, shows that the collector has run.
+// Unlock cancels the backstop: the garbage collector sends no second unlock. The lock
+// dropped after it, whose unlock the test waits for, shows that the collector has run.
 func TestUnlockCancelsTheBackstop(t *testing.T) {
 	server := ownRedis(t)
 	c, rival := newClientAt(t, server.url), newClientAt(t, server.url)
@@ -515,14 +543,14 @@ func TestUnlockCancelsTheBackstop(t *testing.T) {
 	dropRenewedLock(t, c, "dropped")
 
 	resetStats(t, server.url)
-	collectUntil(t, "the dropped lock was not released", func() bool {
+	collectUntil(t, "the dropped lock was not unlocked", func() bool {
 		return !existsAt(t, server.url, "dropped")
 	})
 	collectBriefly()
 	if sent := scriptsRun(t, server.url); sent != 1 {
-		t.Errorf("%d scripts ran, want 1: the dropped lock's release", sent)
+		t.Errorf("%d scripts ran, want 1: the dropped lock's unlock", sent)
 	}
-	if _, err := successor.TTL(context.Background()); err != nil {
+	if _, err := successor.RemainingTTL(context.Background()); err != nil {
 		t.Errorf("the successor lost the lock: %v", err)
 	}
 	mustUnlock(t, successor)
@@ -537,11 +565,11 @@ func TestBackstopAfterCloseDoesNothing(t *testing.T) {
 	c.Close()
 	dropRenewedLock(t, other, "dropped")
 
-	collectUntil(t, "the dropped lock was not released", func() bool {
+	collectUntil(t, "the dropped lock was not unlocked", func() bool {
 		return !existsAt(t, server.url, "dropped")
 	})
 	collectBriefly()
 	if !existsAt(t, server.url, "closed") {
-		t.Error("a lock of the closed client was released")
+		t.Error("a lock of the closed client was unlocked")
 	}
 }

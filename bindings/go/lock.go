@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Lock is a lock held by this client. Release it with Unlock; if it is not released its TTL
+// Lock is a lock held by this client. Give it up with Unlock; if it is not unlocked its TTL
 // ends it (with AutoRenew: Close or a loss ends it, or, as a backstop, the garbage collector
 // once the Lock is unreachable). A Lock may be used from any goroutine.
 type Lock struct {
@@ -20,7 +20,8 @@ type Lock struct {
 }
 
 // Lock acquires the lock name for ttl (0: the client's default TTL), waiting while another
-// owner holds it. The wait ends when the lock is acquired, when ctx is cancelled (the error
+// owner holds it. Waiters queue: an Unlock hands the lock to the one that has waited longest,
+// woken at once. The wait ends when the lock is acquired, when ctx is cancelled (the error
 // matches context.Canceled and has StatusCancelled), at ctx's deadline (the error matches both
 // ErrNotAcquired and context.DeadlineExceeded), or when the client is closed (ErrClosed).
 // Each waiting Lock occupies an OS thread, inside the C call.
@@ -41,10 +42,10 @@ func (c *Client) TryLock(ctx context.Context, name string, ttl time.Duration, op
 }
 
 // WithLock runs fn while holding the lock name, acquired as Lock does with AutoRenew, and
-// releases it when fn returns or panics. The lock is renewed while fn runs (options may add
+// unlocks it when fn returns or panics. The lock is renewed while fn runs (options may add
 // MaxHold); if it is lost, fn's context is cancelled at once with a cause matching ErrLost
 // (context.Cause), since from then on the lock no longer protects the work. The error is fn's,
-// joined with Unlock's if the release failed (errors.Is(err, ErrNotOwner) after a loss).
+// joined with Unlock's if that failed (errors.Is(err, ErrNotOwner) after a loss).
 func (c *Client) WithLock(ctx context.Context, name string, ttl time.Duration, fn func(ctx context.Context) error, options ...LockOption) (err error) {
 	lock, err := c.Lock(ctx, name, ttl, append([]LockOption{AutoRenew()}, options...)...)
 	if err != nil {
@@ -63,13 +64,12 @@ func (c *Client) WithLock(ctx context.Context, name string, ttl time.Duration, f
 	return fn(held)
 }
 
-// Unlock releases the lock if this owner still holds it, waking the waiters. It returns an
-// error matching ErrNotOwner if the lock expired, was already released, or was taken by
-// another owner after expiring; nothing is deleted then.
+// Unlock gives up the lock if this owner still holds it, handing it to the first waiter in
+// line. It returns an error matching ErrNotOwner if the lock expired, was already unlocked, or
+// was taken by another owner after expiring; nothing is deleted then.
 //
-// The release is one round trip bounded by the client's command timeout. It is attempted even
-// when ctx is done, so that a deferred Unlock still releases the lock after the caller's
-// context ended. Unlock on a nil *Lock returns ErrNotOwner.
+// Unlock is one round trip bounded by the client's command timeout. It is attempted even when
+// ctx is done, so that a deferred Unlock still unlocks after the caller's context ended. Unlock on a nil *Lock returns ErrNotOwner.
 func (l *Lock) Unlock(ctx context.Context) error {
 	if l == nil {
 		return ErrNotOwner
@@ -77,12 +77,12 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	if l.renewal != nil {
 		l.renewal.backstop.Stop()
 	}
-	return release(l.client, l.cName, &l.token, l.renewal)
+	return unlock(l.client, l.cName, &l.token, l.renewal)
 }
 
-// release is Unlock's work, which the backstop of a dropped lock shares. r is the lock's
+// unlock is Unlock's work, which the backstop of a dropped lock shares. r is the lock's
 // renewal, nil without one. ErrClosed after Close, which has ended the renewal already.
-func release(c *Client, cName []byte, token *tokenBuffer, r *renewal) error {
+func unlock(c *Client, cName []byte, token *tokenBuffer, r *renewal) error {
 	handle, err := c.borrow()
 	if err != nil {
 		return err
@@ -90,7 +90,7 @@ func release(c *Client, cName []byte, token *tokenBuffer, r *renewal) error {
 	defer c.giveBack()
 	failed := unlockCall(handle, cName, token)
 	if r != nil {
-		r.released(failed)
+		r.unlocked(failed)
 	}
 	return asError(failed)
 }
@@ -106,15 +106,9 @@ func (l *Lock) Token() string {
 }
 
 func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait bool, options []LockOption) (*Lock, error) {
-	if ttl < 0 {
-		return nil, invalidArgument("the TTL must not be negative")
-	}
 	var settings lockSettings
 	if len(options) > 0 { // applying them allocates: keep the plain path free of it
 		settings = applyLockOptions(options)
-		if settings.err != nil {
-			return nil, settings.err
-		}
 	}
 	cName, invalid := nulTerminated("the lock name", name)
 	if invalid != nil {
@@ -132,7 +126,7 @@ func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait 
 			if left <= 0 {
 				return nil, contextEnded(name, context.DeadlineExceeded)
 			}
-			timeoutMs = int64(millis(left))
+			timeoutMs = millis(left)
 		}
 	}
 
@@ -161,7 +155,7 @@ func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait 
 	switch {
 	case failed == nil:
 		if lock.renewal != nil {
-			lock.releaseIfDropped()
+			lock.unlockIfDropped()
 		}
 		return lock, nil
 	case failed.Status == StatusCancelled:

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +151,73 @@ func TestInvalidArguments(t *testing.T) {
 	}
 	if err := clientErr(redilock.New("redis://u:hunter2@[::bad")); strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("the password leaked into %q", err)
+	}
+}
+
+// Go checks no range: it passes durations on as whole milliseconds, and the library refuses an
+// invalid one with StatusInvalidArgument and its own message, which the error carries as it
+// is. A negative duration shorter than a millisecond stays negative: it never becomes 0, which
+// would mean the default TTL.
+func TestNegativeDurationsAreRefusedByTheLibrary(t *testing.T) {
+	c := newClient(t, redilock.WithDefaultTTL(time.Minute))
+	ctx := context.Background()
+	name := lockName(t)
+	held, err := c.TryLock(ctx, name+":held", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustUnlock(t, held)
+	handles := redilock.RenewalHandles()
+	withOption := func(option redilock.Option) error { return clientErr(redilock.New(redisURL(), option)) }
+	nothing := func(context.Context) error { return nil }
+	for _, call := range []struct {
+		what, message string
+		err           error
+	}{
+		{"TryLock(-1s)", "the TTL must not be negative, not -1000 ms", lockErr(c.TryLock(ctx, name, -time.Second))},
+		{"Lock(-1ns)", "the TTL must not be negative, not -1 ms", lockErr(c.Lock(ctx, name, -1))},
+		{"WithLock(-1.5ms)", "the TTL must not be negative, not -2 ms", c.WithLock(ctx, name, -1500*time.Microsecond, nothing)},
+		{"MaxHold(-1s)", "the maximum hold time must not be negative, not -1000 ms",
+			lockErr(c.TryLock(ctx, name, time.Second, redilock.MaxHold(-time.Second)))},
+		{"Extend(-1s)", "the TTL must not be negative, not -1000 ms", held.Extend(ctx, -time.Second)},
+		{"Extend(0)", "the TTL must be greater than 0 ms", held.Extend(ctx, 0)},
+		{"WithDefaultTTL(-1s)", "the TTL must not be negative, not -1000 ms", withOption(redilock.WithDefaultTTL(-time.Second))},
+		{"WithRetryInterval(-1s)", "the retry interval must not be negative, not -1000 ms", withOption(redilock.WithRetryInterval(-time.Second))},
+		{"WithRetryInterval(0)", "the retry interval must be greater than 0 ms", withOption(redilock.WithRetryInterval(0))},
+		{"WithConnectTimeout(-1s)", "the connect timeout must not be negative, not -1000 ms", withOption(redilock.WithConnectTimeout(-time.Second))},
+		{"WithCommandTimeout(-1ns)", "the command timeout must not be negative, not -1 ms", withOption(redilock.WithCommandTimeout(-1))},
+	} {
+		var failure *redilock.Error
+		if !errors.As(call.err, &failure) || failure.Status != redilock.StatusInvalidArgument ||
+			failure.Message != call.message || call.err.Error() != "redilock: "+call.message {
+			t.Errorf("%s: %v; want StatusInvalidArgument and the library's %q", call.what, call.err, call.message)
+		}
+	}
+	if keyExists(t, name) {
+		t.Error("a lock was taken")
+	}
+	if after := redilock.RenewalHandles(); after != handles { // refused calls drop their renewal too
+		t.Errorf("the library holds %d renewal handles, want %d", after, handles)
+	}
+	if remaining := pttl(t, redisURL(), name+":held"); remaining <= 50*time.Minute {
+		t.Errorf("PTTL %v: the held lock's TTL changed", remaining)
+	}
+}
+
+// Durations become whole milliseconds rounded away from zero, so that neither a positive nor a
+// negative one becomes 0; every Duration fits in the int64 the library takes.
+func TestDurationsBecomeWholeMilliseconds(t *testing.T) {
+	for _, c := range []struct {
+		d  time.Duration
+		ms int64
+	}{
+		{0, 0}, {1, 1}, {time.Millisecond, 1}, {time.Millisecond + 1, 2}, {1500 * time.Microsecond, 2},
+		{time.Minute, 60000}, {-1, -1}, {-time.Millisecond, -1}, {-time.Millisecond - 1, -2},
+		{math.MaxInt64, 9223372036855}, {math.MinInt64, -9223372036855},
+	} {
+		if got := redilock.Millis(c.d); got != c.ms {
+			t.Errorf("Millis(%d ns) = %d, want %d", int64(c.d), got, c.ms)
+		}
 	}
 }
 
@@ -320,6 +389,50 @@ func TestWaiterIsWokenByRelease(t *testing.T) {
 		t.Errorf("woken %v after the release", wake)
 	}
 	mustUnlock(t, got.lock)
+}
+
+// Waiters whose retry interval (60 s) is far beyond the test queue in Redis and are handed
+// the lock in turn, each within milliseconds of the previous holder's Unlock: the hand-over
+// wakes them, not a re-check. A queue entry is the waiter's token followed by its TTL in ms.
+func TestWaitersAreHandedTheLockInTurn(t *testing.T) {
+	holder := newClient(t)
+	name := lockName(t)
+	previous := mustLock(t, holder, name)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	const waiters, waiterTTL = 3, 7 * time.Second
+	var results []<-chan lockResult
+	for i := range waiters {
+		waiter := newClient(t, redilock.WithRetryInterval(60*time.Second))
+		results = append(results, lockInBackground(func() (*redilock.Lock, error) { return waiter.Lock(ctx, name, waiterTTL) }))
+		awaitWaiters(t, redisURL(), name, i+1) // in line in this order
+	}
+	tokens := queuedTokens(t, redisURL(), name)
+	for i, entry := range queue(t, redisURL(), name) {
+		if entry != tokens[i]+"7000" {
+			t.Errorf("queue entry %d is %q, want the token and the TTL in ms", i, entry)
+		}
+	}
+
+	var latencies []time.Duration
+	for i, result := range results {
+		unlocking := time.Now()
+		mustUnlock(t, previous)
+		got := <-result
+		latencies = append(latencies, time.Since(unlocking))
+		if got.err != nil {
+			t.Fatalf("waiter %d: %v", i, got.err)
+		}
+		if got.lock.Token() != tokens[i] {
+			t.Errorf("waiter %d got the lock as %q, in line as %q", i, got.lock.Token(), tokens[i])
+		}
+		if left := queuedTokens(t, redisURL(), name); !slices.Equal(left, tokens[i+1:]) {
+			t.Errorf("after waiter %d: in line %q, want %q", i, left, tokens[i+1:])
+		}
+		previous = got.lock
+	}
+	mustUnlock(t, previous)
+	requirePrompt(t, "Unlock to the next waiter's return", latencies)
 }
 
 // 64 goroutines share one client and count under the lock. The counter is read and written

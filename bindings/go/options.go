@@ -9,47 +9,48 @@ import (
 type Option func(*config)
 
 type config struct {
-	retryInterval  time.Duration
-	connectTimeout time.Duration
-	commandTimeout time.Duration
-	defaultTTL     time.Duration
+	retryInterval  durationOption
+	connectTimeout durationOption
+	commandTimeout durationOption
+	defaultTTL     durationOption
 	keyPrefix      string
-	err            *Error // the first invalid option
+}
+
+// durationOption is a duration given to New, passed to the library as it is: the library
+// checks its range and refuses an invalid one with its own message.
+type durationOption struct {
+	value time.Duration
+	given bool
+}
+
+func (o *durationOption) set(d time.Duration) {
+	*o = durationOption{value: d, given: true}
 }
 
 // WithDefaultTTL sets the TTL used by lock calls that pass ttl 0. Without it (or with 0)
-// every lock call must pass a TTL.
+// every lock call must pass a TTL. A negative one is refused by New (StatusInvalidArgument).
 func WithDefaultTTL(ttl time.Duration) Option {
-	return func(c *config) {
-		c.defaultTTL = ttl
-		c.require(ttl >= 0, "the default TTL must not be negative")
-	}
+	return func(c *config) { c.defaultTTL.set(ttl) }
 }
 
-// WithRetryInterval sets how often a waiter re-checks a held lock when no release message
-// reaches it (default 250ms). Release messages wake waiters sooner.
+// WithRetryInterval sets how often a waiter looks at a held lock when nothing wakes it: a
+// safety net only (default 10s). Waiters queue, and a release hands the lock to the first in
+// line, who is woken at once; the first in line also watches for the holder's TTL to run out.
+// Neither waits for this interval. It must be positive.
 func WithRetryInterval(interval time.Duration) Option {
-	return func(c *config) {
-		c.retryInterval = interval
-		c.require(interval > 0, "the retry interval must be positive")
-	}
+	return func(c *config) { c.retryInterval.set(interval) }
 }
 
-// WithConnectTimeout sets how long establishing a connection may take (default 2s).
+// WithConnectTimeout sets how long establishing a connection may take (default 2s). It must
+// be positive.
 func WithConnectTimeout(timeout time.Duration) Option {
-	return func(c *config) {
-		c.connectTimeout = timeout
-		c.require(timeout > 0, "the connect timeout must be positive")
-	}
+	return func(c *config) { c.connectTimeout.set(timeout) }
 }
 
 // WithCommandTimeout sets how long one Redis command may wait for its reply (default 2s).
-// It bounds TryLock, Unlock, Ping and each attempt of Lock.
+// It bounds TryLock, Unlock, Ping and each attempt of Lock. It must be positive.
 func WithCommandTimeout(timeout time.Duration) Option {
-	return func(c *config) {
-		c.commandTimeout = timeout
-		c.require(timeout > 0, "the command timeout must be positive")
-	}
+	return func(c *config) { c.commandTimeout.set(timeout) }
 }
 
 // WithKeyPrefix puts prefix in front of every lock name to form its Redis key (e.g. "myapp:").
@@ -58,18 +59,20 @@ func WithKeyPrefix(prefix string) Option {
 	return func(c *config) { c.keyPrefix = prefix }
 }
 
-func (c *config) require(valid bool, message string) {
-	if !valid && c.err == nil {
-		c.err = invalidArgument("%s", message)
+// millis converts a duration to the whole milliseconds the library takes, rounding away from
+// zero: a positive duration never becomes 0 (which would mean "the default" or "none"), nor
+// does a negative one, which the library refuses with its own message. The range is never
+// a concern here: the longest Duration is about 9.2e12 ms, far inside int64, so nothing needs
+// to saturate; the library checks the range of each value.
+func millis(d time.Duration) int64 {
+	ms := int64(d / time.Millisecond)
+	switch rest := d % time.Millisecond; {
+	case rest > 0:
+		ms++
+	case rest < 0:
+		ms--
 	}
-}
-
-// millis converts a duration for C, rounding up so that a positive duration stays positive.
-func millis(d time.Duration) uint64 {
-	if d <= 0 {
-		return 0
-	}
-	return uint64((d + time.Millisecond - 1) / time.Millisecond)
+	return ms
 }
 
 // nulTerminated is text as C takes it; C would silently cut it at an inner NUL, so that is refused.

@@ -6,8 +6,9 @@ import (
 	redilock "github.com/redilock/redilock/bindings/go"
 )
 
-// redilockClient is libredilock through its Go binding. Lock waits its default way: pub/sub
-// wake-ups plus a re-check every retry interval.
+// redilockClient is libredilock through its Go binding. Lock waits its default way: in the
+// lock's queue, handed the lock by the Unlock before it (the retry interval, default 10 s, is
+// only a safety net).
 type redilockClient struct{ c *redilock.Client }
 
 type redilockLock struct{ lock *redilock.Lock }
