@@ -36,7 +36,7 @@ enum {
 
 static go_result go_new(const char *url, unsigned set, int64_t retry_interval_ms,
                         int64_t connect_timeout_ms, int64_t command_timeout_ms,
-                        int64_t default_ttl_ms, const char *key_prefix, redilock **client_out) {
+                        int64_t default_ttl_ms, const char *key_prefix, bool fair, redilock **client_out) {
 	redilock_options *options = NULL;
 	redilock_status status = redilock_options_new(&options);
 	if (status == REDILOCK_STATUS_OK && (set & GO_SET_RETRY_INTERVAL))
@@ -49,6 +49,8 @@ static go_result go_new(const char *url, unsigned set, int64_t retry_interval_ms
 		status = redilock_options_set_default_ttl_ms(options, default_ttl_ms);
 	if (status == REDILOCK_STATUS_OK && key_prefix[0] != '\0')
 		status = redilock_options_set_key_prefix(options, key_prefix);
+	if (status == REDILOCK_STATUS_OK && !fair)
+		status = redilock_options_set_fair(options, false);
 	if (status == REDILOCK_STATUS_OK)
 		status = redilock_new_with_options(url, options, client_out);
 	redilock_options_free(options);
@@ -212,7 +214,7 @@ func newClientHandle(url, keyPrefix []byte, cfg *config) (clientHandle, *Error) 
 	var handle clientHandle
 	err := failure(C.go_new(cString(url), set, C.int64_t(millis(cfg.retryInterval.value)),
 		C.int64_t(millis(cfg.connectTimeout.value)), C.int64_t(millis(cfg.commandTimeout.value)),
-		C.int64_t(millis(cfg.defaultTTL.value)), cString(keyPrefix), &handle))
+		C.int64_t(millis(cfg.defaultTTL.value)), cString(keyPrefix), C.bool(!cfg.notFair), &handle))
 	return handle, err
 }
 

@@ -510,3 +510,34 @@ func TestWithLock(t *testing.T) {
 		t.Errorf("WithLock on a held lock: ran %v, %v", ran, err)
 	}
 }
+
+// A client that is not fair takes a free lock whoever waits in line, and its own waiter is
+// woken to try again when the lock is released.
+func TestAClientThatIsNotFairBarges(t *testing.T) {
+	holder := newClient(t)
+	name := lockName(t)
+	mustLock(t, holder, name)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	fair := newClient(t, redilock.WithRetryInterval(60*time.Second))
+	inLine := lockInBackground(func() (*redilock.Lock, error) { return fair.Lock(ctx, name, time.Minute) })
+	awaitWaiters(t, redisURL(), name, 1)
+	if _, err := redisCommand(redisURL(), "DEL", name); err != nil { // free, with a waiter in line
+		t.Fatal(err)
+	}
+
+	barger := newClient(t, redilock.WithFair(false))
+	barged, err := barger.TryLock(ctx, name, time.Minute)
+	if err != nil {
+		t.Fatalf("a client that is not fair did not take the free lock: %v", err)
+	}
+	if n := len(queue(t, redisURL(), name)); n != 1 {
+		t.Errorf("%d waiters in line, want the fair one still there", n)
+	}
+	mustUnlock(t, barged)
+	got := <-inLine
+	if got.err != nil {
+		t.Fatalf("the fair waiter: %v", got.err)
+	}
+	mustUnlock(t, got.lock)
+}

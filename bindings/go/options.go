@@ -14,6 +14,7 @@ type config struct {
 	commandTimeout durationOption
 	defaultTTL     durationOption
 	keyPrefix      string
+	notFair        bool // the zero value is the library's default: fair
 }
 
 // durationOption is a duration given to New, passed to the library as it is: the library
@@ -57,6 +58,15 @@ func WithCommandTimeout(timeout time.Duration) Option {
 // The default "" makes the key the name itself.
 func WithKeyPrefix(prefix string) Option {
 	return func(c *config) { c.keyPrefix = prefix }
+}
+
+// WithFair chooses between fair (true, the default) and fast (false) locking. Fair: waiters
+// take turns in arrival order, and a release hands the lock to the first in line. Not fair:
+// this client's Lock and TryLock take a free lock whoever waits, and its waiters are only
+// woken to try again; more throughput for short critical sections, with no bound on how long a
+// waiter may be passed over.
+func WithFair(fair bool) Option {
+	return func(c *config) { c.notFair = !fair }
 }
 
 // millis converts a duration to the whole milliseconds the library takes, rounding away from

@@ -318,6 +318,27 @@ class ClientTest < Minitest::Test
     assert_kind_of Integer, waiter.value
   end
 
+  # A client that is not fair takes a free lock whoever waits in line.
+  def test_a_client_that_is_not_fair_barges
+    name = unique_name
+    holder = new_client
+    holder.lock(name)
+    fair = new_client(retry_interval: 60)
+    in_line = Thread.new { fair.lock(name, timeout: scaled(20)) }
+    await_queue(name, 1)
+    redis("DEL", name) # free, with a waiter in line
+    barger = new_client(fair: false)
+    barged = barger.try_lock(name)
+    refute_nil barged, "a client that is not fair takes the free lock"
+    assert_equal 1, queue(name).size, "the fair waiter is still in line"
+    barged.unlock
+    in_line.value.unlock
+  end
+
+  def test_fair_is_true_or_false
+    assert_raises(ArgumentError) { new_client(fair: nil) }
+  end
+
   private
 
   # Addresses of the handles of `count` clients, each pinged (connected), no longer referenced.
@@ -332,4 +353,5 @@ class ClientTest < Minitest::Test
   def connected_clients
     redis("INFO", "clients")[/^connected_clients:(\d+)/, 1].to_i
   end
+
 end

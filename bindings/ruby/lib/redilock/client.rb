@@ -61,12 +61,19 @@ module Redilock
     # @param connect_timeout [Numeric, nil] how long connecting may take (default 2 s)
     # @param command_timeout [Numeric, nil] how long one Redis reply may take (default 2 s)
     # @param key_prefix [String, nil] put in front of every lock name to form its Redis key
+    # @param fair [Boolean] true (the default): waiters take turns in arrival order; false:
+    #   this client's calls take a free lock whoever waits, and its waiters are only woken to
+    #   try again (more throughput for short critical sections, no bound on how long a waiter
+    #   may be passed over)
     # @raise [ArgumentError] for an unusable URL or option
-    def initialize(url, ttl: nil, retry_interval: nil, connect_timeout: nil, command_timeout: nil, key_prefix: nil)
+    def initialize(url, ttl: nil, retry_interval: nil, connect_timeout: nil, command_timeout: nil, key_prefix: nil,
+                   fair: true)
       @closed = false
       durations = { ttl: ttl, retry_interval: retry_interval, connect_timeout: connect_timeout,
                     command_timeout: command_timeout }.compact
-      @handle = open_handle(c_string(url, "url"), durations, key_prefix && c_string(key_prefix, "key_prefix"))
+      raise ArgumentError, "fair must be true or false, not #{fair.inspect}" unless [true, false].include?(fair)
+
+      @handle = open_handle(c_string(url, "url"), durations, key_prefix && c_string(key_prefix, "key_prefix"), fair)
     end
 
     # Holds the lock `name` while the block runs, like `Mutex#synchronize`, and always
@@ -213,7 +220,7 @@ module Redilock
 
     private
 
-    def open_handle(c_url, durations, c_key_prefix)
+    def open_handle(c_url, durations, c_key_prefix, fair)
       out = FFI::MemoryPointer.new(:pointer)
       raise_unless_ok(*Native.status_and_message { Native.redilock_options_new(out) })
       options = out.read_pointer
@@ -229,6 +236,7 @@ module Redilock
         if c_key_prefix
           raise_unless_ok(*Native.status_and_message { Native.redilock_options_set_key_prefix(options, c_key_prefix) })
         end
+        raise_unless_ok(*Native.status_and_message { Native.redilock_options_set_fair(options, fair) }) unless fair
         raise_unless_ok(*Native.status_and_message { Native.redilock_new_with_options(c_url, options, out) })
       ensure
         Native.redilock_options_free(options)

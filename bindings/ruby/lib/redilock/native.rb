@@ -68,6 +68,7 @@ module Redilock
     attach_function :redilock_options_set_command_timeout_ms, %i[pointer int64], :status
     attach_function :redilock_options_set_default_ttl_ms, %i[pointer int64], :status
     attach_function :redilock_options_set_key_prefix, %i[pointer string], :status
+    attach_function :redilock_options_set_fair, %i[pointer bool], :status
     attach_function :redilock_options_free, [:pointer], :void
     attach_function :redilock_new_with_options, %i[string pointer pointer], :status
     attach_function :redilock_lock_params_init, [:pointer], :status
