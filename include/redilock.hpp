@@ -204,8 +204,8 @@ auto throw_on_error(Call&& call) {
     }
 }
 
-static_assert(std::numeric_limits<std::chrono::milliseconds::rep>::max() == std::numeric_limits<std::int64_t>::max() &&
-                  std::numeric_limits<std::chrono::milliseconds::rep>::min() == std::numeric_limits<std::int64_t>::min(),
+static_assert(std::is_same_v<std::make_signed_t<std::chrono::milliseconds::rep>, std::chrono::milliseconds::rep> &&
+                  sizeof(std::chrono::milliseconds::rep) == sizeof(std::int64_t),
               "std::chrono::milliseconds must count in 64 bits, as the C ABI does");
 
 // The one rule for a duration given to the C ABI, whose durations are int64_t milliseconds: rounded
@@ -267,6 +267,11 @@ struct ClientOptions {
     std::chrono::milliseconds default_ttl{0};
     /// Text put in front of every lock name to form its Redis key (e.g. "myapp:").
     std::string key_prefix;
+    /// Fair (the default): waiters take turns in arrival order, and a release hands the lock to
+    /// the first in line. Not fair: this client's lock calls take a free lock whoever waits, and
+    /// its waiters are only woken to try again; more throughput for short critical sections,
+    /// with no bound on how often a waiter may be passed over.
+    bool fair = true;
 };
 
 /// A cancellation signal: trigger() ends, from any thread, every lock wait given this signal
@@ -508,7 +513,8 @@ private:
             set_interval(redilock_options_set_connect_timeout_ms, options.connect_timeout) &&
             set_interval(redilock_options_set_command_timeout_ms, options.command_timeout) &&
             detail::succeeded(redilock_options_set_default_ttl_ms(raw, options.default_ttl.count()), ec) &&
-            detail::succeeded(redilock_options_set_key_prefix(raw, options.key_prefix.c_str()), ec);
+            detail::succeeded(redilock_options_set_key_prefix(raw, options.key_prefix.c_str()), ec) &&
+            detail::succeeded(redilock_options_set_fair(raw, options.fair), ec);
         redilock_handle* client = nullptr;
         if (applied) detail::succeeded(redilock_new_with_options(url.c_str(), raw, &client), ec);
         return client;
@@ -673,7 +679,8 @@ public:
         if (!owned(ec) ||
             !detail::succeeded(redilock_remaining_ttl(client_, name_.c_str(), token_.data(), &remaining), ec))
             return std::chrono::milliseconds::zero();
-        return remaining == -1 ? std::chrono::milliseconds::max() : std::chrono::milliseconds(remaining);
+        if (remaining == REDILOCK_NO_EXPIRY) return std::chrono::milliseconds::max();
+        return std::chrono::milliseconds(remaining);
     }
 
     /// Whether the renewal of the owned lock has lost it (found it gone, could not reach Redis
@@ -749,8 +756,9 @@ private:
             ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
             return false;
         }
-        // Without a cancel signal or renewal there are no parameters: the plain lock's cost.
-        const bool plain = cancel == nullptr && !options_.auto_renew_;
+        // Without a cancel signal, renewal or hold limit there are no parameters: the plain
+        // lock's cost. (A hold limit is passed even without renewal, for the library to check.)
+        const bool plain = cancel == nullptr && !options_.auto_renew_ && !options_.max_hold_;
         redilock_lock_params params{};
         if (!plain && !fill_params(cancel, params, ec)) return false;
         const redilock_status result = redilock_lock_ex(client_, name_.c_str(), ttl_.count(), timeout_ms,
@@ -847,7 +855,10 @@ public:
     /// each acquisition and held as `options` say. No I/O happens here.
     template <class Rep, class Period>
     Mutex(Client& client, std::string name, const std::chrono::duration<Rep, Period>& ttl, LockOptions options = {})
-        : client_(client.c_handle()), name_(std::move(name)), ttl_(detail::length_ms(ttl)), options_(std::move(options)) {}
+        : client_(client.c_handle()),
+          name_(std::move(name)),
+          ttl_(detail::length_ms(ttl)),
+          options_(std::move(options)) {}
 
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;

@@ -86,10 +86,15 @@ inline std::string redis_cli(const std::string& arguments) {
 // Whether `key` exists in Redis: a lock's key is its name (the tests use no prefix).
 inline bool key_exists(const std::string& key) { return redis_cli("EXISTS " + key) == "1"; }
 
-// How many callers wait in the queue of lock `name` (the list redilock:queue:{N}:<name>): poll it
-// to know that a waiter is waiting.
+// The key of the queue of lock `name` (the list redilock:queue:{N}:<name>, whose entries are a
+// waiter's token immediately followed by its TTL in ms), "" while nobody waits.
+inline std::string queue_key(const std::string& name) {
+    return redis_cli("--scan --pattern 'redilock:queue:*:" + name + "'");
+}
+
+// How many callers wait in the queue of lock `name`: poll it to know that a waiter is waiting.
 inline long waiters(const std::string& name) {
-    const std::string queue = redis_cli("--scan --pattern 'redilock:queue:*:" + name + "'");
+    const std::string queue = queue_key(name);
     return queue.empty() ? 0 : std::stol(redis_cli("LLEN '" + queue + "'"));
 }
 

@@ -87,16 +87,30 @@ TEST_F(Closing, CountsRenewedLocksAsLostAndRunsTheirCallbacksFirst) {
                                    std::this_thread::sleep_for(100ms);  // close must wait for this
                                    finished = true;
                                }));
+        redilock::Mutex mutex(client, name + ":mutex", 10s);
+        mutex.lock();
+        redilock::Lock plain(client, name + ":plain", 10s, without_renewal);
         EXPECT_FALSE(renewed.lost());
+        EXPECT_FALSE(mutex.lost());
         client.close();
         EXPECT_TRUE(finished.load()) << "close returned before the callback did";
         EXPECT_EQ(losses.load(), 1);
+        // What lost() translates: the library answers CLOSED, and closing counts as a loss.
+        bool flag = false;
+        EXPECT_EQ(redilock_renewal_lost(client.c_handle(), std::string(renewed.token()).c_str(), &flag),
+                  REDILOCK_STATUS_CLOSED);
         EXPECT_TRUE(renewed.lost());
+        EXPECT_TRUE(mutex.lost());
+        EXPECT_FALSE(plain.lost());  // not renewed, so nothing to lose: its TTL ends it
         EXPECT_TRUE(key_exists(name));  // not released: its TTL ends it
         std::error_code ec;
         renewed.unlock(ec);
         EXPECT_EQ(ec, errc::closed);
         EXPECT_FALSE(renewed.owns_lock());
+        EXPECT_FALSE(renewed.lost());
+        mutex.unlock(ec);
+        EXPECT_EQ(ec, errc::closed);
+        EXPECT_FALSE(mutex.lost());
     }
     EXPECT_EQ(losses.load(), 1);
     EXPECT_TRUE(eventually([&] { return drops.load() == 1; }));

@@ -75,18 +75,45 @@ TEST_F(Lease, ExtendResetsTheTtlOfAHeldLockOnly) {
               std::errc::operation_not_permitted);
 }
 
+// The library refuses them, with its own message; the C++ layer only rounds (away from zero, so
+// that -500us stays negative) and saturates (so that hours::max() is too long, not overflowed).
 TEST_F(Lease, InvalidExtendTtlsAreRefusedBeforeAnythingIsSent) {
     const std::string name = lock_name("job");
     redilock::Lock lock(client, name, 10s, without_renewal);
     redis_cli("CONFIG RESETSTAT");
-    for (const std::chrono::milliseconds ttl : {0ms, -1ms, redilock::max_ttl + 1ms}) {
+    const std::string too_long = "the TTL must be at most 4611686018427387904 ms";
+    const auto expect_refused = [&](auto ttl, const std::string& message) {
         std::error_code ec;
         lock.extend(ttl, ec);
-        EXPECT_EQ(ec, errc::invalid_argument) << ttl.count() << " ms";
-    }
-    EXPECT_EQ(thrown_by([&] { lock.extend(0ms); }).code(), errc::invalid_argument);
+        EXPECT_EQ(ec, errc::invalid_argument) << message;
+        EXPECT_EQ(redilock::last_error(), message);
+        const auto e = thrown_by([&] { lock.extend(ttl); });
+        EXPECT_EQ(e.code(), std::errc::invalid_argument);
+        EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    };
+    expect_refused(0ms, "the TTL must be greater than 0 ms");
+    expect_refused(-1ms, "the TTL must not be negative, not -1 ms");
+    expect_refused(-500us, "the TTL must not be negative, not -1 ms");
+    expect_refused(redilock::max_ttl + 1ms, too_long);
+    expect_refused(std::chrono::hours::max(), too_long);
     EXPECT_EQ(scripts_run(), 0);
     EXPECT_GT(std::stol(redis_cli("PTTL " + name)), 9000);  // PEXPIRE 0 would have deleted it
+
+    lock.extend(1us);  // rounded up to 1 ms, never to 0
+    EXPECT_TRUE(eventually([&] { return !key_exists(name); }));
+}
+
+// -1 from the library ("no expiry", which only other software sets) is the longest time left.
+TEST_F(Lease, ALockWithoutExpiryHasTheLongestRemainingTtl) {
+    const std::string name = lock_name("persisted");
+    redilock::Lock lock(client, name, 10s, without_renewal);
+    ASSERT_EQ(redis_cli("PERSIST " + name), "1");
+    EXPECT_EQ(lock.remaining_ttl(), std::chrono::milliseconds::max());
+    std::error_code ec = errc::panic;
+    EXPECT_EQ(lock.remaining_ttl(ec), std::chrono::milliseconds::max());
+    EXPECT_FALSE(ec);
+    lock.unlock();
+    EXPECT_FALSE(key_exists(name));
 }
 
 TEST_F(Lease, AutoRenewalHoldsALockTwiceItsTtlAndStopsAtUnlock) {

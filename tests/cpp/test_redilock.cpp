@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -116,6 +118,7 @@ TEST_F(RedilockTest, TryLockForWaitsAtMostTheTimeout) {
     start = Clock::now();
     EXPECT_FALSE(waiter.try_lock_for(-1s));  // tries once, as std::timed_mutex does
     EXPECT_FALSE(waiter.try_lock_for(std::chrono::hours::min()));
+    EXPECT_FALSE(waiter.try_lock_for(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
     EXPECT_LT(elapsed_since(start), scaled(1000ms));
 
     Clock::time_point released;
@@ -281,6 +284,148 @@ TEST_F(RedilockTest, InvalidArgumentsThrowAndSetCodes) {
     options.command_timeout = -1s;
     redilock::Client with_options(redis_url(), options, ec);
     EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+// The library checks every duration, whatever took it: a negative one is refused with
+// errc::invalid_argument and the library's own message, before anything is sent.
+TEST_F(RedilockTest, NegativeDurationsAreRefusedWithTheLibrarysMessage) {
+    const std::string name = lock_name("negative");
+    const auto expect_refused = [](const redilock::error& e, const std::string& message) {
+        EXPECT_EQ(e.code(), errc::invalid_argument);
+        EXPECT_EQ(e.code(), std::errc::invalid_argument);
+        EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(redilock::last_error()), std::string::npos) << e.what();
+    };
+    redis_cli("CONFIG RESETSTAT");
+
+    expect_refused(thrown_by([&] { redilock::Lock lock(client, name, -5ms); }),
+                   "the TTL must not be negative, not -5 ms");
+    expect_refused(thrown_by([&] { redilock::Lock lock(client, name, -1s, std::try_to_lock); }),
+                   "the TTL must not be negative, not -1000 ms");
+    // Rounded away from zero: -500us must not become 0, the client's default TTL.
+    expect_refused(thrown_by([&] { redilock::Lock lock(client, name, -500us, without_renewal); }),
+                   "the TTL must not be negative, not -1 ms");
+    expect_refused(thrown_by([&] { redilock::Mutex(client, name, -5ms).lock(); }),
+                   "the TTL must not be negative, not -5 ms");
+    expect_refused(thrown_by([&] { client.lock_async(name, -5ms).get(); }), "the TTL must not be negative, not -5 ms");
+    expect_refused(thrown_by([&] { redilock::Lock lock(client, name, 5s, redilock::LockOptions().max_hold(-1s)); }),
+                   "the maximum hold time must not be negative, not -1000 ms");
+    const auto unrenewed_negative_hold = redilock::LockOptions(without_renewal).max_hold(-1s);  // checked all the same
+    expect_refused(thrown_by([&] { redilock::Lock lock(client, name, 5s, unrenewed_negative_hold); }),
+                   "the maximum hold time must not be negative, not -1000 ms");
+
+    std::error_code ec;
+    redilock::Lock deferred(client, name, -5ms, std::defer_lock);
+    EXPECT_EQ(deferred.ttl(), -5ms);
+    EXPECT_FALSE(deferred.try_lock_for(1s, ec));
+    EXPECT_EQ(ec, errc::invalid_argument);
+    EXPECT_EQ(redilock::last_error(), "the TTL must not be negative, not -5 ms");
+    EXPECT_FALSE(deferred.owns_lock());
+
+    expect_refused(thrown_by([] { redilock::Client negative(redis_url(), -1s); }),
+                   "the TTL must not be negative, not -1000 ms");
+    redilock::Client negative(redis_url(), -1ms, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    EXPECT_EQ(negative.c_handle(), nullptr);
+    const auto expect_option_refused = [&](auto field, const std::string& message) {
+        redilock::ClientOptions options;
+        options.*field = -1s;
+        expect_refused(thrown_by([&] { redilock::Client with_options(redis_url(), options); }), message);
+    };
+    using Options = redilock::ClientOptions;
+    expect_option_refused(&Options::retry_interval, "the retry interval must not be negative, not -1000 ms");
+    expect_option_refused(&Options::connect_timeout, "the connect timeout must not be negative, not -1000 ms");
+    expect_option_refused(&Options::command_timeout, "the command timeout must not be negative, not -1000 ms");
+    expect_option_refused(&Options::default_ttl, "the TTL must not be negative, not -1000 ms");
+
+    EXPECT_FALSE(key_exists(name));
+    EXPECT_EQ(scripts_run(), 0);
+}
+
+// Durations are rounded up to whole milliseconds, so that a positive one never becomes 0 (which
+// would ask for the client's default TTL); one too long for int64 milliseconds saturates, so that
+// the library refuses it as too long instead of seeing an overflowed value.
+TEST_F(RedilockTest, DurationsAreRoundedUpToWholeMillisecondsAndSaturate) {
+    const std::string name = lock_name("rounded");
+    redilock::Client hour_by_default(redis_url(), 1h);
+    EXPECT_EQ(redilock::Lock(hour_by_default, name, 1ns, std::defer_lock).ttl(), 1ms);
+    redilock::Lock brief(hour_by_default, name, 1500us, std::defer_lock, without_renewal);
+    EXPECT_EQ(brief.ttl(), 2ms);
+    ASSERT_TRUE(brief.try_lock());
+    EXPECT_TRUE(eventually([&] { return !key_exists(name); })) << "taken for the default hour, not for 2 ms";
+
+    redilock::Lock endless(client, name, std::chrono::hours::max(), std::defer_lock);
+    EXPECT_EQ(endless.ttl(), std::chrono::milliseconds::max());
+    const auto e = thrown_by([&] { endless.lock(); });
+    EXPECT_EQ(e.code(), errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("the TTL must be at most 4611686018427387904 ms"), std::string::npos)
+        << e.what();
+    EXPECT_EQ(thrown_by([&] { redilock::Lock lock(client, name, redilock::max_ttl + 1ms); }).code(),
+              errc::invalid_argument);
+
+    redilock::Lock eternal(client, name, redilock::max_ttl, without_renewal);
+    EXPECT_GT(eternal.remaining_ttl(), 24h * 365 * 1000);
+}
+
+// A release hands the lock to the first waiter in line and wakes it at once: the retry interval
+// is only a safety net, so waiters are served promptly and in order even when it is a minute
+// (and the holders' TTLs are longer than the test, so that no expiry is what serves them).
+TEST_F(RedilockTest, AWaiterIsHandedTheLockByTheReleasePromptlyWhateverTheRetryInterval) {
+    const std::string name = lock_name("handed");
+    redilock::ClientOptions options;
+    options.retry_interval = 60s;
+    redilock::Client patient(redis_url(), options);
+    redilock::Lock holder(observer, name, 60s, without_renewal);
+
+    std::future<redilock::Lock> first = patient.lock_async(name, 30s, without_renewal);
+    ASSERT_TRUE(eventually([&] { return waiters(name) == 1; }));
+    const std::string entry = redis_cli("LINDEX '" + queue_key(name) + "' 0");
+    std::future<redilock::Lock> second = patient.lock_async(name, 45s);
+    ASSERT_TRUE(eventually([&] { return waiters(name) == 2; }));
+
+    // Whether `pending` is served promptly; if not, closing the client ends its wait, so that
+    // the test fails rather than waits out the retry interval.
+    const auto served_promptly = [&](std::future<redilock::Lock>& pending) {
+        const bool served = pending.wait_for(scaled(2s)) == std::future_status::ready;
+        if (!served) patient.close();
+        return served;
+    };
+    holder.unlock();
+    ASSERT_TRUE(served_promptly(first)) << "the release did not hand the lock to the first waiter";
+    redilock::Lock one = first.get();
+    EXPECT_EQ(entry, std::string(one.token()) + "30000");  // the queue entry: its token, then its TTL
+    EXPECT_EQ(second.wait_for(0ms), std::future_status::timeout);
+    EXPECT_EQ(waiters(name), 1);
+    one.unlock();
+    ASSERT_TRUE(served_promptly(second)) << "the release did not hand the lock to the next waiter";
+    redilock::Lock two = second.get();
+    EXPECT_TRUE(two.owns_lock());
+    EXPECT_GT(two.remaining_ttl(), 40s);  // the TTL it queued with
+    EXPECT_GT(two.fence(), 0u);
+}
+
+// A client that is not fair takes a free lock whoever waits in line; the fair waiter keeps its
+// place, and the barger's release hands the lock to it.
+TEST_F(RedilockTest, AClientThatIsNotFairBarges) {
+    const std::string name = lock_name("barged");
+    redilock::ClientOptions options;
+    options.retry_interval = 60s;
+    redilock::Client fair(redis_url(), options);
+    redilock::Lock holder(observer, name, 60s, without_renewal);
+    std::future<redilock::Lock> in_line = fair.lock_async(name, 60s, without_renewal);
+    ASSERT_TRUE(eventually([&] { return waiters(name) == 1; }));
+    redis_cli("DEL " + name);  // free, with a waiter in line
+
+    options.fair = false;
+    redilock::Client barger(redis_url(), options);
+    redilock::Lock barged(barger, name, 60s, std::try_to_lock, without_renewal);
+    EXPECT_TRUE(barged.owns_lock()) << "a client that is not fair did not take the free lock";
+    EXPECT_EQ(waiters(name), 1) << "the fair waiter lost its place";
+    barged.unlock();
+    const bool served = in_line.wait_for(scaled(2s)) == std::future_status::ready;
+    if (!served) fair.close();  // so that the test fails rather than waits out the retry interval
+    ASSERT_TRUE(served);
+    EXPECT_TRUE(in_line.get().owns_lock());
 }
 
 TEST_F(RedilockTest, OptionsReachTheClient) {
