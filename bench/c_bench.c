@@ -18,6 +18,16 @@
  *   c_bench memory URL CYCLES
  *       CYCLES uncontended cycles on one client; prints "rss_kib <cycles> <VmRSS>" after 1000
  *       cycles and after the last.
+ *   c_bench hold URL NAME
+ *       takes NAME (60 s TTL) and prints "held"; after a line on stdin prints
+ *       "released <ns>" (stamped just before the unlock call) and releases it.
+ *   c_bench wait URL NAME
+ *       waits for NAME, prints "acquired <ns>" as soon as it holds it, then releases it.
+ *       With hold, the crashed-predecessor measurement of bench/peers/run: it queues two of
+ *       these, kills the first and times the second from the release.
+ *
+ * Environment: C_BENCH_FAIR=0 makes every client of the process not fair
+ * (redilock_options_set_fair(options, false)): its calls take a free lock whoever waits.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,6 +35,7 @@
 #include "redilock.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +44,7 @@
 #include <unistd.h>
 
 #define HELD_NAME "bench:held"
+#define HOLD_TTL_MS 60000 /* the hold mode's: longer than any set-up the driver waits for */
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -45,6 +57,12 @@ static void fail(const char *what) {
     exit(1);
 }
 
+/* Whether the clients are fair (the library's default) or barge: C_BENCH_FAIR=0. */
+static bool fair_clients(void) {
+    const char *fair = getenv("C_BENCH_FAIR");
+    return !(fair && strcmp(fair, "0") == 0);
+}
+
 /* retry_interval_ms 0 keeps the default (10 s, a safety net: a release hands the lock to the
  * first waiter in line). */
 static redilock *new_client(const char *url, int64_t retry_interval_ms) {
@@ -53,6 +71,7 @@ static redilock *new_client(const char *url, int64_t retry_interval_ms) {
     if (redilock_options_new(&options) != REDILOCK_STATUS_OK ||
         redilock_options_set_default_ttl_ms(options, 10000) != REDILOCK_STATUS_OK ||
         (retry_interval_ms && redilock_options_set_retry_interval_ms(options, retry_interval_ms) != REDILOCK_STATUS_OK) ||
+        (!fair_clients() && redilock_options_set_fair(options, false) != REDILOCK_STATUS_OK) ||
         redilock_new_with_options(url, options, &client) != REDILOCK_STATUS_OK)
         fail("new");
     redilock_options_free(options);
@@ -92,11 +111,11 @@ static void contend(redilock *client, long long end, double hold_ms, double paus
             REDILOCK_STATUS_OK)
             fail("lock");
         long long acquired = now_ns();
-        usleep(hold_us);
+        if (hold_us) usleep(hold_us); /* 0: no think time, not even a sleep call */
         long long released = now_ns();
         if (redilock_unlock(client, "bench:contended", token) != REDILOCK_STATUS_OK) fail("unlock");
         printf("cs %lld %lld %lld\n", asked, acquired, released);
-        usleep(pause_us);
+        if (pause_us) usleep(pause_us);
     }
 }
 
@@ -165,6 +184,28 @@ static void waiters(const char *url, double seconds, int count, int64_t retry_in
     redilock_free(holder);
 }
 
+static void hold(redilock *client, const char *name) {
+    char token[REDILOCK_TOKEN_LEN], line[16];
+    if (redilock_lock(client, name, HOLD_TTL_MS, REDILOCK_NO_WAIT, token, sizeof token) != REDILOCK_STATUS_OK)
+        fail("hold");
+    printf("held\n");
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin)) fail("stdin");
+    long long released = now_ns();
+    if (redilock_unlock(client, name, token) != REDILOCK_STATUS_OK) fail("unlock");
+    printf("released %lld\n", released);
+}
+
+static void wait_for(redilock *client, const char *name) {
+    char token[REDILOCK_TOKEN_LEN];
+    if (redilock_lock(client, name, 0, REDILOCK_WAIT_FOREVER, token, sizeof token) != REDILOCK_STATUS_OK)
+        fail("lock");
+    long long acquired = now_ns();
+    printf("acquired %lld\n", acquired);
+    fflush(stdout);
+    if (redilock_unlock(client, name, token) != REDILOCK_STATUS_OK) fail("unlock");
+}
+
 static long rss_kib(void) {
     FILE *status = fopen("/proc/self/status", "r");
     char line[256];
@@ -186,7 +227,8 @@ static void memory(redilock *client, long long cycles) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s uncontended|contend|fanin|waiters|memory URL SECONDS|CYCLES [ARGS...]\n", argv[0]);
+        fprintf(stderr, "usage: %s uncontended|contend|fanin|waiters|memory URL SECONDS|CYCLES [ARGS...]\n"
+                        "       %s hold|wait URL NAME\n", argv[0], argv[0]);
         return 2;
     }
     const char *mode = argv[1], *url = argv[2];
@@ -212,6 +254,10 @@ int main(int argc, char **argv) {
         fanin(client, end, atoi(argv[4]));
     else if (strcmp(mode, "memory") == 0 && argc == 4)
         memory(client, atoll(argv[3]));
+    else if (strcmp(mode, "hold") == 0 && argc == 4)
+        hold(client, argv[3]);
+    else if (strcmp(mode, "wait") == 0 && argc == 4)
+        wait_for(client, argv[3]);
     else {
         fprintf(stderr, "c_bench: unknown mode or arguments: %s\n", mode);
         return 2;

@@ -17,8 +17,11 @@ from matplotlib import ticker  # noqa: E402
 # Scenario names, as the workers take them, and the reference rows.
 UNCONTENDED, CONTENDED, FANIN, WAITING, MEMORY = "uncontended", "contend", "fanin", "waiters", "memory"
 ONE_CORE = "uncontended on one core"  # the uncontended scenario with Redis and the worker on one core
+CONTENDED_ZERO = "contend, no think time"  # the contended scenario with hold 0 and pause 0
+CRASHED = "crashed predecessor"  # libredilock C alone: a waiter whose predecessor in the queue crashed
 RAW, C, PYTHON_REDILOCK = "raw", "c", "python-redilock"
 REDILOCK, PEER = "redilock", "peer"  # the kinds of contender, besides RAW
+DIRECT_CONNECTIONS = 4  # a libredilock client's direct connections (crates/redilock/src/transport/pool.rs)
 NOT_APPLICABLE = "—"
 
 
@@ -38,6 +41,10 @@ def rate(value):
 
 def ms(value):
     return NOT_APPLICABLE if math.isnan(value) else f"{value:.2f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def us(value):
+    return NOT_APPLICABLE if math.isnan(value) else f"{value:.1f} µs"
 
 
 def table(header, lines):
@@ -63,13 +70,15 @@ def scenario_table(rows, results, header, cells):
     return table(header, lines + unmeasured(rows, results, len(header)))
 
 
-def cycles_table(rows, results):
+def cycles_table(rows, results, redis_time=False):
+    """Cycles/s; with `redis_time`, Redis's time per cycle too (uncontended runs measure it)."""
     def cells(m, raw, python):
         return [f"**{rate(m['cycles_per_sec'])}**", runs(m), ratio(m["cycles_per_sec"], raw and raw["cycles_per_sec"]),
-                ratio(m["cycles_per_sec"], python and python["cycles_per_sec"])]
+                ratio(m["cycles_per_sec"], python and python["cycles_per_sec"])] + (
+                    [us(m["redis_us"])] if redis_time else [])
 
-    return scenario_table(rows, results, ["contender", "cycles/s (median)", "each run", "vs raw", "vs python-redilock"],
-                          cells)
+    return scenario_table(rows, results, ["contender", "cycles/s (median)", "each run", "vs raw", "vs python-redilock"]
+                          + (["Redis µs / cycle"] if redis_time else []), cells)
 
 
 def contended_table(rows, results):
@@ -84,11 +93,23 @@ def contended_table(rows, results):
 def waiters_table(rows, results):
     def cells(m, raw, python):
         return [rate(m["commands_per_sec"]), f"**{m['commands_per_acq']:.1f}**", f"{m['requests_per_acq']:.1f}",
-                ratio(m["commands_per_acq"], python and python["commands_per_acq"]), f"{m['seconds']:.1f} s",
-                m["breakdown"]]
+                f"**{us(m['usec_per_acq'])}**", ratio(m["commands_per_acq"], python and python["commands_per_acq"]),
+                f"{m['seconds']:.1f} s", m["breakdown"]]
 
     return scenario_table(rows, results, ["contender", "commands/s", "commands / acquisition", "requests / acquisition",
-                                          "vs python-redilock", "duration", "most executed (one run)"], cells)
+                                          "Redis µs / acquisition", "commands vs python-redilock", "duration",
+                                          "most executed (one run)"], cells)
+
+
+def crashed_section(crashed, runs):
+    if crashed is None:
+        return "Not measured: redilock C was not among the contenders of this run."
+    if not isinstance(crashed, dict):
+        return f"Not measured: {crashed}."
+    lines = [[f"{crashed['label']}, {what}", ms(crashed[key]["p50"]), f"**{ms(crashed[key]['max'])}**"]
+             for key, what in (("crash", "A killed: release → B's acquisition"),
+                               ("reference", "no crash: release → A's acquisition"))]
+    return table(["measurement", f"median of {runs}", "max"], lines)
 
 
 def memory_table(rows, results):
@@ -116,44 +137,95 @@ def valgrind_section(valgrind):
 
 WHY = {
     "uncontended raw": (
-        "a libredilock cycle took {c_us:.0f} µs here against {raw_us:.0f} µs for the raw round trips (a bare "
-        "SET NX and a compare-and-delete script). Part of the difference is Redis's extra work: the acquire "
-        "script also looks at the waiters' queue and numbers the acquisition (LINDEX, SET, INCR) and the "
-        "release script looks up the next waiter to wake (GET, DEL, LINDEX), two Lua calls where the raw "
-        "baseline makes one; the rest is the client's own work per call. `make bench`, whose raw row sends "
-        "the lock's own scripts, shows the client's share alone"),
+        "a libredilock cycle took {c_us:.0f} µs here against {raw_us:.0f} µs for the raw round trips (a bare SET NX "
+        "and a compare-and-delete script), Redis's own time {c_redis} against {raw_redis} of it (INFO commandstats). "
+        "The acquire script also looks at the waiters' queue and at the withdrawn tokens and numbers the "
+        "acquisition (LLEN, SET NX, ZSCORE, then INCR, TIME and SET for a fencing number that never falls "
+        "below the Redis clock) and the release script pops the queue before it deletes (GET, LPOP, DEL): two "
+        "script calls where the raw baseline makes a plain SET and one script; the rest is the client's own "
+        "work per call. `make bench`, whose raw row sends the lock's own scripts, shows the client's share alone"),
     "uncontended peers": (
-        "{best} issues the bare round trips (no fencing number, no wake-up publication){spin}"),
+        "{best} asks Redis for less per cycle (no fencing number, no look at a queue{redis}){spin}"),
     "spin": (
         ", and the Go runtime spins a little before it sleeps, which hides the slow wake-up of an idle core "
         "on this virtual machine; a single-threaded blocking client such as the C row pays that wake-up on "
         "every round trip (compare the loopback round trip under Machine)"),
     "p99": (
-        "the p99 wait is {handoffs:.0f} hand-offs at the {period:.1f} ms per critical section measured. "
-        "Waiters are served in arrival order, so a wait should last about one hand-off per process ahead "
-        "in the queue; more means wake-ups were missed and waiters fell back to their re-check interval"),
-    "gap": "the hand-off includes the release round trip, the pub/sub message and the winner's attempt",
-    "waiters": (
-        "each libredilock waiter re-checks the lock every retry interval (250 ms by default) as a safety net "
-        "for a lost wake-up, and each re-check also keeps its place in the queue: one request, but a script "
-        "that runs up to 9 commands inside Redis (TIME, LINDEX, ZSCORE, GET, ZADD, two PEXPIREs, PTTL). A "
-        "release wakes only the next waiter, so there is no herd: one client for all waiters costs about "
-        "what 16 clients cost. The row with a 10 s retry interval removes the re-checks"),
+        "the p99 wait is {handoffs:.0f} critical sections at the {period:.1f} ms each measured. Waiters are "
+        "served in arrival order and a release hands the lock straight to the first in line, so a wait should "
+        "last about one critical section per process ahead in the queue (3 here); much more means a hand-over "
+        "was lost and the waiter fell back to the holder's TTL or its 10 s safety net{python}"),
+    "p99 python": (
+        "; python-redilock's p99 ({python}) is low when fewer than 1 in 100 of its requests finds the lock "
+        "held (each of those waits at least its 0.25 s poll interval), as a short run may show"),
+    "gap": (
+        "a hand-off is the release's way to Redis (its script hands the lock over and publishes in one step), "
+        "the pub/sub message's way to the waiter's client and the wake-up of the waiting thread; on this virtual "
+        "machine an idle core is slow to wake (see Machine)"),
+    "fanin peers": (
+        "{how}; libredilock's calls each borrow one of its {direct} direct connections and do their own I/O (no thread "
+        "hand-off), and a call that finds them all busy is pipelined on the background thread's multiplexed "
+        "connection, which costs two thread hand-offs; and its two scripts per cycle run more commands inside "
+        "Redis than the peer's {peer_work}"),
+    "fanin raw": (
+        "the raw baseline pipelines 16 tasks' SETs and scripts on one multiplexed connection; libredilock's 16 "
+        "threads share {direct} direct connections, and the calls that find them all busy go through the background "
+        "thread's multiplexed connection (two thread hand-offs each); its scripts also do more inside Redis (see "
+        "the uncontended targets)"),
+    "waiters commands": (
+        "a waiter pays to join the queue (one acquire script: LLEN, SET NX, GET, ZSCORE, RPUSH, PEXPIRE, PTTL), to "
+        "be handed the lock by its predecessor's release (LPOP, INCR, TIME, SET of the fencing number, PUBLISH, "
+        "SET, LINDEX and a PUBLISH telling the next in line it is first, PEXPIRE) and its own release, besides "
+        "the scripts themselves; more than that means waiters looked again: the first in line when the holder's "
+        "TTL ran out, or the 10 s safety net ({breakdown})"),
+    "waiters requests": (
+        "a waiter sends its joining attempt and its release, and its client subscribes to its wake-up channel "
+        "once; the rest are re-checks (the first in line at the holder's expiry, the 10 s safety net) or the "
+        "set-up of the pub/sub connection, which a client opens at its first wait"),
+    "waiters usec": (
+        "on a Redis that idles between requests, as here, a script call costs far more than in a busy loop (its "
+        "caches are cold: {c_script} per call here against a few µs in the uncontended cycles), and Redis's time "
+        "mostly counts script calls: libredilock makes {c_scripts:.1f} per acquisition (joining the queue and "
+        "releasing; being handed the lock runs inside the predecessor's release), {best} {best_scripts:.1f} "
+        "(at {best_script} each) and {best_plain:.1f} other requests (its polls, at {best_plain_us} each). A "
+        "poller pays for every poll and a queued waiter for none, so the balance turns with a longer hold"),
+    "crashed": (
+        "a release skips a waiter whose client no longer listens on its channel (Redis counts the listeners), so "
+        "B should have the lock within a hand-off; a longer time means the lock went to the dead waiter A and B "
+        "only got it when A's TTL (10 s) ran out, or B waited for its 10 s safety net"),
+    "one core": (
+        "on one core Redis's time and the client's add up; a libredilock cycle took {c_us:.0f} µs against "
+        "{raw_us:.0f} µs for the raw round trips, of which Redis's own time (INFO commandstats) was {c_redis} "
+        "against {raw_redis}: the acquire script looks at the queue and the withdrawn tokens and numbers the "
+        "acquisition (LLEN, SET NX, ZSCORE, INCR, TIME, SET) and the release script pops the queue (GET, LPOP, "
+        "DEL), two script calls against a plain SET and one script; the rest is the client's own work and the "
+        "system calls of its round trips"),
     "memory": "the RSS kept growing over the cycles: a leak per cycle, or caches that had not settled",
+}
+
+
+FANIN_HOW = {  # how a peer that leads the fan-in serves 16 callers on one client
+    "redlock": "Node.js sends the 16 tasks' commands pipelined on one connection, as the raw baseline does",
+    "redsync": ("go-redis gives each goroutine a pooled connection of its own (10 per core by default), and "
+                "goroutines switch without a thread hand-off"),
 }
 
 
 def targets(rows, results):
     """(met, what was measured, why when missed) per target of the issue."""
     out = []
-    for scenario, where in ((UNCONTENDED, "cores free"), (ONE_CORE, "Redis and the worker on one core")):
+    for scenario, where, least in ((UNCONTENDED, "cores free", 0.9), (ONE_CORE, "Redis and the worker on one core", 0.8)):
         u = {k: v for k, v in results[scenario].items() if isinstance(v, dict)}
         c, raw = u.get(C), u.get(RAW)
         if c and raw:
             share = c["cycles_per_sec"] / raw["cycles_per_sec"]
-            out.append((share >= 0.9, f"Uncontended ≥ 0.9× raw ({where}): redilock C at {share:.2f}× raw",
-                        WHY["uncontended raw"].format(c_us=1e6 / c["cycles_per_sec"],
-                                                      raw_us=1e6 / raw["cycles_per_sec"])))
+            figures = dict(c_us=1e6 / c["cycles_per_sec"], raw_us=1e6 / raw["cycles_per_sec"],
+                           c_redis=us(c["redis_us"]), raw_redis=us(raw["redis_us"]))
+            redis_time = (f" (Redis's time per cycle: {figures['c_redis']} for redilock C, {figures['raw_redis']} "
+                          "for raw)") if scenario == ONE_CORE else ""
+            out.append((share >= least, f"Uncontended ≥ {least:g}× raw ({where}): redilock C at {share:.2f}× raw"
+                        + redis_time,
+                        WHY["one core" if scenario == ONE_CORE else "uncontended raw"].format(**figures)))
         peers = [row for row in rows if row.kind == PEER and row.key in u]
         if c and peers:
             best = max(peers, key=lambda row: u[row.key]["cycles_per_sec"])
@@ -161,21 +233,64 @@ def targets(rows, results):
             spin = WHY["spin"] if best.key == "redsync" and scenario == UNCONTENDED else ""
             out.append((ahead, f"Uncontended ahead of every peer ({where}): redilock C "
                         f"{rate(c['cycles_per_sec'])}/s, best peer {best.label} {rate(u[best.key]['cycles_per_sec'])}/s",
-                        WHY["uncontended peers"].format(best=best.label, spin=spin)))
+                        WHY["uncontended peers"].format(best=best.label, spin=spin, redis="" if math.isnan(
+                            u[best.key]["redis_us"]) else f": {us(u[best.key]['redis_us'])} of Redis's time per cycle "
+                            f"against {us(c['redis_us'])} for libredilock")))
     con = results[CONTENDED]
     c, python = measured(con, C), measured(con, PYTHON_REDILOCK)
     if c and python:
         lower = python["wait_p99"] / c["wait_p99"]
         period = 1000 / c["cs_per_sec"]
-        out.append((lower >= 20, f"Contended wait p99 ≥ 20× lower than python-redilock's: {lower:.1f}× lower "
+        out.append((lower >= 40, f"Contended wait p99 ≥ 40× lower than python-redilock's: {lower:.1f}× lower "
                     f"({ms(c['wait_p99'])} vs {ms(python['wait_p99'])})",
-                    WHY["p99"].format(handoffs=c["wait_p99"] / period, period=period, random=11 * period)))
+                    WHY["p99"].format(handoffs=c["wait_p99"] / period, period=period, python=WHY["p99 python"].format(
+                        python=ms(python["wait_p99"])) if python["wait_p99"] < 100 else "")))
     if c:
         out.append((c["gap_p50"] <= 1, f"Hand-off gap p50 ≤ 1 ms: {ms(c['gap_p50'])}", WHY["gap"]))
-    c = measured(results[WAITING], C)
+    fan = {k: v for k, v in results[FANIN].items() if isinstance(v, dict)}
+    c, raw = fan.get(C), fan.get(RAW)
+    peers = [row for row in rows if row.kind == PEER and row.key in fan]
+    if c and peers:
+        best = max(peers, key=lambda row: fan[row.key]["cycles_per_sec"])
+        peer_work = ("lock and release scripts" if best.key in ("redlock", "redisson")
+                     else "plain SET NX and release script")
+        out.append((c["cycles_per_sec"] > fan[best.key]["cycles_per_sec"],
+                    f"Fan-in (16 threads on one client) ahead of every peer: redilock C {rate(c['cycles_per_sec'])}/s, "
+                    f"best peer {best.label} {rate(fan[best.key]['cycles_per_sec'])}/s",
+                    WHY["fanin peers"].format(how=FANIN_HOW.get(best.key, f"{best.label} spreads the 16 callers over "
+                                                                              "connections of its own"),
+                                              direct=DIRECT_CONNECTIONS, peer_work=peer_work)))
+    if c and raw:
+        share = c["cycles_per_sec"] / raw["cycles_per_sec"]
+        out.append((share >= 0.6, f"Fan-in ≥ 0.6× raw: redilock C at {share:.2f}× raw",
+                    WHY["fanin raw"].format(direct=DIRECT_CONNECTIONS)))
+    wait = {k: v for k, v in results[WAITING].items() if isinstance(v, dict)}
+    c = wait.get(C)
     if c:
-        out.append((c["commands_per_acq"] <= 4, f"Waiters' Redis load ≤ 4 commands per acquisition: "
-                    f"{c['commands_per_acq']:.1f} commands ({c['requests_per_acq']:.1f} requests)", WHY["waiters"]))
+        out.append((c["commands_per_acq"] <= 20, f"Waiters' Redis load ≤ 20 commands per acquisition (Lua's "
+                    f"included): {c['commands_per_acq']:.1f} commands", WHY["waiters commands"].format(
+                        breakdown="most executed: " + c["breakdown"])))
+        out.append((c["requests_per_acq"] <= 4, f"Waiters' requests ≤ 4 per acquisition: "
+                    f"{c['requests_per_acq']:.1f} requests", WHY["waiters requests"]))
+        others = [row for row in rows if row.kind == PEER and row.key in wait]
+        if others:
+            best = min(others, key=lambda row: wait[row.key]["usec_per_acq"])
+            out.append((c["usec_per_acq"] < wait[best.key]["usec_per_acq"],
+                        f"Waiters' Redis time per acquisition the lowest of all contenders: redilock C "
+                        f"{us(c['usec_per_acq'])}, lowest peer {best.label} {us(wait[best.key]['usec_per_acq'])}",
+                        WHY["waiters usec"].format(
+                            best=best.label, c_script=us(c["usec_per_script"]), c_scripts=c["scripts_per_acq"],
+                            best_scripts=wait[best.key]["scripts_per_acq"],
+                            best_script=us(wait[best.key]["usec_per_script"]),
+                            best_plain=wait[best.key]["plain_per_acq"],
+                            best_plain_us=us(wait[best.key]["usec_per_plain"]))))
+    crashed = results.get(CRASHED)
+    if isinstance(crashed, dict):
+        worst = crashed["crash"]["max"]
+        out.append((worst <= 1000, f"A waiter whose predecessor crashed at the head of the queue gets the lock "
+                    f"within 1 s of the release: at most {ms(worst)} over {crashed['crash']['runs']} runs (median "
+                    f"{ms(crashed['crash']['p50'])}; {ms(crashed['reference']['p50'])} without a crash)",
+                    WHY["crashed"]))
     c = measured(results[MEMORY], C)
     if c:
         out.append((c["growth"] < 1024, f"Memory growth < 1 MiB over {c['cycles']:,} cycles: {c['growth']:+,} KiB",
@@ -257,15 +372,19 @@ def bars(axis, rows, results, metric, title, unit, log=False, second=None):
 
 
 def chart(rows, results, hold_seconds, path):
-    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    figure, axes = plt.subplots(3, 2, figsize=(12, 12))
     bars(axes[0][0], rows, results[UNCONTENDED], "cycles_per_sec", "1. Uncontended lock + unlock (higher is better)",
          "cycles/s; pale: Redis and the worker on one core", second=results[ONE_CORE])
     bars(axes[0][1], rows, results[CONTENDED], "wait_p99",
          "2. Contended hand-off, 4 processes: wait p99 (lower is better)", "ms, log scale", log=True)
-    bars(axes[1][0], rows, results[FANIN], "cycles_per_sec", "3. Fan-in, 16 threads on one client (higher is better)",
+    bars(axes[1][0], rows, results[CONTENDED_ZERO], "cs_per_sec",
+         "2. The same with no think time: critical sections/s (higher is better)", "critical sections/s")
+    bars(axes[1][1], rows, results[FANIN], "cycles_per_sec", "3. Fan-in, 16 threads on one client (higher is better)",
          "cycles/s")
-    bars(axes[1][1], rows, results[WAITING], "commands_per_acq",
+    bars(axes[2][0], rows, results[WAITING], "commands_per_acq",
          f"4. 16 waiters, {hold_seconds:g} s hold: commands per acquisition (lower is better)", "commands")
+    bars(axes[2][1], rows, results[WAITING], "usec_per_acq",
+         f"4. 16 waiters, {hold_seconds:g} s hold: Redis time per acquisition (lower is better)", "µs")
     figure.suptitle("redilock and its peers, one machine and one redis-server, medians "
                     "(blue: redilock, orange: peers, grey: raw baseline)", fontsize=11)
     figure.tight_layout()
@@ -313,15 +432,18 @@ workers run one second of cycles before counting, for their JIT.
 ## 1. Uncontended
 
 One worker process, one client, one name: lock (one attempt) + unlock, as fast as it goes, for
-{context['seconds']:g} s per run.
+{context['seconds']:g} s per run. Redis µs / cycle: Redis's time for the requests the worker sent
+(`usec` of `INFO commandstats` from a `CONFIG RESETSTAT` before the run, the commands a script ran
+taken out as its own time includes them: they are found by `MONITOR` over a short probe of the
+cycle), over the cycles counted; not given for the workers that warm up uncounted first.
 
-{cycles_table(rows, results[UNCONTENDED])}
+{cycles_table(rows, results[UNCONTENDED], redis_time=True)}
 
 The same on one core: redis-server and the worker pinned to one core, so that no round trip waits
 for an idle core to wake up (see Machine) and the figure weighs the CPU work of a cycle, client and
 server together. Node.js, Java and Go spread over their own threads on that one core too.
 
-{cycles_table(rows, results[ONE_CORE])}
+{cycles_table(rows, results[ONE_CORE], redis_time=True)}
 
 ## 2. Contended hand-off
 
@@ -333,6 +455,16 @@ unlock call) to the next acquisition, counted when another process was waiting a
 All workers stamp with CLOCK_MONOTONIC.
 
 {contended_table(rows, results[CONTENDED])}
+
+The same with no think time (hold 0, pause 0: each process asks again as soon as it has released),
+where a lock that lets a caller barge tends to stay with the process that just released it:
+libredilock fair (its default) and not fair (`redilock_options_set_fair(options, false)`, the C
+worker with `C_BENCH_FAIR=0`), next to the peers. As a process may be kept out for long
+stretches here, even until the others are done, the waits are those of every request made while
+all 4 run, each process's first included, however late it got the lock; CS/s counts the
+acquisitions while all 4 run.
+
+{contended_table(rows, results[CONTENDED_ZERO])}
 
 ## 3. Fan-in on one client
 
@@ -349,8 +481,12 @@ services would have), connected and warmed up beforehand, then ask for it while 
 for {context['hold_seconds']:g} s; after the release each waiter takes the lock once
 and releases it. Counted from `CONFIG RESETSTAT` at the start of the wait until the last waiter is
 done: commands executed by Redis (`INFO commandstats`, the commands a Lua script runs included),
-per second and per waiter acquisition (16), and requests that clients sent (`MONITOR` lines that
-are not Lua's).
+per second and per waiter acquisition (16), requests that clients sent (`MONITOR` lines that
+are not Lua's), and Redis's time per acquisition: the `usec` of `INFO commandstats` for those
+requests (a script's time includes the commands it runs, which commandstats also counts on their
+own: those are taken out by Lua's share of each command's `MONITOR` lines). That time depends on
+how busy Redis is: between the waiters' requests it idles, and a script call then takes much longer
+than in the tight loop of section 1 (cold caches), so the column weighs script calls above all.
 
 {waiters_table(rows, results[WAITING])}
 
@@ -362,6 +498,17 @@ RSS (VmRSS) of one process holding one client, after 1,000 uncontended cycles an
 {memory_table(rows, results[MEMORY])}
 
 {valgrind_section(valgrind)}
+
+## 6. A crashed waiter at the head of the queue
+
+redilock C alone (the peers keep no queue). A holder (one process) holds a name; waiter A
+(another process) asks for it and is first in the queue, waiter B (a third process) second, each
+with its own client (the driver polls the queue's length, 1 then 2). A is killed with SIGKILL and,
+once Redis has dropped its connections, the holder releases: the time from the release (stamped
+just before the unlock call) to B's acquisition, against the same without the kill (to A's
+acquisition), {context['crash_runs']} runs of each, interleaved.
+
+{crashed_section(results[CRASHED], context['crash_runs'])}
 
 ## Targets
 
@@ -375,7 +522,7 @@ make bench-peers
 
 It builds libredilock and its bench workers, runs `bench/peers/install` then `bench/peers/run`,
 and rewrites this file and `results.png`. `PEERS_RUNS`, `PEERS_SECONDS`, `PEERS_CONTEND_SECONDS`,
-`PEERS_HOLD_SECONDS` and `PEERS_MEMORY_CYCLES` tune it. The machine was shared with other work
+`PEERS_HOLD_SECONDS`, `PEERS_MEMORY_CYCLES` and `PEERS_CRASH_RUNS` tune it. The machine was shared with other work
 when the load average above is high: figures then move between runs, ratios less so.
 """
     markdown_path.write_text(text)

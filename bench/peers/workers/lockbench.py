@@ -6,7 +6,8 @@ None when the lock is held), `lock(name)` (waits with the library's own default 
 output are those of bench/c_bench.c:
 
   uncontended URL SECONDS              -> cycles_per_sec X
-  contend URL SECONDS HOLD_MS PAUSE_MS -> cs ASKED ACQUIRED RELEASED (CLOCK_MONOTONIC ns)
+  contend URL SECONDS HOLD_MS PAUSE_MS -> cs ASKED ACQUIRED RELEASED (CLOCK_MONOTONIC ns);
+                                          HOLD_MS and PAUSE_MS may be 0 (no think time)
   fanin URL SECONDS THREADS            -> cycles_per_sec X (THREADS threads, one client)
   waiters URL SECONDS WAITERS          -> "held", then after a line on stdin holds SECONDS,
                                           releases, and each waiter (own client) takes the
