@@ -66,7 +66,9 @@ test-loaded:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
-	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --quiet --workspace --no-deps
+	@# Both library crates are named redilock (the C library's file name): one doc run each.
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --quiet --no-deps -p redilock-ffi
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --quiet --no-deps --workspace --exclude redilock-ffi
 
 test-rust:
 	$(CARGO) test --quiet --workspace

@@ -2,7 +2,7 @@
 //! `include/redilock.h` (generated from this crate by cbindgen; doc comments here become the
 //! header's). Nothing but the boundary lives here: the lock itself is the `redilock` crate.
 //!
-//! Each exported body runs inside [`boundary`](boundary::boundary), so a panic becomes
+//! Each exported body runs inside `boundary::boundary`, so a panic becomes
 //! `REDILOCK_STATUS_PANIC` instead of unwinding into C; every pointer is checked before use;
 //! every failure returns a status and leaves a message for `redilock_last_error()`.
 //!
