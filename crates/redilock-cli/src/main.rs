@@ -1,6 +1,10 @@
 //! `redilock`: the lock from the command line, like flock(1) across hosts. `redilock --help`
 //! lists the commands and exit codes.
 
+// The doc comments on the arguments are the help text (clap), written for a terminal: their
+// brackets mark optional parts, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod acquire;
 mod args;
 mod commands;
