@@ -175,6 +175,31 @@ fn a_lock_freed_behind_the_queues_back_goes_to_the_first_waiter() {
     assert_eq!(server.cli(&["GET", "freed"]), lease.token.as_str());
 }
 
+#[test]
+fn a_holder_that_shortens_its_ttl_is_taken_over_when_the_shorter_one_ends() {
+    let server = RedisServer::start();
+    let holder = client(&server);
+    let lease = holder.lock("shortened", TTL, Wait::TryOnce).unwrap();
+    let waiter = client(&server);
+    let queued = std::thread::spawn(move || {
+        waiter.lock("shortened", TTL, Wait::AtMost(Duration::from_secs(30)))
+    });
+    wait_until("the waiter is queued", || {
+        queue(&server, "shortened").len() == 1
+    });
+    // The first in line was told the holder's 10 s TTL; the extend tells it the new one.
+    let shortened = Instant::now();
+    holder
+        .extend("shortened", &lease.token, Duration::from_millis(50))
+        .unwrap();
+    queued.join().unwrap().unwrap();
+    assert!(
+        shortened.elapsed() < scaled(Duration::from_secs(2)),
+        "taken over {:?} after the TTL was cut to 50 ms",
+        shortened.elapsed()
+    );
+}
+
 fn barging(server: &RedisServer) -> Arc<Client> {
     let options = Options {
         fair: false,

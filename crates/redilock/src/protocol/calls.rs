@@ -98,10 +98,13 @@ fn queue_entry(token: &Token, ttl: Duration) -> String {
     format!("{}{}", token.as_str(), millis(ttl))
 }
 
-/// The owner-checked PEXPIRE; replies 1 when `token` held the lock.
+/// The owner-checked PEXPIRE (telling the first waiter in line when the TTL shrinks);
+/// replies 1 when `token` held the lock.
 pub(crate) fn extend(key: &[u8], token: &Token, ttl: Duration) -> Call {
     let mut call = EXTEND.key(key);
-    call.arg(token.as_str()).arg(millis(ttl));
+    call.key(queue_key(key))
+        .arg(token.as_str())
+        .arg(millis(ttl));
     script(call, true)
 }
 
