@@ -19,6 +19,7 @@ use crate::wakeups::{Event, Waiter, Wakeups};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::{sleep_until, timeout_at, Instant};
@@ -52,6 +53,9 @@ pub(crate) struct LockRequest<'a> {
     cancel: Option<&'a CancelSignal>,
     /// Taken out when the lock is: the renewal starts before the lease is handed out.
     auto_renew: Mutex<Option<AutoRenew>>,
+    /// Whether Redis answered an attempt of this call: a wait that ends without an answer
+    /// cannot say who holds the lock.
+    answered: AtomicBool,
 }
 
 impl LockRequest<'_> {
@@ -68,6 +72,23 @@ impl LockRequest<'_> {
     pub(crate) fn not_acquired(&self) -> Error {
         let name = display_name(self.name);
         Error::NotAcquired(format!("lock '{name}' is held by another owner"))
+    }
+
+    /// The end of a wait at its limit: refused, when Redis answered (the lock was held at the
+    /// last look); otherwise the outcome is unknown, and what an attempt took is given back.
+    fn timed_out(&self) -> Error {
+        if self.answered.load(Ordering::Relaxed) {
+            return self.not_acquired();
+        }
+        Error::Connection(format!(
+            "Redis did not answer for lock '{}' before the wait ended; anything taken is given back",
+            display_name(self.name)
+        ))
+    }
+
+    fn answer(&self, reply: Vec<i64>) -> Attempt {
+        self.answered.store(true, Ordering::Relaxed);
+        reply.into()
     }
 
     fn cancelled(&self) -> Error {
@@ -123,6 +144,7 @@ impl Engine {
             },
             cancel: options.cancel,
             auto_renew: Mutex::new(options.auto_renew),
+            answered: AtomicBool::new(false),
         })
     }
 
@@ -202,7 +224,7 @@ impl Engine {
         {
             Ok(reply) => {
                 in_flight.disarm(); // from here, what it holds is the caller's (or its wait's)
-                Ok(reply.into())
+                Ok(request.answer(reply))
             }
             Err(err @ Error::Connection(_)) => Err(err), // dropping in_flight gives back
             Err(err) => {
@@ -311,7 +333,7 @@ impl Engine {
                 .connection
                 .send::<Vec<i64>>(&call, self.call_deadline());
             match self.until_interrupted(request, attempt).await {
-                Ok(reply) => match reply.into() {
+                Ok(reply) => match request.answer(reply) {
                     Attempt::Acquired(fence) => {
                         place.disarm(); // the script took the caller off the queue
                         return self.keep(&*self.connection, request, fence, asked).await;
@@ -357,7 +379,7 @@ impl Engine {
             biased;
             _ = self.closed.wait() => Err(self.closed_error()),
             _ = wait_for(request.cancel) => Err(request.cancelled()),
-            _ = sleep_until_opt(request.deadline) => Err(request.not_acquired()),
+            _ = sleep_until_opt(request.deadline) => Err(request.timed_out()),
             outcome = step => outcome,
         }
     }

@@ -166,10 +166,33 @@ fn a_timed_wait_returns_within_its_bound_while_redis_is_paused() {
     server.pause();
     let result = waiting.join().unwrap();
     server.resume();
+    // Held at the last look, or a re-check in flight timed out: both are true.
     assert!(
         matches!(result, Err(Error::NotAcquired(_) | Error::Connection(_))),
         "{result:?}"
     );
+}
+
+#[test]
+fn a_wait_that_redis_never_answered_ends_as_connection_not_as_held_by_another() {
+    let server = RedisServer::start();
+    let c = client(&server.url());
+    server.pause();
+    let result = within(
+        Duration::from_millis(800) + COMMAND_TIMEOUT + Duration::from_millis(400),
+        || {
+            c.lock(
+                "unheard",
+                LONG_TTL,
+                Wait::AtMost(Duration::from_millis(800)),
+            )
+        },
+    );
+    server.resume();
+    assert!(matches!(result, Err(Error::Connection(_))), "{result:?}");
+    wait_until("nothing is left held or queued", || {
+        !exists(&server, "unheard") && queue(&server, "unheard").is_empty()
+    });
 }
 
 #[test]
