@@ -207,9 +207,8 @@ typedef struct {
 #define REDILOCK_STATUS_CLOSED 203
 
 /*
- Redis is unreachable, the connection broke, or a reply timed out (also a wait that ended
- before Redis answered any of its attempts): the outcome is unknown, and nothing is left
- held by the call once Redis answers again.
+ Redis is unreachable, the connection broke, or a reply timed out: the outcome is unknown,
+ and nothing is left held by the call once Redis answers again.
  */
 #define REDILOCK_STATUS_CONNECTION 300
 

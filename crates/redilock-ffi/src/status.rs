@@ -25,9 +25,8 @@ pub const REDILOCK_STATUS_CANCELLED: redilock_status = 202;
 /// The client was closed (`redilock_close`): waits in progress end with it, and calls made
 /// afterwards get it.
 pub const REDILOCK_STATUS_CLOSED: redilock_status = 203;
-/// Redis is unreachable, the connection broke, or a reply timed out (also a wait that ended
-/// before Redis answered any of its attempts): the outcome is unknown, and nothing is left
-/// held by the call once Redis answers again.
+/// Redis is unreachable, the connection broke, or a reply timed out: the outcome is unknown,
+/// and nothing is left held by the call once Redis answers again.
 pub const REDILOCK_STATUS_CONNECTION: redilock_status = 300;
 /// Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
 pub const REDILOCK_STATUS_REDIS: redilock_status = 301;

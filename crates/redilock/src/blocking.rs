@@ -95,13 +95,12 @@ impl Client {
             .lock_request(name.as_ref(), ttl, wait, options)?;
         let asked = Instant::now();
         let waiter = match self.engine.register(&request)? {
-            Some((waiter, listening)) => {
-                if !listening {
-                    // Once per client: starting to listen for wake-ups needs the runtime.
-                    self.runtime.block_on(self.engine.listen(&request))?;
-                }
-                Some(waiter)
-            }
+            Some((waiter, true)) => Some(waiter),
+            // Once per client: starting to listen for wake-ups needs the runtime.
+            Some((waiter, false)) => self
+                .runtime
+                .block_on(self.engine.listen(&request))?
+                .then_some(waiter),
             None => None,
         };
         let first = self.run(self.engine.first_attempt(

@@ -19,7 +19,6 @@ use crate::wakeups::{Event, Waiter, Wakeups};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::{sleep_until, timeout_at, Instant};
@@ -53,9 +52,6 @@ pub(crate) struct LockRequest<'a> {
     cancel: Option<&'a CancelSignal>,
     /// Taken out when the lock is: the renewal starts before the lease is handed out.
     auto_renew: Mutex<Option<AutoRenew>>,
-    /// Whether Redis answered an attempt of this call: a wait that ends without an answer
-    /// cannot say who holds the lock.
-    answered: AtomicBool,
 }
 
 impl LockRequest<'_> {
@@ -72,23 +68,6 @@ impl LockRequest<'_> {
     pub(crate) fn not_acquired(&self) -> Error {
         let name = display_name(self.name);
         Error::NotAcquired(format!("lock '{name}' is held by another owner"))
-    }
-
-    /// The end of a wait at its limit: refused, when Redis answered (the lock was held at the
-    /// last look); otherwise the outcome is unknown, and what an attempt took is given back.
-    fn timed_out(&self) -> Error {
-        if self.answered.load(Ordering::Relaxed) {
-            return self.not_acquired();
-        }
-        Error::Connection(format!(
-            "Redis did not answer for lock '{}' before the wait ended; anything taken is given back",
-            display_name(self.name)
-        ))
-    }
-
-    fn answer(&self, reply: Vec<i64>) -> Attempt {
-        self.answered.store(true, Ordering::Relaxed);
-        reply.into()
     }
 
     fn cancelled(&self) -> Error {
@@ -144,7 +123,6 @@ impl Engine {
             },
             cancel: options.cancel,
             auto_renew: Mutex::new(options.auto_renew),
-            answered: AtomicBool::new(false),
         })
     }
 
@@ -170,22 +148,21 @@ impl Engine {
     }
 
     /// For a caller that waits: registers it for wake-ups, listening first if this client
-    /// does not yet (once per client). `None` for a caller that tries once.
+    /// does not yet (once per client). `None` for a caller that tries once, or whose wait's
+    /// limit passed before the client listened (it then tries once).
     async fn get_ready_to_wait(&self, request: &LockRequest<'_>) -> Result<Option<Waiter>> {
         let Some((waiter, listening)) = self.register(request)? else {
             return Ok(None);
         };
-        if !listening {
-            self.listen(request).await?;
-        }
-        Ok(Some(waiter))
+        Ok((listening || self.listen(request).await?).then_some(waiter))
     }
 
     /// Waits until this client listens for wake-ups (within the wait's bounds). If Redis
-    /// cannot be reached, the waiter is left to its re-checks.
-    pub(crate) async fn listen(&self, request: &LockRequest<'_>) -> Result<()> {
+    /// cannot be reached, the waiter is left to its re-checks. `false` when the wait's limit
+    /// passed first: the caller then tries once, so that its answer says what Redis says.
+    pub(crate) async fn listen(&self, request: &LockRequest<'_>) -> Result<bool> {
         let listen = async { Ok(self.wakeups()?.listen().await) };
-        self.until_interrupted(request, listen).await.map(drop)
+        Ok(self.until_deadline(request, listen).await?.is_some())
     }
 
     /// The part of getting ready to wait that needs no waiting: `None` for a caller
@@ -224,7 +201,7 @@ impl Engine {
         {
             Ok(reply) => {
                 in_flight.disarm(); // from here, what it holds is the caller's (or its wait's)
-                Ok(request.answer(reply))
+                Ok(reply.into())
             }
             Err(err @ Error::Connection(_)) => Err(err), // dropping in_flight gives back
             Err(err) => {
@@ -333,7 +310,7 @@ impl Engine {
                 .connection
                 .send::<Vec<i64>>(&call, self.call_deadline());
             match self.until_interrupted(request, attempt).await {
-                Ok(reply) => match request.answer(reply) {
+                Ok(reply) => match reply.into() {
                     Attempt::Acquired(fence) => {
                         place.disarm(); // the script took the caller off the queue
                         return self.keep(&*self.connection, request, fence, asked).await;
@@ -375,12 +352,24 @@ impl Engine {
         request: &LockRequest<'_>,
         step: impl Future<Output = Result<T>>,
     ) -> Result<T> {
+        self.until_deadline(request, step)
+            .await?
+            .ok_or_else(|| request.not_acquired())
+    }
+
+    /// `step`, unless the client closes or the wait is cancelled first (an error) or the
+    /// wait's limit passes (`None`).
+    async fn until_deadline<T>(
+        &self,
+        request: &LockRequest<'_>,
+        step: impl Future<Output = Result<T>>,
+    ) -> Result<Option<T>> {
         tokio::select! {
             biased;
             _ = self.closed.wait() => Err(self.closed_error()),
             _ = wait_for(request.cancel) => Err(request.cancelled()),
-            _ = sleep_until_opt(request.deadline) => Err(request.timed_out()),
-            outcome = step => outcome,
+            _ = sleep_until_opt(request.deadline) => Ok(None),
+            outcome = step => outcome.map(Some),
         }
     }
 
