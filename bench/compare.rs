@@ -149,20 +149,22 @@ fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
 /// library's own cost.
 fn raw_cycles(url: &str, duration: Duration) -> f64 {
     let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let acquire = redis::Script::new(include_str!(
-        "../crates/redilock/src/protocol/scripts/acquire.lua"
+    let acquire = redis::Script::new(concat!(
+        include_str!("../crates/redilock/src/protocol/scripts/turns.lua"),
+        include_str!("../crates/redilock/src/protocol/scripts/acquire.lua")
     ));
-    let release = redis::Script::new(include_str!(
-        "../crates/redilock/src/protocol/scripts/release.lua"
+    let release = redis::Script::new(concat!(
+        include_str!("../crates/redilock/src/protocol/scripts/turns.lua"),
+        include_str!("../crates/redilock/src/protocol/scripts/release.lua")
     ));
     let name = format!("bench:raw:{}", std::process::id());
+    let (fence, queue) = (format!("{name}:fence"), format!("{name}:queue"));
     count_cycles(duration, || {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let (taken, _fence): (i64, i64) = acquire
+        let (taken, _fence): (i64, String) = acquire
             .key(&name)
-            .key(format!("{name}:fence"))
-            .key(format!("{name}:queue"))
-            .key(format!("{name}:deadlines"))
+            .key(&fence)
+            .key(&queue)
             .key(format!("{name}:withdrawn"))
             .arg(&token)
             .arg(10_000) // no third argument: try once, as an uncontended call does
@@ -171,9 +173,9 @@ fn raw_cycles(url: &str, duration: Duration) -> f64 {
         assert_eq!(taken, 1);
         let released: i64 = release
             .key(&name)
-            .key(format!("{name}:queue"))
+            .key(&fence)
+            .key(&queue)
             .arg(&token)
-            .arg(format!("{name}:released"))
             .invoke(&mut conn)
             .unwrap();
         assert_eq!(released, 1);
