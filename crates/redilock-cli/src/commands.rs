@@ -2,33 +2,33 @@
 
 use crate::acquire::acquire;
 use crate::args::AcquireArgs;
+use crate::duration;
 use crate::exit::Failure;
 use crate::supervisor::Supervisor;
-use crate::{connect, duration};
-use redilock::{LockState, Token};
+use redilock::{blocking::Client, LockState, Token};
 use std::time::Duration;
 
 /// Prints the owner token; nothing renews the lock, so its TTL must cover the work.
-pub fn lock(url: &str, name: &str, args: &AcquireArgs, quiet: bool) -> Result<u8, Failure> {
+pub fn lock(client: &Client, name: &str, args: &AcquireArgs, quiet: bool) -> Result<u8, Failure> {
     // Signals end the wait cleanly instead of killing the process mid-acquisition.
     let supervisor = Supervisor::start()?;
-    let lease = acquire(&connect(url)?, name, args, &supervisor, quiet)?;
+    let lease = acquire(client, name, args, &supervisor, quiet)?;
     println!("{}", lease.token);
     Ok(0)
 }
 
-pub fn unlock(url: &str, name: &str, token: &str) -> Result<u8, Failure> {
-    connect(url)?.unlock(name, &Token::from_string(token))?;
+pub fn unlock(client: &Client, name: &str, token: &str) -> Result<u8, Failure> {
+    client.unlock(name, &Token::from_string(token))?;
     Ok(0)
 }
 
-pub fn extend(url: &str, name: &str, token: &str, ttl: Duration) -> Result<u8, Failure> {
-    connect(url)?.extend(name, &Token::from_string(token), ttl)?;
+pub fn extend(client: &Client, name: &str, token: &str, ttl: Duration) -> Result<u8, Failure> {
+    client.extend(name, &Token::from_string(token), ttl)?;
     Ok(0)
 }
 
-pub fn state(url: &str, name: &str, json: bool) -> Result<u8, Failure> {
-    let state = connect(url)?.state(name)?;
+pub fn state(client: &Client, name: &str, json: bool) -> Result<u8, Failure> {
+    let state = client.state(name)?;
     if json {
         let remaining_ms = match state {
             LockState::Held {

@@ -26,22 +26,30 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
-    let outcome = match &cli.command {
-        Command::Run(args) => run::run(&cli.url, args, cli.quiet),
-        Command::Lock { name, acquire } => commands::lock(&cli.url, name, acquire, cli.quiet),
-        Command::Unlock { name, token } => commands::unlock(&cli.url, name, token),
-        Command::Extend { name, token, ttl } => commands::extend(&cli.url, name, token, *ttl),
-        Command::State { name, json } => commands::state(&cli.url, name, *json),
+    let client = match connect(&cli.url) {
+        Ok(client) => client,
+        Err(failure) => return report(failure),
     };
-    match outcome {
-        Ok(code) => ExitCode::from(code),
-        Err(failure) => {
-            if let Some(message) = failure.message {
-                eprintln!("redilock: {message}");
-            }
-            ExitCode::from(failure.code)
-        }
+    let outcome = match &cli.command {
+        Command::Run(args) => run::run(&client, args, cli.quiet),
+        Command::Lock { name, acquire } => commands::lock(&client, name, acquire, cli.quiet),
+        Command::Unlock { name, token } => commands::unlock(&client, name, token),
+        Command::Extend { name, token, ttl } => commands::extend(&client, name, token, *ttl),
+        Command::State { name, json } => commands::state(&client, name, *json),
+    };
+    // Said before the client goes: dropping it waits (for a bounded time) for what a failed
+    // call still has to give back, which must not hold up the message.
+    let code = outcome.map_or_else(report, ExitCode::from);
+    drop(client);
+    code
+}
+
+/// The exit code of a success, or of a failure after saying why.
+fn report(failure: Failure) -> ExitCode {
+    if let Some(message) = failure.message {
+        eprintln!("redilock: {message}");
     }
+    ExitCode::from(failure.code)
 }
 
 pub fn connect(url: &str) -> Result<Client, Failure> {

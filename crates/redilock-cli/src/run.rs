@@ -2,20 +2,19 @@
 
 use crate::acquire::acquire;
 use crate::args::RunArgs;
+use crate::duration;
 use crate::exit::{self, Failure};
 use crate::supervisor::Supervisor;
-use crate::{connect, duration};
 use redilock::{blocking::Client, AutoRenew, Error, Lease, Renewal};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
 use std::sync::Arc;
 
 /// Returns the command's exit code, or why it did not run to the end under the lock.
-pub fn run(url: &str, args: &RunArgs, quiet: bool) -> Result<u8, Failure> {
+pub fn run(client: &Client, args: &RunArgs, quiet: bool) -> Result<u8, Failure> {
     let supervisor = Supervisor::start()?;
-    let client = connect(url)?;
-    let lease = acquire(&client, &args.name, &args.acquire, &supervisor, quiet)?;
-    let outcome = keep_renewed(&client, args, &lease, &supervisor)
+    let lease = acquire(client, &args.name, &args.acquire, &supervisor, quiet)?;
+    let outcome = keep_renewed(client, args, &lease, &supervisor)
         .and_then(|_renewal| supervisor.run_child(command(args, &lease)));
     let released = client.unlock(&args.name, &lease.token);
     if supervisor.lease_was_lost() || matches!(released, Err(Error::NotOwner(_))) {

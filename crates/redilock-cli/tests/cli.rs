@@ -2,7 +2,7 @@
 //! a lock stolen mid-run, the script commands, the waiting status line, one-line errors.
 
 use redilock::{blocking::Client, Lease, Options, Wait};
-use redilock_test_harness::{queue, wait_until, RedisServer};
+use redilock_test_harness::{queue, scaled, wait_until, RedisServer};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -506,4 +506,31 @@ fn a_waiter_showing_the_status_line_keeps_its_place_in_the_queue() {
         "A waited showing the status line: {output:?}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A failed call says so within its own bound (one command timeout, 2 s by default); the
+/// process then waits, for a bounded time, to give back what the attempt may have taken.
+#[test]
+fn a_failure_on_a_paused_redis_is_said_within_the_call_bound_before_the_give_back() {
+    let server = RedisServer::start();
+    server.pause();
+    let started = Instant::now();
+    let mut child = redilock(&server)
+        .args(["lock", "paused", "--ttl", "60s", "--no-wait"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let said = started.elapsed();
+    let status = wait_at_most(&mut child, scaled(Duration::from_secs(20)));
+    server.resume();
+    assert_eq!(status.code(), Some(69), "{line}");
+    assert!(line.contains("did not answer in time"), "{line}");
+    assert!(
+        said < scaled(Duration::from_millis(3500)),
+        "said after {said:?}"
+    );
 }

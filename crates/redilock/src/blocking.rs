@@ -205,10 +205,14 @@ impl Client {
 }
 
 impl Drop for Client {
-    /// Closes the client, then waits (boundedly) for what calls that ended after the close
-    /// still had to give back.
+    /// Closes the client, which waits (boundedly) for what failed calls still have to give
+    /// back; when it was closed before, waits for what calls that ended after the close have
+    /// to give back. One bounded wait either way.
     fn drop(&mut self) {
-        self.close();
-        self.runtime.block_on(self.engine.flush_cleanups());
+        if self.is_closed() {
+            self.runtime.block_on(self.engine.flush_cleanups());
+        } else {
+            self.close();
+        }
     }
 }
