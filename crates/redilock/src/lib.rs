@@ -26,6 +26,8 @@
 //! (wake-up subscriber, auto-renewal, cleanup of failed calls), and the two clients.
 
 #![warn(missing_docs)]
+// Pure Rust: the C boundary and its unsafe code live in the redilock-ffi crate.
+#![forbid(unsafe_code)]
 
 mod background;
 pub mod blocking;
