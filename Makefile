@@ -91,4 +91,4 @@ check-soname: lib
 
 
 # One fragment per front-end or concern; each names the paths it builds.
-include mk/c.mk mk/cpp.mk mk/go.mk mk/ruby.mk mk/interop.mk mk/install.mk mk/bench.mk
+include mk/c.mk mk/cpp.mk mk/go.mk mk/ruby.mk mk/cli.mk mk/interop.mk mk/install.mk mk/bench.mk

@@ -1,8 +1,4 @@
 # ---- install ----------------------------------------------------------------------------
-# The command-line tool (crates/redilock-cli); `lib` builds the library only.
-cli:
-	$(CARGO) build --release --quiet -p redilock-cli
-
 install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 644 target/release/libredilock.a $(DESTDIR)$(PREFIX)/lib/
