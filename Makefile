@@ -16,7 +16,7 @@ CFLAGS_C  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
 LINK_LIB  := -L$(LIB_DIR) -lredilock -Wl,-rpath,$(LIB_DIR)
 
 .PHONY: all lib local-pc demo test test-loaded check-soname bench bench-c bench-peers header check-header lint \
-        test-rust test-c test-valgrind demo-c cli install uninstall test-install \
+        test-rust test-c test-valgrind demo-c cli install uninstall test-install test-docs \
         test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby \
         test-interop
 
@@ -51,7 +51,7 @@ demo:
 test:
 	scripts/setup test
 	$(MAKE) --no-print-directory lint check-header check-soname test-rust test-c test-valgrind test-cpp test-go test-ruby \
-	  test-interop test-install
+	  test-interop test-docs test-install
 	@echo "make test: all suites passed"
 
 # The whole suite beside CPU-bound processes (twice as many as cores), with time bounds
@@ -91,4 +91,4 @@ check-soname: lib
 
 
 # One fragment per front-end or concern; each names the paths it builds.
-include mk/c.mk mk/cpp.mk mk/go.mk mk/ruby.mk mk/cli.mk mk/interop.mk mk/install.mk mk/bench.mk
+include mk/c.mk mk/cpp.mk mk/go.mk mk/ruby.mk mk/cli.mk mk/docs.mk mk/interop.mk mk/install.mk mk/bench.mk
