@@ -16,7 +16,7 @@ CFLAGS_C  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
 LINK_LIB  := -L$(LIB_DIR) -lredilock -Wl,-rpath,$(LIB_DIR)
 
 .PHONY: all lib local-pc demo test test-loaded check-soname bench bench-c bench-peers header check-header lint \
-        test-rust test-c test-valgrind demo-c cli install uninstall test-install test-docs \
+        test-rust test-c test-valgrind demo-c cli install uninstall test-install test-docs check-crates \
         test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby \
         test-interop
 
@@ -50,7 +50,7 @@ demo:
 # ---- tests ------------------------------------------------------------------------------
 test:
 	scripts/setup test
-	$(MAKE) --no-print-directory lint check-header check-soname test-rust test-c test-valgrind test-cpp test-go test-ruby \
+	$(MAKE) --no-print-directory lint check-header check-soname check-crates test-rust test-c test-valgrind test-cpp test-go test-ruby \
 	  test-interop test-docs test-install
 	@echo "make test: all suites passed"
 
@@ -81,6 +81,12 @@ check-header:
 	  || { echo "include/redilock.h is out of date: run 'make header' and commit it"; exit 1; }
 	@echo "header: include/redilock.h matches crates/redilock-ffi"
 	@scripts/ruby-constants --check
+
+# Each published crate packages and builds on its own, as crates.io would see it.
+PUBLISHED_CRATES := -p redilock -p redilock-ffi -p redilock-cli
+check-crates:
+	$(CARGO) package --quiet --allow-dirty $(PUBLISHED_CRATES)
+	@echo "crates: $(PUBLISHED_CRATES) package and build"
 
 # The soname the linker records must be the one build.rs, the install rule and the CMake
 # version file agree on (see SONAME).
