@@ -53,8 +53,8 @@ impl std::error::Error for Error {}
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Classifies an error from the redis crate: error replies are `Redis`, everything else
-/// (refused, reset, timed out, unparsable) is `Connection`. `server` names the address only,
-/// so credentials cannot leak into the message.
+/// (refused, no such socket, reset, timed out, unparsable) is `Connection`. `server` names the
+/// address only, so credentials cannot leak into the message.
 pub(crate) fn from_redis(err: &redis::RedisError, server: &str) -> Error {
     use redis::ErrorKind;
     match err.kind() {
@@ -67,6 +67,10 @@ pub(crate) fn from_redis(err: &redis::RedisError, server: &str) -> Error {
                     .to_string(),
             )
         }
+        // The redis crate counts a missing unix socket as a refusal; it is not one.
+        _ if os_error_kind(err) == Some(std::io::ErrorKind::NotFound) => Error::Connection(
+            format!("connection to {server} failed: the socket does not exist (No such file or directory)"),
+        ),
         _ if err.is_connection_refusal() => {
             Error::Connection(format!("connection to {server} refused"))
         }
@@ -80,6 +84,14 @@ pub(crate) fn from_redis(err: &redis::RedisError, server: &str) -> Error {
     }
 }
 
+/// The kind of the system call's error behind `err`, read back from the "(os error N)" that
+/// ends its text: the redis crate does not hand out the `std::io::Error` it wraps.
+fn os_error_kind(err: &redis::RedisError) -> Option<std::io::ErrorKind> {
+    let text = err.to_string();
+    let code = text.strip_suffix(')')?.rsplit_once("(os error ")?.1;
+    Some(std::io::Error::from_raw_os_error(code.parse().ok()?).kind())
+}
+
 /// The error's own text with any `redis://…` address removed (defence in depth: the redis
 /// crate does not print URLs today, but a password must never reach a message).
 fn describe_io(err: &redis::RedisError) -> String {
@@ -88,4 +100,39 @@ fn describe_io(err: &redis::RedisError) -> String {
         .filter(|word| !word.contains("://"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection_error(connect: std::io::Result<std::os::unix::net::UnixStream>) -> Error {
+        from_redis(&connect.unwrap_err().into(), "/the/socket")
+    }
+
+    #[test]
+    fn a_missing_unix_socket_is_not_a_refusal() {
+        let missing =
+            std::env::temp_dir().join(format!("redilock-{}-none.sock", std::process::id()));
+        let err = connection_error(std::os::unix::net::UnixStream::connect(missing));
+        assert_eq!(
+            err,
+            Error::Connection(
+                "connection to /the/socket failed: the socket does not exist (No such file or directory)".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_socket_nobody_listens_on_is_refused() {
+        let path = std::env::temp_dir().join(format!("redilock-{}-stale.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // the file stays
+        let err = connection_error(std::os::unix::net::UnixStream::connect(&path));
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            err,
+            Error::Connection("connection to /the/socket refused".into())
+        );
+    }
 }
