@@ -45,18 +45,42 @@ impl Deployment {
     }
 }
 
-/// The URL with any password replaced, for messages.
+/// The URL as it was given, for messages, with what may be a password masked, whether or
+/// not it parses: what sits between the first `:` and the last `@` of the part after the
+/// scheme (`user:password@`), and the value of a `pass` (or `password`) query parameter (`unix://…?pass=`).
+/// Control characters are escaped, so the message stays one line.
 pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<unparsable>".into();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (&url[..scheme.len() + 3], rest),
+        None => ("", url),
     };
-    match rest.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
+    let rest = match rest.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => rest.to_string(),
+        },
+        None => rest.to_string(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key @ ("pass" | "password"), _)) => format!("{key}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", masked.join("&"))
         }
-        None => url.to_string(),
-    }
+        None => rest,
+    };
+    format!("{scheme}{rest}")
+        .chars()
+        .flat_map(|c| match c.is_control() {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -68,7 +92,20 @@ mod tests {
         assert_eq!(redact_url("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
         assert_eq!(redact_url("redis://:secret@h"), "redis://:***@h");
         assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
-        assert!(!redact_url("nonsense secret").contains("secret"));
+        assert_eq!(redact_url("redis://user@h"), "redis://user@h");
+        assert_eq!(redact_url("redis://u:p@ss:w/rd@h/0"), "redis://u:***@h/0");
+        assert_eq!(
+            redact_url("unix:///run/redis.sock?db=2&pass=secret"),
+            "unix:///run/redis.sock?db=2&pass=***"
+        );
+    }
+
+    #[test]
+    fn what_does_not_parse_is_shown_with_its_password_masked() {
+        assert_eq!(redact_url("u:secret@h:6379"), "u:***@h:6379");
+        assert_eq!(redact_url("localhost:6379"), "localhost:6379");
+        assert_eq!(redact_url("redis://u:secret@[::1"), "redis://u:***@[::1");
+        assert_eq!(redact_url("redis://h\n:1"), "redis://h\\n:1");
     }
 
     #[test]
