@@ -11,7 +11,7 @@ use crate::latch::Latch;
 use crate::lease::Lease;
 use crate::options::{LockOptions, Options, Wait};
 use crate::protocol::calls::{self, Attempt, Held, Queueing};
-use crate::renewal::{renew, AutoRenew, Renewal, RenewalState};
+use crate::renewal::{renew, AutoRenew, Loss, Renewal, RenewalState};
 use crate::state::LockState;
 use crate::token::{ClientId, Token};
 use crate::transport::{Overflow, SharedConnection, Transport};
@@ -576,7 +576,7 @@ impl Engine {
         // waits for the callback; the client's drop forgets them.
         let renewals: Vec<_> = self.lock_renewals().values().cloned().collect();
         for state in &renewals {
-            state.mark_lost();
+            state.mark_lost(Loss::Closed);
         }
         for state in &renewals {
             state.stop();

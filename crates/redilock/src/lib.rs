@@ -54,6 +54,6 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use lease::Lease;
 pub use options::{LockOptions, Options, Wait, MAX_TTL};
-pub use renewal::{AutoRenew, Renewal};
+pub use renewal::{AutoRenew, Loss, Renewal};
 pub use state::LockState;
 pub use token::{Token, TOKEN_CHARS};

@@ -6,7 +6,7 @@ use crate::protocol::calls;
 use crate::token::Token;
 use crate::transport::SharedConnection;
 use crate::unwind::catching;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::ThreadId;
 use std::time::Duration;
 use tokio::time::{sleep, sleep_until, timeout_at, Instant};
@@ -23,6 +23,25 @@ pub struct AutoRenew {
     pub on_lost: Option<Box<dyn FnOnce() + Send>>,
 }
 
+/// Why an auto-renewed lease was lost (see [`Renewal::loss`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Loss {
+    /// Redis answered that the token no longer holds the lock: it expired, was deleted or
+    /// released, or another owner holds it now.
+    NotHeld,
+    /// No renewal went through before the lease ran out: Redis was unreachable, stopped or too
+    /// slow (or replied with errors). The lock has expired by Redis's clock, or will once that clock runs again (a
+    /// paused server); whether another owner holds it is unknown.
+    NoAnswer,
+    /// The hold limit ([`AutoRenew::max_hold`]) was reached and the lease ran out.
+    HoldLimit,
+    /// The client was closed.
+    Closed,
+    /// The renewal itself failed (a bug, caught).
+    Failed,
+}
+
 /// Handle to one lock's auto-renewal. Renewal stops at unlock or when the client is closed or
 /// dropped; cloning shares the state.
 #[derive(Clone)]
@@ -32,6 +51,8 @@ pub struct Renewal {
 
 pub(crate) struct RenewalState {
     lost: Latch,
+    /// Why, set before `lost`.
+    loss: OnceLock<Loss>,
     stopped: Latch,
     notice: LossNotice,
 }
@@ -41,6 +62,14 @@ impl Renewal {
     /// reach Redis before the lease ran out). Unlock then reports `NotOwner`.
     pub fn is_lost(&self) -> bool {
         self.state.is_lost()
+    }
+
+    /// Why the lease was lost, once it is (already when the `on_lost` callback runs).
+    pub fn loss(&self) -> Option<Loss> {
+        match self.state.is_lost() {
+            true => self.state.loss.get().copied(),
+            false => None,
+        }
     }
 
     /// Resolves when the lease is lost; never, if it is unlocked first.
@@ -53,6 +82,7 @@ impl RenewalState {
     pub(crate) fn new(on_lost: Option<Box<dyn FnOnce() + Send>>) -> Arc<Self> {
         Arc::new(RenewalState {
             lost: Latch::default(),
+            loss: OnceLock::new(),
             stopped: Latch::default(),
             notice: LossNotice::new(on_lost),
         })
@@ -82,9 +112,14 @@ impl RenewalState {
 
     /// Marks the lease lost and tells its holder, once, unless renewal was stopped first.
     /// The callback runs on a thread of its own, outside any runtime: it may call back into
-    /// the library (unlock, lock) without deadlocking the renewal machinery.
-    pub(crate) fn mark_lost(self: &Arc<Self>) {
-        if self.stopped.is_set() || self.lost.set() {
+    /// the library (unlock, lock) without deadlocking the renewal machinery. The first loss
+    /// found is the one told.
+    pub(crate) fn mark_lost(self: &Arc<Self>, loss: Loss) {
+        if self.stopped.is_set() {
+            return;
+        }
+        let _ = self.loss.set(loss);
+        if self.lost.set() {
             return;
         }
         let Some(callback) = self.notice.take_for_running() else {
@@ -197,13 +232,13 @@ pub(crate) async fn renew(
         max_hold,
     ));
     tokio::select! {
-        _ = lost => state.mark_lost(),
+        loss = lost => state.mark_lost(loss.unwrap_or(Loss::Failed)),
         _ = state.stopped.wait() => {}
     }
 }
 
 /// Extends the lease at about a third of its TTL and retries quickly while Redis cannot be
-/// reached; returns once the lease is lost.
+/// reached; returns why once the lease is lost.
 async fn renew_until_lost(
     connection: &SharedConnection,
     command_timeout: Duration,
@@ -212,7 +247,7 @@ async fn renew_until_lost(
     ttl: Duration,
     acquired_at: Instant,
     max_hold: Option<Duration>,
-) {
+) -> Loss {
     let interval = (ttl / 3).max(Duration::from_millis(1));
     let hold_until = max_hold.and_then(|hold| acquired_at.checked_add(hold));
     let mut lease_ends = acquired_at + ttl;
@@ -224,7 +259,7 @@ async fn renew_until_lost(
             Some(limit) if limit <= now => {
                 // Hold time used up: let the lease run out, then report it gone.
                 sleep_until(lease_ends).await;
-                return;
+                return Loss::HoldLimit;
             }
             Some(limit) => ttl.min(limit - now).max(Duration::from_millis(1)),
             None => ttl,
@@ -236,16 +271,16 @@ async fn renew_until_lost(
                 lease_ends = now + extend_by;
                 next = now + (extend_by / 3).max(Duration::from_millis(1));
             }
-            Ok(Ok(_)) => return, // the lock is gone or someone else's
+            Ok(Ok(_)) => return Loss::NotHeld, // the lock is gone or someone else's
             Ok(Err(_)) => {
                 // Redis unreachable for now: try again soon, while the lease lasts.
                 if Instant::now() >= lease_ends {
-                    return;
+                    return Loss::NoAnswer;
                 }
                 sleep(RETRY_WHEN_UNREACHABLE.min(interval)).await;
                 next = Instant::now();
             }
-            Err(_) => return, // the lease ran out while waiting for Redis
+            Err(_) => return Loss::NoAnswer, // the lease ran out while waiting for Redis
         }
     }
 }
@@ -277,7 +312,7 @@ mod tests {
             started.send(()).unwrap();
             std::thread::sleep(Duration::from_millis(100));
         })));
-        state.mark_lost();
+        state.mark_lost(Loss::Closed);
         callback_started.recv().unwrap();
         assert!(state.stop(), "the lease was lost");
         assert_eq!(
@@ -285,7 +320,7 @@ mod tests {
             1,
             "done and dropped when stop returns"
         );
-        state.mark_lost();
+        state.mark_lost(Loss::Closed);
         assert!(state.stop());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
@@ -297,7 +332,7 @@ mod tests {
         let state = RenewalState::new(Some(Box::new(move || drop(data))));
         assert!(!state.stop());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
-        state.mark_lost(); // after stop: nobody is told
+        state.mark_lost(Loss::Closed); // after stop: nobody is told
         assert!(!state.is_lost());
     }
 
@@ -309,14 +344,38 @@ mod tests {
         *state.notice.lock() = Stage::Armed(Some(Box::new(move || {
             done.send(inner.stop()).unwrap();
         })));
-        state.mark_lost();
+        state.mark_lost(Loss::Closed);
         assert_eq!(finished.recv_timeout(Duration::from_secs(5)), Ok(true));
+    }
+
+    #[test]
+    fn the_first_loss_found_is_the_one_told() {
+        let (told, heard) = mpsc::channel();
+        let slot = Arc::new(OnceLock::<Renewal>::new());
+        let seen = slot.clone();
+        let state = RenewalState::new(Some(Box::new(move || {
+            told.send(seen.get().and_then(Renewal::loss)).unwrap();
+        })));
+        let renewal = Renewal {
+            state: state.clone(),
+        };
+        let _ = slot.set(renewal.clone());
+        assert_eq!(renewal.loss(), None);
+        state.mark_lost(Loss::NoAnswer);
+        state.mark_lost(Loss::Closed);
+        assert_eq!(
+            heard.recv_timeout(Duration::from_secs(5)),
+            Ok(Some(Loss::NoAnswer)),
+            "known to the callback"
+        );
+        assert!(state.stop());
+        assert_eq!(renewal.loss(), Some(Loss::NoAnswer));
     }
 
     #[test]
     fn a_panicking_callback_still_counts_as_done() {
         let state = RenewalState::new(Some(Box::new(|| panic!("in the holder's callback"))));
-        state.mark_lost();
+        state.mark_lost(Loss::Closed);
         assert!(state.stop(), "returns instead of waiting forever");
     }
 }
