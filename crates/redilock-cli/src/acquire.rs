@@ -12,7 +12,9 @@ use std::time::Duration;
 /// How often the status line is refreshed, and how long the wait is before it first shows.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
-/// Takes `name`; a signal (through the supervisor) ends the wait with 128+signal.
+/// Takes `name`; a signal (through the supervisor) ends the wait with 128+signal. A lock held
+/// by another owner ends it with the conflict code, said on stderr unless the caller chose the
+/// code or asked for quiet.
 pub fn acquire(
     client: &Client,
     name: &str,
@@ -27,7 +29,10 @@ pub fn acquire(
         client.lock_cancellable(name, ttl, wait, &supervisor.cancel)
     };
     outcome.map_err(|err| match (&err, supervisor.interrupted_by()) {
-        (Error::NotAcquired(_), _) => Failure::new(args.conflict_exit_code, err.message()),
+        (Error::NotAcquired(_), _) if args.silent_conflict(quiet) => {
+            Failure::without_message(args.conflict_code())
+        }
+        (Error::NotAcquired(_), _) => Failure::new(args.conflict_code(), err.message()),
         (Error::Cancelled(_), Some(signal)) => Failure::new(exit::signalled(signal), err.message()),
         _ => Failure::from(err),
     })

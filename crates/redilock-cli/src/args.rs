@@ -1,26 +1,119 @@
-//! The command line, parsed by clap.
+//! The command line, parsed by clap, and the tables its help shares with the man pages
+//! (examples/man.rs includes this file, so it names its sibling modules through `super`).
 
-use crate::{duration, exit};
+use super::{duration, exit};
 use clap::{Args, Parser, Subcommand};
 use redilock::Wait;
 use std::ffi::OsString;
 use std::time::Duration;
 
-/// The exit-code table, shown by `--help` and `run --help`.
-macro_rules! exit_codes {
-    () => {
-        "Exit codes:
-  0-255  run: the command's own exit status (128+N when it was killed by signal N)
-  64     usage: bad option, duration or Redis URL
-  69     Redis unavailable: unreachable, timed out, or refused the command (NOAUTH, READONLY…)
-  70     internal error
-  75     not acquired: the lock is held by another owner (--conflict-exit-code changes it)
-  79     lock lost: run stopped the command (SIGTERM, then SIGKILL after --kill-after);
-         unlock/extend: the token does not hold the lock (expired, released, taken over)
-  126    run: the command cannot be executed
-  127    run: the command was not found
-  128+N  interrupted by signal N while waiting for the lock"
-    };
+/// The exit codes and what they mean, for `--help`, `run --help` and the man pages. A line
+/// break in a meaning is where the help text wraps it.
+pub const EXIT_CODES: &[(&str, &str)] = &[
+    (
+        "0-255",
+        "run: the command's own exit status (128+N when it was killed by signal N)",
+    ),
+    ("0", "lock, unlock, extend, state: done"),
+    ("64", "usage: bad option, duration or Redis URL"),
+    (
+        "69",
+        "Redis unavailable: unreachable, timed out, or refused the command (NOAUTH, READONLY…)",
+    ),
+    ("70", "internal error"),
+    (
+        "75",
+        "not acquired: the lock is held by another owner (--conflict-exit-code N: N, silently)",
+    ),
+    (
+        "79",
+        "lock lost: run stopped the command (SIGTERM, then SIGKILL after --kill-after);\n\
+         unlock/extend: the token does not hold the lock (expired, released, taken over)",
+    ),
+    ("126", "run: the command cannot be executed"),
+    ("127", "run: the command was not found"),
+    (
+        "128+N",
+        "interrupted by signal N while waiting for the lock",
+    ),
+];
+
+/// What `run` adds to its command's environment (run.rs sets them).
+pub const COMMAND_ENVIRONMENT: &[(&str, &str)] = &[
+    ("REDILOCK_NAME", "the lock's name"),
+    ("REDILOCK_TOKEN", "the owner token that holds the lock"),
+    (
+        "REDILOCK_FENCE",
+        "the fencing number, larger at every acquisition: pass it with each write",
+    ),
+];
+
+/// Command lines worth copying, with what each does (empty: the line says it).
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "redilock run nightly-report -- ./report.sh",
+        "one at a time across every host",
+    ),
+    (
+        "redilock run --no-wait deploy -- make deploy",
+        "skip when a deploy is already running",
+    ),
+    (
+        "redilock run --no-wait --conflict-exit-code 0 report -- ./report.sh",
+        "cron: skip, silently, when it runs elsewhere",
+    ),
+    (
+        "redilock run --wait 10m --ttl 1m backup -- pg_dump -f /backup/db.sql app",
+        "",
+    ),
+    (
+        "token=$(redilock lock migrate --ttl 5m) && ./migrate && redilock unlock migrate \"$token\"",
+        "",
+    ),
+    ("redilock state nightly-report --json", ""),
+];
+
+/// `title:` and the rows of a table, aligned as clap aligns its own lists.
+fn help_table(title: &str, rows: &[(&str, &str)]) -> String {
+    let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 2;
+    let mut text = format!("{title}:");
+    for (key, value) in rows {
+        for (i, line) in value.lines().enumerate() {
+            let key = if i == 0 { key } else { "" };
+            text.push_str(&format!("\n  {key:<width$}{}", line.trim_start()));
+        }
+    }
+    text
+}
+
+fn examples_help() -> String {
+    let mut text = String::from("Examples:");
+    for (command, what) in EXAMPLES {
+        // What it does goes in a column of its own, under a command too long to share a line.
+        let line = match (what.is_empty(), command.len() <= 46) {
+            (true, _) => command.to_string(),
+            (false, true) => format!("{command:<46}  {what}"),
+            (false, false) => format!("{command}\n  {:<46}  {what}", ""),
+        };
+        text.push_str(&format!("\n  {line}"));
+    }
+    text
+}
+
+fn exit_codes_help() -> String {
+    help_table("Exit codes", EXIT_CODES)
+}
+
+fn top_after_help() -> String {
+    format!("{}\n\n{}", examples_help(), exit_codes_help())
+}
+
+fn run_after_help() -> String {
+    format!(
+        "{}\n\n{}",
+        help_table("The command's environment", COMMAND_ENVIRONMENT),
+        exit_codes_help()
+    )
 }
 
 #[derive(Parser)]
@@ -28,17 +121,7 @@ macro_rules! exit_codes {
     name = "redilock",
     version,
     about = "A distributed lock on Redis: flock(1) for a whole fleet",
-    after_help = concat!(
-        "Examples:
-  redilock run nightly-report -- ./report.sh      one at a time across every host
-  redilock run --no-wait deploy -- make deploy    skip when a deploy is already running
-  redilock run --wait 10m --ttl 1m backup -- pg_dump -f /backup/db.sql app
-  token=$(redilock lock migrate --ttl 5m) && ./migrate && redilock unlock migrate \"$token\"
-  redilock state nightly-report --json
-
-",
-        exit_codes!()
-    )
+    after_help = top_after_help()
 )]
 pub struct Cli {
     /// Redis to use: redis://[user:password@]host[:port][/db] or unix:///path/to/socket
@@ -51,7 +134,8 @@ pub struct Cli {
     )]
     pub url: String,
 
-    /// No status line on stderr while waiting
+    /// Say nothing on stderr while waiting, nor when the lock is not acquired (other failures
+    /// are still said)
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
@@ -62,15 +146,19 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a command while holding NAME: renewed while it runs, released when it exits
-    #[command(after_help = concat!(
-        "The command sees REDILOCK_NAME, REDILOCK_TOKEN and REDILOCK_FENCE (the fencing number) in
-its environment and runs in redilock's process group. SIGINT, SIGTERM and SIGHUP sent to
-redilock are passed on to it. redilock exits with the command's exit status once the lock is
-released.
-
-",
-        exit_codes!()
-    ))]
+    ///
+    /// Waits for the lock (forever unless --wait or --no-wait), runs the command, renews the
+    /// lock at a third of its TTL while the command runs, releases it once the command has
+    /// exited, and exits with the command's exit status.
+    ///
+    /// The command runs in redilock's process group, with the lock's name, token and fencing
+    /// number in its environment. SIGINT, SIGTERM and SIGHUP sent to redilock are passed on to
+    /// it; a signal while still waiting ends the wait, and the command never starts.
+    ///
+    /// When the lock is lost while the command runs (Redis out of reach until the TTL ran out,
+    /// or the key deleted), the command gets SIGTERM, then SIGKILL --kill-after later, and
+    /// redilock exits with 79.
+    #[command(after_help = run_after_help())]
     Run(RunArgs),
 
     /// Take NAME and print the owner token, for unlock and extend (nothing renews it)
@@ -89,14 +177,18 @@ released.
         token: String,
     },
 
-    /// Reset the TTL of NAME to --ttl if TOKEN holds it
+    /// Set the TTL of NAME to --ttl from now, if TOKEN holds it
+    ///
+    /// There is no default TTL: Redis does not keep the TTL a lock was taken with, so --ttl is
+    /// required rather than a default that would shorten a longer lock without a word. The TTL
+    /// is set, not added: one shorter than what is left shortens the lock.
     Extend {
         /// The lock's name (its Redis key)
         name: String,
         /// The owner token that `lock` printed
         token: String,
-        /// The new TTL
-        #[arg(long, default_value = "30s", value_parser = duration::parse, value_name = "DURATION")]
+        /// The lock's new TTL, counted from now (500ms, 30s, 5m, 1h)
+        #[arg(long, value_parser = duration::parse, value_name = "DURATION")]
         ttl: Duration,
     },
 
@@ -148,12 +240,24 @@ pub struct AcquireArgs {
     #[arg(long, conflicts_with = "wait")]
     pub no_wait: bool,
 
-    /// Exit code when the lock is not acquired
-    #[arg(long, value_name = "N", default_value_t = exit::NOT_ACQUIRED)]
-    pub conflict_exit_code: u8,
+    /// Exit with N, silently, when the lock is not acquired (like flock -E) [default: 75,
+    /// with a message]
+    #[arg(long, value_name = "N")]
+    pub conflict_exit_code: Option<u8>,
 }
 
 impl AcquireArgs {
+    /// The exit code when the lock is not acquired.
+    pub fn conflict_code(&self) -> u8 {
+        self.conflict_exit_code.unwrap_or(exit::NOT_ACQUIRED)
+    }
+
+    /// Whether a lock not acquired ends without a message: the caller asked for quiet, or
+    /// chose the exit code (it handles the conflict, as cron jobs with `flock -n -E 0` do).
+    pub fn silent_conflict(&self, quiet: bool) -> bool {
+        quiet || self.conflict_exit_code.is_some()
+    }
+
     pub fn wait(&self) -> Wait {
         match (self.no_wait, self.wait) {
             (true, _) => Wait::TryOnce,

@@ -36,8 +36,9 @@ impl Failure {
         }
     }
 
-    /// A failure whose reason was printed when it happened.
-    pub fn reported(code: u8) -> Failure {
+    /// A failure that prints nothing at the end: its reason was said when it happened, or is
+    /// not to be said (a conflict the caller handles by its exit code).
+    pub fn without_message(code: u8) -> Failure {
         Failure {
             code,
             message: None,

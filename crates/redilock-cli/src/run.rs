@@ -8,7 +8,7 @@ use crate::supervisor::Supervisor;
 use redilock::{blocking::Client, AutoRenew, Error, Lease, Renewal};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Returns the command's exit code, or why it did not run to the end under the lock.
 pub fn run(client: &Client, args: &RunArgs, quiet: bool) -> Result<u8, Failure> {
@@ -38,11 +38,20 @@ fn keep_renewed(
     supervisor: &Arc<Supervisor>,
 ) -> Result<Renewal, Failure> {
     let (watcher, name, kill_after) = (supervisor.clone(), args.name.clone(), args.kill_after);
+    // The callback asks the renewal why it was lost; the renewal is known once auto_renew has
+    // returned, long before its first attempt (a third of the TTL after the acquisition).
+    let renewal = Arc::new(OnceLock::<Renewal>::new());
+    let asked = renewal.clone();
     let keep = AutoRenew {
         max_hold: None,
-        on_lost: Some(Box::new(move || watcher.lease_lost(&name, kill_after))),
+        on_lost: Some(Box::new(move || {
+            let loss = asked.get().and_then(Renewal::loss);
+            watcher.lease_lost(&name, kill_after, loss)
+        })),
     };
-    Ok(client.auto_renew(&args.name, lease, keep)?)
+    let started = client.auto_renew(&args.name, lease, keep)?;
+    let _ = renewal.set(started.clone());
+    Ok(started)
 }
 
 fn command(args: &RunArgs, lease: &Lease) -> Command {

@@ -5,7 +5,7 @@
 
 use crate::exit::{self, Failure};
 use crate::sys::{self, BlockedSignals, Received, SignalMask};
-use redilock::CancelSignal;
+use redilock::{CancelSignal, Loss};
 use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,6 +23,8 @@ struct State {
     child: Child,
     signal: Option<i32>,
     lease_lost: bool,
+    /// Why, as far as the renewal knows.
+    loss: Option<Loss>,
     /// The lease was lost while the child ran, and the child was told so (and stopped).
     child_stopped: bool,
 }
@@ -81,15 +83,17 @@ impl Supervisor {
 
     /// Called once when renewal finds the lease lost: stops the child, SIGTERM first and
     /// SIGKILL when it is still running `kill_after` later.
-    pub fn lease_lost(&self, name: &str, kill_after: Duration) {
+    pub fn lease_lost(&self, name: &str, kill_after: Duration, loss: Option<Loss>) {
         let mut state = self.lock();
         state.lease_lost = true;
+        state.loss = loss;
         let Child::Running(pid) = state.child else {
             return; // not started yet (it will not be), or done: the exit code tells
         };
         // Said now rather than at exit: the command may take until SIGKILL to stop.
         eprintln!(
-            "redilock: lost the lock '{name}' (it expired or was taken over): stopping the command"
+            "redilock: lost the lock '{name}': {}: stopping the command",
+            why_lost(loss)
         );
         state.child_stopped = true;
         sys::send_signal(pid, sys::SIGTERM);
@@ -108,16 +112,24 @@ impl Supervisor {
         self.lock().lease_lost
     }
 
-    /// How `run` ends when the lease was lost, saying so unless stopping the child did.
+    /// How `run` ends when the lease was lost (renewal found it lost, or the release found
+    /// it held no more), saying so unless stopping the child did.
     pub fn lost_lease_failure(&self, name: &str) -> Failure {
-        if self.lock().child_stopped {
-            Failure::reported(exit::LOST)
-        } else {
-            Failure::new(
-                exit::LOST,
-                format!("lost the lock '{name}' while holding it (it expired or was taken over)"),
-            )
+        let state = self.lock();
+        if state.child_stopped {
+            return Failure::without_message(exit::LOST);
         }
+        let loss = match state.lease_lost {
+            true => state.loss,
+            false => Some(Loss::NotHeld), // the release was refused
+        };
+        Failure::new(
+            exit::LOST,
+            format!(
+                "lost the lock '{name}' while holding it: {}",
+                why_lost(loss)
+            ),
+        )
     }
 
     /// Starts `command` unless a signal or the loss of the lease came first, and waits for it.
@@ -131,7 +143,7 @@ impl Supervisor {
                 ));
             }
             if state.lease_lost {
-                return Err(Failure::reported(exit::LOST)); // run() says why
+                return Err(Failure::without_message(exit::LOST)); // run() says why
             }
             self.child_mask.give_to(&mut command);
             let child = command.spawn().map_err(|e| cannot_run(&command, e))?;
@@ -161,6 +173,22 @@ impl Supervisor {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Why a lease was lost, as far as anyone can tell: only an answer from Redis says that the
+/// lock is gone; without one, its fate is unknown.
+fn why_lost(loss: Option<Loss>) -> &'static str {
+    match loss {
+        Some(Loss::NotHeld) => {
+            "Redis says this token no longer holds it (it expired, was deleted, or another owner \
+             took it)"
+        }
+        Some(Loss::NoAnswer) => {
+            "Redis stopped answering and the lease ran out (the lock may have expired; whether \
+             another owner holds it is unknown)"
+        }
+        _ => "it could no longer be renewed",
     }
 }
 

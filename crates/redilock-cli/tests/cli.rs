@@ -198,6 +198,73 @@ fn a_held_lock_gives_the_conflict_code_at_once_with_no_wait() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// As `flock -n -E 0` in a crontab: a lock held elsewhere is no news, and cron mails whatever
+/// reaches stderr.
+#[test]
+fn a_conflict_is_silent_with_quiet_or_a_chosen_exit_code() {
+    let server = RedisServer::start();
+    let lease = hold(&server, "report", Duration::from_secs(60));
+    let dir = scratch_dir("silent");
+    let marker = dir.join("ran");
+    let touch = ["touch", marker.to_str().unwrap()];
+    for (args, code) in [
+        (
+            &["run", "--no-wait", "--conflict-exit-code", "0", "report"][..],
+            0,
+        ),
+        (&["run", "--no-wait", "--quiet", "report"], 75),
+        (
+            &[
+                "run",
+                "-q",
+                "--no-wait",
+                "--conflict-exit-code",
+                "0",
+                "report",
+            ],
+            0,
+        ),
+        (
+            &[
+                "run",
+                "--wait",
+                "300ms",
+                "--conflict-exit-code",
+                "3",
+                "report",
+            ],
+            3,
+        ),
+    ] {
+        let run = finish(redilock(&server).args(args).arg("--").args(touch));
+        assert_eq!((run.code, run.stderr.as_str()), (code, ""), "{args:?}");
+    }
+    for args in [
+        &["lock", "report", "--no-wait", "--conflict-exit-code", "75"][..],
+        &["lock", "report", "--no-wait", "-q"],
+    ] {
+        let lock = finish(redilock(&server).args(args));
+        assert_eq!(
+            (lock.code, lock.stdout.as_str(), lock.stderr.as_str()),
+            (75, "", "")
+        );
+    }
+    assert!(!marker.exists(), "the command never ran");
+    assert_eq!(server.cli(&["GET", "report"]), lease.token.as_str());
+
+    // What is not a conflict is still said.
+    let unreachable = format!("redis://127.0.0.1:{}", redilock_test_harness::free_port());
+    let run = finish(
+        redilock(&server)
+            .args(["run", "-q", "--no-wait", "--conflict-exit-code", "0"])
+            .args(["--url", &unreachable, "report", "--"])
+            .args(touch),
+    );
+    assert_eq!(run.code, 69);
+    assert!(error_line(&run).contains("refused"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn wait_gives_up_after_its_limit_silently_off_a_terminal() {
     let server = RedisServer::start();
@@ -256,10 +323,36 @@ fn a_stolen_lock_stops_the_command_with_its_own_exit_code() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(
-        stderr.starts_with("redilock: lost the lock 'job'"),
+        stderr
+            .starts_with("redilock: lost the lock 'job': Redis says this token no longer holds it"),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// A renewal Redis never answers says nothing about who holds the lock: the message says
+/// Redis stopped answering, not that the lock was taken over.
+#[test]
+fn a_redis_that_stops_answering_during_run_is_not_called_a_takeover() {
+    let server = RedisServer::start();
+    let (mut run, _stdout) = spawn_ready(
+        redilock(&server).args(["run", "--ttl", "3s", "--kill-after", "1s", "job"]),
+        "echo ready; while :; do sleep 0.1; done",
+    );
+    server.pause();
+    let mut line = String::new();
+    BufReader::new(run.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    server.resume();
+    let status = wait_at_most(&mut run, scaled(Duration::from_secs(30)));
+    assert_eq!(status.code(), Some(79), "{line}");
+    assert!(
+        line.starts_with("redilock: lost the lock 'job': Redis stopped answering")
+            && line.contains("may have expired")
+            && !line.contains("took it"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -392,6 +485,80 @@ fn usage_errors_and_an_unreachable_redis_are_one_line_with_their_codes() {
     let help = finish(redilock(&server).arg("--help"));
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("Examples:") && help.stdout.contains("79"));
+}
+
+/// Redis does not keep the TTL a lock was taken with, so extend has no TTL of its own to fall
+/// back on: without --ttl it refuses, rather than set a default that shortens a longer lock.
+#[test]
+fn extend_without_a_ttl_is_refused_and_leaves_the_lock_as_it_was() {
+    let server = RedisServer::start();
+    let lock = finish(redilock(&server).args(["lock", "migrate", "--ttl", "5m"]));
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    let token = lock.stdout.trim();
+    let pttl = || server.cli(&["PTTL", "migrate"]).parse::<u64>().unwrap();
+
+    let extend = finish(redilock(&server).args(["extend", "migrate", token]));
+    assert_eq!(extend.code, 64);
+    assert!(error_line(&extend).contains("--ttl"), "{}", extend.stderr);
+    assert!(pttl() > 240_000, "still about 5 minutes left");
+
+    // Asked for, a shorter TTL is set: the TTL is not added to what is left.
+    let extend = finish(redilock(&server).args(["extend", "migrate", token, "--ttl", "10s"]));
+    assert_eq!(extend.code, 0, "{}", extend.stderr);
+    assert!(pttl() <= 10_000);
+    let help = finish(redilock(&server).args(["extend", "--help"]));
+    assert!(help.stdout.contains("--ttl is"), "{}", help.stdout);
+}
+
+#[test]
+fn a_missing_unix_socket_is_said_to_be_missing_not_refused() {
+    let server = RedisServer::start();
+    let socket = format!("unix://{}", server.socket_path().display());
+    let state = finish(redilock(&server).args(["state", "job", "--url", &socket]));
+    assert_eq!(
+        (state.code, state.stdout.as_str()),
+        (0, "free\n"),
+        "{}",
+        state.stderr
+    );
+
+    let dir = scratch_dir("no-socket");
+    let missing = format!("unix://{}", dir.join("redis.sock").display());
+    let state = finish(redilock(&server).args(["state", "job", "--url", &missing]));
+    assert_eq!(state.code, 69);
+    let line = error_line(&state);
+    assert!(
+        line.contains("the socket does not exist (No such file or directory)")
+            && !line.contains("refused"),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_url_is_shown_as_given_with_its_password_masked() {
+    let server = RedisServer::start();
+    for (url, shown) in [
+        ("user:secret@host:6379", "'user:***@host:6379'"),
+        ("redis://user:secret@[::1", "'redis://user:***@[::1'"),
+        ("localhost:6379", "'localhost:6379'"),
+    ] {
+        let finished = finish(redilock(&server).args(["state", "job", "--url", url]));
+        assert_eq!(finished.code, 64, "{url}: {}", finished.stderr);
+        let line = error_line(&finished);
+        assert!(
+            line.contains(&format!("invalid Redis URL {shown}")) && !line.contains("secret"),
+            "{line}"
+        );
+    }
+    // From the environment too, where cron jobs keep it.
+    let finished = finish(
+        redilock(&server)
+            .env("REDIS_URL", "redis//:secret@host")
+            .args(["state", "job"]),
+    );
+    assert_eq!(finished.code, 64);
+    assert!(error_line(&finished).contains("'redis//:***@host'"));
 }
 
 /// A pseudo-terminal whose other end is redilock's stderr.
