@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
 require_relative "redilock/version"
-require_relative "redilock/native"
 require_relative "redilock/errors"
+require_relative "redilock/native"
 require_relative "redilock/lock"
 require_relative "redilock/client"
 
@@ -15,5 +15,13 @@ module Redilock
   # @return [String] the version of the native library loaded ("MAJOR.MINOR.PATCH")
   def self.library_version
     Native.redilock_version
+  end
+
+  # Which libredilock was loaded (see the README for the order the candidates are tried in).
+  #
+  # @return [String] the path of the library, or its name (`libredilock.so.0.2`) when the
+  #   system's dynamic linker found it
+  def self.library_path
+    Native::LIBRARY.name
   end
 end

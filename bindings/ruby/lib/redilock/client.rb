@@ -28,6 +28,8 @@ module Redilock
     # it: a forked child inherits the parent's handle (and its finalizer) and must leave it to
     # the parent. Every call passes the handle along, so it is not garbage while one runs.
     HandleFree = Struct.new(:owner_pid) do
+      # @param pointer [FFI::Pointer] the client handle, freed unless this is a forked child
+      # @return [void]
       def call(pointer)
         Native.redilock_free(pointer) if Process.pid == owner_pid
       end
@@ -40,6 +42,9 @@ module Redilock
 
     # One acquisition: its arguments and the buffers redilock_lock_ex writes results to.
     Attempt = Struct.new(:c_name, :ttl_ms, :params, :token, :fence) do
+      # @param handle [FFI::AutoPointer] the client
+      # @param timeout_ms [Integer] how long this call may wait
+      # @return [Array(Integer, String), Array(Integer, nil)] see Native.status_and_message
       def call(handle, timeout_ms)
         Native.status_and_message do
           Native.redilock_lock_ex(handle, c_name, ttl_ms, timeout_ms, params, token, Native::TOKEN_LEN, fence)

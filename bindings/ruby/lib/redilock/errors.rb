@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "constants"
+
 module Redilock
   # The base of every error the library raises, except ArgumentError for unusable arguments
   # (statuses INVALID_ARGUMENT and NULL_ARGUMENT, and what the Ruby side refuses before
@@ -40,6 +42,22 @@ module Redilock
   # The client was closed ({Client#close}): waits in progress end with it, and calls made
   # afterwards raise it.
   class ClientClosed < Error; end
+
+  # No usable libredilock: no candidate opened, or those that did are of another ABI than
+  # this gem's. Raised by `require "redilock"`; its message lists what was tried and how to
+  # provide the library (see NativeLibrary for the order).
+  class LibraryNotFound < LoadError
+    # @return [Hash{String => String}] each candidate tried (a path, or a name for the
+    #   system's dynamic linker), in order, with why it was refused
+    attr_reader :refusals
+
+    # @param message [String]
+    # @param refusals [Hash{String => String}]
+    def initialize(message, refusals)
+      super(message)
+      @refusals = refusals
+    end
+  end
 
   # The class of each status, by the status constants of Native (generated from the header).
   ERROR_CLASSES = {

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "ffi"
-require_relative "constants"
+require_relative "native_library"
 
 module Redilock
   # The C ABI of libredilock (include/redilock.h), attached through the ffi gem. Its
@@ -19,30 +19,16 @@ module Redilock
   module Native
     extend FFI::Library
 
-    # The library of the ABI this gem was generated for: libredilock.so.0.MINOR before 1.0,
-    # libredilock.so.MAJOR after (the soname changes with the ABI).
-    SONAME = "libredilock.so.#{VERSION_MAJOR.zero? ? "0.#{VERSION_MINOR}" : VERSION_MAJOR}"
+    # The library NativeLibrary found. Kept referenced: ffi_lib opens the same file again, and
+    # a handle dropped first could unload the library in between.
+    LIBRARY = NativeLibrary.open
+    ffi_lib LIBRARY.name
 
-    # Where to look for the library, first match wins: $REDILOCK_LIB, a copy bundled in the
-    # gem's vendor/ directory, the build output of the source tree the gem sits in, then the
-    # system library path (by the soname of this ABI, then any libredilock, which
-    # .check_version refuses if it is of another ABI).
-    def self.library_candidates
-      override = ENV["REDILOCK_LIB"]
-      return [override] if override && !override.empty?
-
-      file = FFI.map_library_name("redilock")
-      gem_root = File.expand_path("../..", __dir__)
-      beside_gem = [File.join(gem_root, "vendor", file),
-                    File.expand_path("../../target/release/#{file}", gem_root)]
-      beside_gem.select { |path| File.file?(path) } + [SONAME, "redilock"]
-    end
-
-    ffi_lib library_candidates
-
-    # The bounds of int64_t, the type of every duration in the C ABI: Ruby's durations
-    # saturate there, and the library refuses what is out of its range.
+    # The largest int64_t, the type of every duration in the C ABI: Ruby's durations saturate
+    # at its bounds, and the library refuses what is out of its range.
     INT64_MAX = 2**63 - 1
+
+    # The smallest int64_t (see INT64_MAX).
     INT64_MIN = -2**63
 
     typedef :uint32, :status
@@ -89,17 +75,6 @@ module Redilock
     attach_function :redilock_last_error, [], :string
     attach_function :redilock_status_str, [:status], :string
     attach_function :redilock_version, [], :string
-
-    # Refuses a library of another ABI than the header this gem was generated from: each
-    # minor version of 0.x has its own (the same major from 1.0).
-    def self.check_version
-      major, minor = redilock_version.split(".").map { |part| Integer(part, exception: false) }
-      return if major == VERSION_MAJOR && (VERSION_MAJOR.positive? || minor == VERSION_MINOR)
-
-      raise LoadError, "libredilock #{redilock_version} was loaded (#{ffi_libraries.map(&:name).join(', ')}), " \
-                       "but this gem needs the ABI of #{VERSION_MAJOR}.#{VERSION_MINOR} (#{SONAME})"
-    end
-    check_version
 
     # Runs a native call returning a status and pairs it with the failure message, read at
     # once on the same thread (the message is thread-local and only kept until the next
