@@ -22,9 +22,8 @@ Gem::Specification.new do |spec|
   spec.description = <<~TEXT
     Ruby binding of redilock, a Redis lock with owner tokens, TTLs, fencing numbers and a fair
     queue of waiters. It wraps the native libredilock (a Rust core with a C ABI) through the ffi
-    gem. The platform gems (such as redilock-#{Redilock::VERSION}-x86_64-linux) carry libredilock
-    inside; the plain gem loads it from the system (#{Redilock::LIBRARY_SONAME}) or from
-    the path in REDILOCK_LIB.
+    gem. The platform gems (such as redilock-#{Redilock::VERSION}-x86_64-linux) carry libredilock inside;
+    the plain gem loads it from the system (#{Redilock::LIBRARY_SONAME}) or from the path in REDILOCK_LIB.
   TEXT
   spec.license = "MIT"
   spec.authors = ["redilock contributors"]
