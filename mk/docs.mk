@@ -1,5 +1,5 @@
 # ---- docs (README.md, docs/) -------------------------------------------------------------
-# Every code example of the README, docs/ and the bindings' READMEs runs against a test Redis
+# Every code example of the README, docs/ and the other READMEs runs against a test Redis
 # (tests/docs/run-examples says how each language is run); the CMake one against this install.
 DOCS_PREFIX := $(OUT)/docs/prefix
 
