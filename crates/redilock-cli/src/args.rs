@@ -121,6 +121,18 @@ fn run_after_help() -> String {
     name = "redilock",
     version,
     about = "A distributed lock on Redis: flock(1) for a whole fleet",
+    long_about = "A distributed lock on Redis: flock(1) for a whole fleet
+
+redilock runs a command while it holds a lock in Redis, so that one process at a time runs it \
+across every host that uses the same Redis server; or it takes, extends and releases a lock \
+for a shell script.
+
+A lock lives for its TTL unless renewed or released, so the lock of a holder that crashed \
+frees itself. run renews its lock while the command runs; lock, extend and unlock leave \
+that to the script. Waiters queue in Redis and take the lock in turn, as soon as it is \
+released.
+
+Durations are a whole number and a unit: 500ms, 30s, 5m, 1h.",
     after_help = top_after_help()
 )]
 pub struct Cli {
@@ -162,6 +174,9 @@ pub enum Command {
     Run(RunArgs),
 
     /// Take NAME and print the owner token, for unlock and extend (nothing renews it)
+    ///
+    /// The token goes to standard output, and nothing else does. Nothing renews the lock: give
+    /// it a TTL that covers the work, or extend it between steps.
     Lock {
         /// The lock's name (its Redis key)
         name: String,
@@ -170,6 +185,9 @@ pub enum Command {
     },
 
     /// Release NAME if TOKEN holds it
+    ///
+    /// When TOKEN does not hold the lock (it expired, was released, or belongs to another
+    /// owner), the lock is left as it is and the exit code is 79.
     Unlock {
         /// The lock's name (its Redis key)
         name: String,
@@ -193,6 +211,9 @@ pub enum Command {
     },
 
     /// Tell whether NAME is free or held, and for how much longer
+    ///
+    /// Prints "free", "held, 12 s left" or "held, no expiry". Anyone may ask: no token is
+    /// needed, and nothing is changed.
     #[command(alias = "status")]
     State {
         /// The lock's name (its Redis key)
