@@ -1,3 +1,5 @@
+//go:build cgo
+
 package redilock
 
 // RenewalHandles lets the tests check that the library gives back every renewal's handle.
