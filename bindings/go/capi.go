@@ -1,9 +1,9 @@
 package redilock
 
-// Every call into the C library goes through this file.
+// Every call into the C library goes through this file; link_static.go or link_system.go say
+// which library and which redilock.h.
 
 /*
-#cgo pkg-config: redilock
 #include <stdlib.h>
 #include <string.h>
 #include "redilock.h"

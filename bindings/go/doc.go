@@ -24,9 +24,8 @@
 // numbers every acquisition of a name, increasing, for the protected resource to check.
 // Extend and RemainingTTL reset and read a held lock's TTL.
 //
-// Linking: the package uses `#cgo pkg-config: redilock`, so an installed library (make
-// install) is found by pkg-config. To build against a source tree without installing, point
-// PKG_CONFIG_PATH at the pkg-config file `make local-pc` writes:
-//
-//	make lib local-pc && PKG_CONFIG_PATH=$PWD/build/pkgconfig go test ./bindings/go/...
+// Linking: the package needs cgo. By default it links the static libredilock the module
+// carries for linux/amd64 and linux/arm64 (internal/clib), so `go get` is all a program needs
+// and it loads no libredilock.so. With -tags redilock_system it links the libredilock installed
+// on the system instead, found by pkg-config, as a shared library.
 package redilock

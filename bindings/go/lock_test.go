@@ -30,18 +30,14 @@ func TestVersionAndStatusText(t *testing.T) {
 	}
 }
 
-// The cgo preamble refuses a redilock.h of another ABI version at compile time: the package
-// is built against a copy of the header that says 0.3.
+// The cgo preamble refuses a redilock.h of another ABI version at compile time, on either
+// link: the package is built against a copy of the module's header that says 0.3.
 func TestBuildRefusesAnotherHeaderVersion(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
-	includeDir, err := exec.Command("pkg-config", "--variable=includedir", "redilock").Output()
-	if err != nil {
-		t.Fatalf("pkg-config: %v", err)
-	}
-	header, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(includeDir)), "redilock.h"))
+	header, err := os.ReadFile(filepath.Join("internal", "clib", "redilock.h"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +50,16 @@ func TestBuildRefusesAnotherHeaderVersion(t *testing.T) {
 	writeFile(t, filepath.Join(other, "redilock.pc"), []byte("Name: redilock\nDescription: a header of another version\n"+
 		"Version: 0.3.0\nCflags: -I"+other+"\nLibs: -lredilock\n"))
 
-	build := exec.Command(goTool, "build", "-o", os.DevNull, ".")
-	// The build cache does not track headers outside the package: a flag naming this
-	// directory (where pkg-config's -I already looks first) keeps it from reusing a build.
-	build.Env = append(os.Environ(), "PKG_CONFIG_PATH="+other, "CGO_CFLAGS=-O2 -g -I"+other, "GOGC=100", "GOFLAGS=")
-	output, err := build.CombinedOutput()
-	if err == nil || !strings.Contains(string(output), "written for the redilock 0.2 ABI") {
-		t.Errorf("go build against a 0.3 header: %v\n%s", err, output)
+	for _, tags := range []string{"", "redilock_system"} {
+		build := exec.Command(goTool, "build", "-tags", tags, "-o", os.DevNull, ".")
+		// CGO_CFLAGS come before the #cgo CFLAGS and pkg-config's, so the 0.3 header is found
+		// first. The build cache does not track headers outside the package: the flag naming
+		// this directory also keeps it from reusing a build.
+		build.Env = append(os.Environ(), "PKG_CONFIG_PATH="+other, "CGO_CFLAGS=-O2 -g -I"+other, "GOGC=100", "GOFLAGS=")
+		output, err := build.CombinedOutput()
+		if err == nil || !strings.Contains(string(output), "written for the redilock 0.2 ABI") {
+			t.Errorf("go build -tags %q against a 0.3 header: %v\n%s", tags, err, output)
+		}
 	}
 }
 
