@@ -1,4 +1,4 @@
-# ---- Go (bindings/go, examples/go) ------------------------------------------------------
+# ---- Go (bindings/go, examples/go, tests/packaging/go) ---------------------------------
 # By default cgo links the static library inside the module (bindings/go/internal/clib), which
 # go-dist writes; -tags redilock_system links through `pkg-config redilock` instead, which the
 # build-tree redilock.pc (local-pc) points at target/release.
@@ -25,15 +25,17 @@ go-header:
 	cp include/redilock.h $(GO_CLIB)/redilock.h
 
 # The unit tests run once on each link: -race on the default (static) one, GOGC=1 on the
-# system one.
+# system one. tests/packaging/go/check then builds a program outside the repository as `go
+# get` users do.
 test-go: go-dist local-pc
-	@unformatted=$$(gofmt -l bindings/go examples/go); \
+	@unformatted=$$(gofmt -l bindings/go examples/go tests/packaging/go); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt -l: $$unformatted"; exit 1; fi
 	cd bindings/go && $(GO) vet ./...
 	cd bindings/go && $(GO_SYSTEM_ENV) $(GO) vet $(GO_SYSTEM) ./...
 	cd examples/go && $(GO) vet ./...
 	cd bindings/go && $(CURDIR)/$(WITH_REDIS) -- $(GO) test -race -count=1 ./...
 	cd bindings/go && GOGC=1 $(GO_SYSTEM_ENV) $(CURDIR)/$(WITH_REDIS) -- $(GO) test $(GO_SYSTEM) -count=1 ./...
+	tests/packaging/go/check $(OUT) $(VERSION)
 
 # The demo and the bench worker link as a Go user's program does, statically. The go command
 # does not see the library change: removing the binary makes it link again.
