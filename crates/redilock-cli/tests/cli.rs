@@ -225,14 +225,7 @@ fn a_conflict_is_silent_with_quiet_or_a_chosen_exit_code() {
             0,
         ),
         (
-            &[
-                "run",
-                "--wait",
-                "300ms",
-                "--conflict-exit-code",
-                "3",
-                "report",
-            ],
+            &["run", "--wait", "1s", "--conflict-exit-code", "3", "report"],
             3,
         ),
     ] {
