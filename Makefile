@@ -84,8 +84,14 @@ check-header:
 
 # Each published crate packages and builds on its own, as crates.io would see it.
 PUBLISHED_CRATES := -p redilock -p redilock-ffi -p redilock-cli
+# Cargo verifies them against a local registry of the crates just packaged, but takes registry
+# crates as immutable: it keeps what it once extracted (in a registry/src folder named without a
+# host) and built. Both are cleared first, or a crate is built against its dependency as it was
+# at an earlier run; the build has a target folder of its own, so only these crates rebuild.
+CRATES_CHECK_DIR := $(CURDIR)/target/crates-check
 check-crates:
-	$(CARGO) package --quiet --allow-dirty $(PUBLISHED_CRATES)
+	rm -rf $${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/redilock* $(CRATES_CHECK_DIR)/debug/.fingerprint/redilock-*
+	CARGO_TARGET_DIR=$(CRATES_CHECK_DIR) $(CARGO) package --quiet --allow-dirty $(PUBLISHED_CRATES)
 	@echo "crates: $(PUBLISHED_CRATES) package and build"
 
 # The soname the linker records must be the one build.rs, the install rule and the CMake
