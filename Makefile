@@ -70,10 +70,11 @@ test-rust:
 	$(CARGO) test --quiet --workspace
 
 # ---- header -----------------------------------------------------------------------------
-# The header, and the Ruby constants generated from it.
+# The header, the Ruby constants generated from it, and the Go module's copy of it.
 header:
 	cbindgen --config cbindgen.toml --crate redilock-ffi --output include/redilock.h
 	scripts/ruby-constants
+	$(MAKE) --no-print-directory go-header
 
 check-header:
 	@cbindgen --config cbindgen.toml --crate redilock-ffi --output $(OUT)/redilock.h.new 2>/dev/null

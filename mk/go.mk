@@ -13,9 +13,11 @@ GO_SYSTEM_ENV := PKG_CONFIG_PATH=$(OUT)/pkgconfig
 # The host platform's libredilock.a, named by GOOS_GOARCH, without its debug information (less
 # than half the size) and with zeroed archive dates, so that a rebuild of the same sources
 # commits the same bytes. The module's copy of the header must match include/redilock.h.
+# The module also carries the project's LICENSE, which pkg.go.dev needs to show its documentation.
 go-dist: lib
 	@cmp -s include/redilock.h $(GO_CLIB)/redilock.h \
 	  || { echo "$(GO_CLIB)/redilock.h differs from include/redilock.h: run 'make go-header' and commit it"; exit 1; }
+	@cmp -s LICENSE bindings/go/LICENSE || { echo "bindings/go/LICENSE differs from LICENSE: copy it"; exit 1; }
 	@dist=$(GO_CLIB)/libredilock_$$($(GO) env GOOS)_$$($(GO) env GOARCH).a; \
 	  $(STRIP) --strip-debug --enable-deterministic-archives -o $$dist $(LIB_DIR)/libredilock.a && \
 	  echo "go-dist: $$dist, $$(du -h --apparent-size $$dist | cut -f1)" \
