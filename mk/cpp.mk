@@ -22,8 +22,9 @@ $(OUT)/cpp/test-cpp-asan: $(CPP_TEST_DEPS) $(GTEST_LIB_DIR)/libgtest.a lib | $(O
 	clang++ $(CXXFLAGS_CPP) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	  $(CPP_TEST_SOURCES) -o $@ $(LINK_LIB) $(GTEST_LINK)
 
-# The suite (g++), the same suite under ASan+UBSan (clang++), then an out-of-tree CMake project (and a
-# pkg-config build of the same program) against a fresh `make install`.
+# The suite (g++), the same suite under ASan+UBSan (clang++), then an out-of-tree CMake project
+# (the program linked to the shared library and to the static one) and a pkg-config build of the
+# same program, against a fresh `make install`.
 test-cpp: $(OUT)/cpp/test-cpp $(OUT)/cpp/test-cpp-asan
 	$(WITH_REDIS) -- $(OUT)/cpp/test-cpp --gtest_brief=1
 	$(WITH_REDIS) -- $(OUT)/cpp/test-cpp-asan --gtest_brief=1
@@ -32,6 +33,7 @@ test-cpp: $(OUT)/cpp/test-cpp $(OUT)/cpp/test-cpp-asan
 	cmake -S tests/cpp/consumer -B $(OUT)/cpp/consumer -DCMAKE_PREFIX_PATH=$(CPP_PREFIX) >/dev/null
 	cmake --build $(OUT)/cpp/consumer >/dev/null
 	$(WITH_REDIS) -- $(OUT)/cpp/consumer/consumer
+	$(WITH_REDIS) -- $(OUT)/cpp/consumer/consumer_static
 	c++ -std=c++17 tests/cpp/consumer/main.cpp -o $(OUT)/cpp/consumer-pkg-config \
 	  $$(PKG_CONFIG_PATH=$(CPP_PREFIX)/lib/pkgconfig pkg-config --cflags --libs redilock) -Wl,-rpath,$(CPP_PREFIX)/lib
 	$(WITH_REDIS) -- $(OUT)/cpp/consumer-pkg-config

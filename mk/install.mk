@@ -1,21 +1,84 @@
-# ---- install ----------------------------------------------------------------------------
-install: lib cli
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 644 target/release/libredilock.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 target/release/libredilock.so $(DESTDIR)$(PREFIX)/lib/libredilock.so.$(VERSION)
-	ln -sf libredilock.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libredilock.so
-	install -m 644 include/redilock.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' redilock.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/redilock.pc
-	install -m 644 include/redilock.hpp $(DESTDIR)$(PREFIX)/include/
-	install -d $(DESTDIR)$(PREFIX)/lib/cmake/redilock
-	install -m 644 cmake/redilockConfig.cmake $(DESTDIR)$(PREFIX)/lib/cmake/redilock/
-	sed -e 's|@VERSION@|$(VERSION)|' cmake/redilockConfigVersion.cmake.in \
-	  > $(DESTDIR)$(PREFIX)/lib/cmake/redilock/redilockConfigVersion.cmake
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 -s target/release/redilock $(DESTDIR)$(PREFIX)/bin/
+# ---- install, uninstall (packaging/) -----------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=$(PREFIX)/lib]: LIBDIR apart from PREFIX
+# for multiarch layouts, as `make deb` uses (/usr/lib/x86_64-linux-gnu).
+LIBDIR     ?= $(PREFIX)/lib
+BINDIR     := $(PREFIX)/bin
+INCLUDEDIR := $(PREFIX)/include
+MAN1DIR    := $(PREFIX)/share/man/man1
+CMAKEDIR    = $(LIBDIR)/cmake/redilock
+STRIP      ?= strip
+MAN_PAGE   := $(OUT)/man/redilock.1
 
+# Every file install writes, each made by one rule below; uninstall removes this same list.
+INSTALLED_FILES = $(addprefix $(DESTDIR), \
+  $(LIBDIR)/libredilock.so.$(VERSION) $(LIBDIR)/$(SONAME) $(LIBDIR)/libredilock.so $(LIBDIR)/libredilock.a \
+  $(INCLUDEDIR)/redilock.h $(INCLUDEDIR)/redilock.hpp \
+  $(LIBDIR)/pkgconfig/redilock.pc $(LIBDIR)/pkgconfig/redilock-static.pc \
+  $(CMAKEDIR)/redilockConfig.cmake $(CMAKEDIR)/redilockConfigVersion.cmake \
+  $(BINDIR)/redilock $(MAN1DIR)/redilock.1)
+# Installing copies whatever the dates of the files already there.
+.PHONY: $(INSTALLED_FILES)
+
+install: $(INSTALLED_FILES)
+	$(if $(DESTDIR),,@packaging/refresh-loader-cache install $(LIBDIR) $(SONAME))
+
+# Only the directory that is redilock's alone goes with the files; lib, include and the rest
+# are shared with other software.
+uninstall:
+	rm -f $(INSTALLED_FILES)
+	[ ! -d $(DESTDIR)$(CMAKEDIR) ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(CMAKEDIR)
+	$(if $(DESTDIR),,@packaging/refresh-loader-cache uninstall $(LIBDIR) $(SONAME))
+
+# The shared library keeps only what linking and loading use (14 MB down to 2); the archive
+# loses its debug information but keeps the symbol table that linking it needs. Neither keeps
+# the compilers' .comment notes. Mode 644: the loader maps a library without the x bit.
+$(DESTDIR)$(LIBDIR)/libredilock.so.$(VERSION): lib
+	install -D -m 644 $(LIB_DIR)/libredilock.so $@
+	$(STRIP) --strip-unneeded --remove-section=.comment $@
+
+$(DESTDIR)$(LIBDIR)/libredilock.a: lib
+	install -D -m 644 $(LIB_DIR)/libredilock.a $@
+	$(STRIP) --strip-debug --remove-section=.comment --enable-deterministic-archives $@
+
+# The soname link is what programs load, the unversioned one what -lredilock finds.
+$(DESTDIR)$(LIBDIR)/$(SONAME): $(DESTDIR)$(LIBDIR)/libredilock.so.$(VERSION)
+	ln -sf $(<F) $@
+
+$(DESTDIR)$(LIBDIR)/libredilock.so: $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(<F) $@
+
+$(addprefix $(DESTDIR)$(INCLUDEDIR)/,redilock.h redilock.hpp): $(DESTDIR)$(INCLUDEDIR)/%: include/%
+	install -D -m 644 $< $@
+
+$(DESTDIR)$(BINDIR)/redilock: cli
+	install -D -m 755 $(LIB_DIR)/redilock $@
+	$(STRIP) --remove-section=.comment $@
+
+$(DESTDIR)$(MAN1DIR)/redilock.1: man
+	install -D -m 644 $(MAN_PAGE) $@
+
+# The system libraries libredilock.a needs, as rustc reports them for this target (-lgcc_s
+# -lutil ... -lc on Linux). Asked once per Cargo.lock: asking rebuilds the crate.
+NATIVE_LIBS_FILE := $(OUT)/native-static-libs
+$(NATIVE_LIBS_FILE): Cargo.lock | $(OUT)
+	$(CARGO) rustc --quiet -p redilock-ffi --release --crate-type staticlib -- --print native-static-libs \
+	  2> $@.log || { cat $@.log; exit 1; }
+	sed -n 's/^note: native-static-libs: //p' $@.log | grep . > $@.tmp && mv $@.tmp $@
+
+# The templates' @NAME@ fields. The .pc files name their directories from ${prefix}, as
+# pkg-config's relocation expects; the CMake file finds the headers relative to itself.
+NATIVE_STATIC_LIBS = $(shell cat $(NATIVE_LIBS_FILE))
+SUBSTITUTE = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+  -e 's|@VERSION@|$(VERSION)|' -e 's|@NATIVE_STATIC_LIBS@|$(NATIVE_STATIC_LIBS)|' \
+  -e 's|@CMAKEDIR_TO_INCLUDEDIR@|$(shell realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|'
+
+$(addprefix $(DESTDIR)$(LIBDIR)/pkgconfig/,redilock.pc redilock-static.pc): $(DESTDIR)$(LIBDIR)/pkgconfig/%: %.in $(NATIVE_LIBS_FILE)
+	install -d $(@D)
+	$(SUBSTITUTE) $< > $@ && chmod 644 $@
+
+$(addprefix $(DESTDIR)$(CMAKEDIR)/,redilockConfig.cmake redilockConfigVersion.cmake): $(DESTDIR)$(CMAKEDIR)/%: cmake/%.in $(NATIVE_LIBS_FILE)
+	install -d $(@D)
+	$(SUBSTITUTE) $< > $@ && chmod 644 $@
 
 # What an installed tree offers programs outside the repository.
 test-install:
