@@ -1,4 +1,4 @@
-# ---- install, uninstall (packaging/) -----------------------------------------------------
+# ---- install, uninstall, deb (packaging/, tests/install) ---------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=$(PREFIX)/lib]: LIBDIR apart from PREFIX
 # for multiarch layouts, as `make deb` uses (/usr/lib/x86_64-linux-gnu).
 LIBDIR     ?= $(PREFIX)/lib
@@ -79,6 +79,19 @@ $(addprefix $(DESTDIR)$(LIBDIR)/pkgconfig/,redilock.pc redilock-static.pc): $(DE
 $(addprefix $(DESTDIR)$(CMAKEDIR)/,redilockConfig.cmake redilockConfigVersion.cmake): $(DESTDIR)$(CMAKEDIR)/%: cmake/%.in $(NATIVE_LIBS_FILE)
 	install -d $(@D)
 	$(SUBSTITUTE) $< > $@ && chmod 644 $@
+
+# ---- Debian package ----------------------------------------------------------------------
+# build/redilock_VERSION_ARCH.deb: `make install` staged under /usr, with the library in the
+# multiarch directory like Debian's own; packaging/deb/build adds the rest.
+DEB_WORK        = $(OUT)/deb
+DEB_MAINTAINER ?= redilock contributors <maintainers@redilock.invalid>
+
+.PHONY: deb
+deb: | $(OUT)
+	rm -rf $(DEB_WORK)
+	$(MAKE) --no-print-directory install DESTDIR=$(DEB_WORK)/debian/redilock PREFIX=/usr \
+	  LIBDIR=/usr/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+	packaging/deb/build $(DEB_WORK) $(VERSION) $(SONAME) '$(DEB_MAINTAINER)' $(OUT)
 
 # What an installed tree offers programs outside the repository.
 test-install:
