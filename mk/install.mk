@@ -93,6 +93,8 @@ deb: | $(OUT)
 	  LIBDIR=/usr/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 	packaging/deb/build $(DEB_WORK) $(VERSION) $(SONAME) '$(DEB_MAINTAINER)' $(OUT)
 
-# What an installed tree offers programs outside the repository.
-test-install:
-	@echo "test-install: nothing yet"
+# What an installed tree gives programs outside the repository: make install and uninstall,
+# static linking, the Debian package (tests/install/run says what each step checks).
+test-install: $(NATIVE_LIBS_FILE)
+	MAKE='$(MAKE)' VERSION=$(VERSION) SONAME=$(SONAME) NATIVE_STATIC_LIBS='$(NATIVE_STATIC_LIBS)' \
+	  $(WITH_REDIS) -- tests/install/run $(OUT)/install-test
