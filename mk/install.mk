@@ -83,15 +83,18 @@ $(addprefix $(DESTDIR)$(CMAKEDIR)/,redilockConfig.cmake redilockConfigVersion.cm
 # ---- Debian package ----------------------------------------------------------------------
 # build/redilock_VERSION_ARCH.deb: `make install` staged under /usr, with the library in the
 # multiarch directory like Debian's own; packaging/deb/build adds the rest.
+# Its dates (man page, changelog, file times) are the last commit's unless SOURCE_DATE_EPOCH
+# says otherwise, so that building the same sources again gives the same package.
 DEB_WORK        = $(OUT)/deb
 DEB_MAINTAINER ?= redilock contributors <maintainers@redilock.invalid>
+DEB_DATE        = $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null || date +%s))
 
 .PHONY: deb
 deb: | $(OUT)
 	rm -rf $(DEB_WORK)
-	$(MAKE) --no-print-directory install DESTDIR=$(DEB_WORK)/debian/redilock PREFIX=/usr \
-	  LIBDIR=/usr/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-	packaging/deb/build $(DEB_WORK) $(VERSION) $(SONAME) '$(DEB_MAINTAINER)' $(OUT)
+	SOURCE_DATE_EPOCH=$(DEB_DATE) $(MAKE) --no-print-directory install DESTDIR=$(DEB_WORK)/debian/redilock \
+	  PREFIX=/usr LIBDIR=/usr/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+	SOURCE_DATE_EPOCH=$(DEB_DATE) packaging/deb/build $(DEB_WORK) $(VERSION) $(SONAME) '$(DEB_MAINTAINER)' $(OUT)
 
 # What an installed tree gives programs outside the repository: make install and uninstall,
 # static linking, the Debian package (tests/install/run says what each step checks).
