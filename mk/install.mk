@@ -29,7 +29,7 @@ uninstall:
 	[ ! -d $(DESTDIR)$(CMAKEDIR) ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(CMAKEDIR)
 	$(if $(DESTDIR),,@packaging/refresh-loader-cache uninstall $(LIBDIR) $(SONAME))
 
-# The shared library keeps only what linking and loading use (14 MB down to 2); the archive
+# The shared library keeps only what linking and loading use (15 MB down to 2); the archive
 # loses its debug information but keeps the symbol table that linking it needs. Neither keeps
 # the compilers' .comment notes. Mode 644: the loader maps a library without the x bit.
 $(DESTDIR)$(LIBDIR)/libredilock.so.$(VERSION): lib
