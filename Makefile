@@ -3,6 +3,7 @@
 
 PREFIX   ?= /usr/local
 CARGO    ?= cargo
+STRIP    ?= strip
 VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 MAJOR    := $(firstword $(subst ., ,$(VERSION)))
 MINOR    := $(word 2,$(subst ., ,$(VERSION)))
@@ -31,14 +32,23 @@ lib:
 $(OUT):
 	mkdir -p $(OUT)
 
+# The system libraries libredilock.a needs, as rustc reports them for this target (-lgcc_s
+# -lutil ... -lc on Linux). Asked once per Cargo.lock: asking rebuilds the crate.
+NATIVE_LIBS_FILE := $(OUT)/native-static-libs
+$(NATIVE_LIBS_FILE): Cargo.lock | $(OUT)
+	$(CARGO) rustc --quiet -p redilock-ffi --release --crate-type staticlib -- --print native-static-libs \
+	  2> $@.log || { cat $@.log; exit 1; }
+	sed -n 's/^note: native-static-libs: //p' $@.log | grep . > $@.tmp && mv $@.tmp $@
+NATIVE_STATIC_LIBS = $(shell cat $(NATIVE_LIBS_FILE))
+
 # A pkg-config file for the build tree, so bindings that link with `pkg-config redilock`
 # (Go's #cgo pkg-config) build against target/release without installing:
 #   PKG_CONFIG_PATH=$(OUT)/pkgconfig go test ./...
 LOCAL_PC := $(OUT)/pkgconfig/redilock.pc
 local-pc: $(LOCAL_PC)
-$(LOCAL_PC): redilock.pc.in Cargo.toml | $(OUT)
+$(LOCAL_PC): redilock.pc.in Cargo.toml $(NATIVE_LIBS_FILE) | $(OUT)
 	mkdir -p $(OUT)/pkgconfig
-	sed -e 's|@VERSION@|$(VERSION)|' -e 's|^libdir=.*|libdir=$(LIB_DIR)|' \
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|^libdir=.*|libdir=$(LIB_DIR)|' -e 's|@NATIVE_STATIC_LIBS@|$(NATIVE_STATIC_LIBS)|' \
 	  -e 's|^includedir=.*|includedir=$(CURDIR)/include|' -e 's|^prefix=.*|prefix=$(CURDIR)|' \
 	  -e 's|^Libs: .*|Libs: -L$${libdir} -lredilock -Wl,-rpath,$${libdir}|' redilock.pc.in > $@
 

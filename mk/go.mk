@@ -3,7 +3,6 @@
 # go-dist writes; -tags redilock_system links through `pkg-config redilock` instead, which the
 # build-tree redilock.pc (local-pc) points at target/release.
 GO      ?= go
-STRIP   ?= strip
 GO_CLIB := bindings/go/internal/clib
 GO_SYSTEM := -tags redilock_system
 GO_SYSTEM_ENV := PKG_CONFIG_PATH=$(OUT)/pkgconfig
@@ -13,8 +12,11 @@ GO_SYSTEM_ENV := PKG_CONFIG_PATH=$(OUT)/pkgconfig
 # The host platform's libredilock.a, named by GOOS_GOARCH, without its debug information (less
 # than half the size) and with zeroed archive dates, so that a rebuild of the same sources
 # commits the same bytes. The module's copy of the header must match include/redilock.h.
-# The module also carries the project's LICENSE, which pkg.go.dev needs to show its documentation.
-go-dist: lib
+# The module also carries the project's LICENSE, which pkg.go.dev needs to show its documentation;
+# link_static.go names the system libraries the archive needs, as rustc reports them.
+go-dist: lib $(NATIVE_LIBS_FILE)
+	@grep -qF 'LDFLAGS: $(NATIVE_STATIC_LIBS)' bindings/go/link_static.go \
+	  || { echo "bindings/go/link_static.go: the system libraries differ from rustc's: $(NATIVE_STATIC_LIBS)"; exit 1; }
 	@cmp -s include/redilock.h $(GO_CLIB)/redilock.h \
 	  || { echo "$(GO_CLIB)/redilock.h differs from include/redilock.h: run 'make go-header' and commit it"; exit 1; }
 	@cmp -s LICENSE bindings/go/LICENSE || { echo "bindings/go/LICENSE differs from LICENSE: copy it"; exit 1; }

@@ -6,7 +6,6 @@ BINDIR     := $(PREFIX)/bin
 INCLUDEDIR := $(PREFIX)/include
 MAN1DIR    := $(PREFIX)/share/man/man1
 CMAKEDIR    = $(LIBDIR)/cmake/redilock
-STRIP      ?= strip
 MAN_PAGE   := $(OUT)/man/redilock.1
 
 # Every file install writes, each made by one rule below; uninstall removes this same list.
@@ -57,17 +56,8 @@ $(DESTDIR)$(BINDIR)/redilock: cli
 $(DESTDIR)$(MAN1DIR)/redilock.1: man
 	install -D -m 644 $(MAN_PAGE) $@
 
-# The system libraries libredilock.a needs, as rustc reports them for this target (-lgcc_s
-# -lutil ... -lc on Linux). Asked once per Cargo.lock: asking rebuilds the crate.
-NATIVE_LIBS_FILE := $(OUT)/native-static-libs
-$(NATIVE_LIBS_FILE): Cargo.lock | $(OUT)
-	$(CARGO) rustc --quiet -p redilock-ffi --release --crate-type staticlib -- --print native-static-libs \
-	  2> $@.log || { cat $@.log; exit 1; }
-	sed -n 's/^note: native-static-libs: //p' $@.log | grep . > $@.tmp && mv $@.tmp $@
-
 # The templates' @NAME@ fields. The .pc files name their directories from ${prefix}, as
 # pkg-config's relocation expects; the CMake file finds the headers relative to itself.
-NATIVE_STATIC_LIBS = $(shell cat $(NATIVE_LIBS_FILE))
 SUBSTITUTE = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
   -e 's|@VERSION@|$(VERSION)|' -e 's|@NATIVE_STATIC_LIBS@|$(NATIVE_STATIC_LIBS)|' \
   -e 's|@CMAKEDIR_TO_INCLUDEDIR@|$(shell realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|'
