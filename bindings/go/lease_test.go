@@ -353,8 +353,12 @@ func TestMaxHoldCapsTheRenewal(t *testing.T) {
 	if held < maxHold-50*time.Millisecond {
 		t.Errorf("lost after %v, before the cap", held)
 	}
-	if keyExists(t, name) {
-		t.Error("reported lost while the key still exists")
+	// The loss is told when the lease ends by the client's clock, which starts a lease when
+	// the renewal is sent, a moment before Redis does: the key may outlive the notice by that.
+	for deadline := time.Now().Add(scaled(500 * time.Millisecond)); keyExists(t, name); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("reported lost while the key still exists")
+		}
 	}
 	if err := lock.Unlock(ctx); !errors.Is(err, redilock.ErrNotOwner) {
 		t.Errorf("Unlock after the cap: %v", err)
