@@ -21,7 +21,7 @@ gem: lib | $(OUT)
 	  $(GEM_STAGE)/
 	gem build --strict -C $(GEM_STAGE) redilock.gemspec --output $(PLAIN_GEM)
 	mkdir -p $(dir $(GEM_BUNDLED))
-	strip --strip-unneeded -o $(GEM_BUNDLED) $(RUBY_LIB)
+	$(STRIP) --strip-unneeded -o $(GEM_BUNDLED) $(RUBY_LIB)
 	REDILOCK_GEM_PLATFORM=$(GEM_PLATFORM) gem build --strict -C $(GEM_STAGE) redilock.gemspec \
 	  --output $(PLATFORM_GEM)
 	@echo "gem: $(PLAIN_GEM) ($$(stat -c %s $(PLAIN_GEM)) bytes), no library"
