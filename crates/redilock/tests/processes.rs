@@ -255,7 +255,15 @@ impl FencedStore {
         let (newest, count) = parse_state(&text);
         let accepted = fence > newest;
         if accepted {
-            std::fs::write(&state, format!("{fence} {}", count + 1)).unwrap();
+            // Written aside and renamed into place: a writer that overlaps (its lock lost, its
+            // write about to be refused) reads the old state or the new, never half of one.
+            let aside = self.dir.join(format!(
+                "state.{}.{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::write(&aside, format!("{fence} {}", count + 1)).unwrap();
+            std::fs::rename(&aside, &state).unwrap();
         }
         if !overlap {
             std::fs::remove_file(&marker).unwrap();
