@@ -24,7 +24,11 @@ pub(crate) struct SharedConnection {
 
 impl SharedConnection {
     pub(crate) fn new(deployment: Deployment, connect_timeout: Duration) -> Self {
-        let config = AsyncConnectionConfig::new().set_connection_timeout(Some(connect_timeout));
+        // Every call is bounded by its own deadline (see `send`), not by the redis crate's
+        // 500 ms default: a reply may take up to a command timeout (a WAIT, a slow server).
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(None);
         SharedConnection {
             deployment,
             config,
