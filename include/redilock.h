@@ -218,6 +218,12 @@ typedef struct {
 #define REDILOCK_STATUS_REDIS 301
 
 /*
+ Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
+ asks for: the lock was released (a failover could have lost it).
+ */
+#define REDILOCK_STATUS_NOT_REPLICATED 303
+
+/*
  A bug in the library was caught at the boundary; the handle may be unusable.
  */
 #define REDILOCK_STATUS_PANIC 900

@@ -66,6 +66,10 @@ module Redilock
     # Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
     STATUS_REDIS = 301
 
+    # Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
+    # asks for: the lock was released (a failover could have lost it).
+    STATUS_NOT_REPLICATED = 303
+
     # A bug in the library was caught at the boundary; the handle may be unusable.
     STATUS_PANIC = 900
   end
