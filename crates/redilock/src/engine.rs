@@ -200,8 +200,8 @@ impl Engine {
         let call = || calls::acquire(&request.key, &request.token, request.ttl, queueing, barging);
         let deadline = self.call_deadline();
         let in_flight = GiveBack::armed(self, request);
-        let replication = &self.replication;
-        match replication
+        match self
+            .replication
             .send(transport, call, calls::acquired, deadline)
             .await
         {
@@ -373,8 +373,8 @@ impl Engine {
         }
         let call = || calls::extend(&request.key, &request.token, request.ttl);
         let (connection, deadline) = (&*self.connection, self.call_deadline());
-        let replication = &self.replication;
-        let (extended, acks) = replication
+        let (extended, acks) = self
+            .replication
             .send(connection, call, calls::extended, deadline)
             .await?;
         if !calls::extended(&extended) {
@@ -504,8 +504,8 @@ impl Engine {
         let ttl = self.options.effective_ttl(Some(ttl))?;
         let call = || calls::extend(&key, token, ttl);
         let deadline = self.call_deadline();
-        let replication = &self.replication;
-        let (extended, acks) = replication
+        let (extended, acks) = self
+            .replication
             .send(transport, call, calls::extended, deadline)
             .await?;
         owner_checked(name, calls::extended(&extended))?;

@@ -140,7 +140,7 @@ fn a_renewal_the_paused_replica_cannot_acknowledge_loses_the_lease_and_releases_
     replica.pause();
     // Renewals start at a third of the TTL and go unacknowledged until the lease runs out.
     let lost = c
-        .wait_for_loss(&lease.token, Wait::AtMost(scaled(ttl * 3)), None)
+        .wait_for_loss(&lease.token, Wait::AtMost(ttl * 3), None)
         .unwrap();
     assert!(lost, "the lease was lost");
     assert_eq!(renewal.loss(), Some(Loss::NotReplicated));
