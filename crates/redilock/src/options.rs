@@ -46,8 +46,9 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReplicaAcks {
     /// One when the server is a primary with replicas connected, none otherwise. The client
-    /// asks `ROLE` before its first lock write and again after a write failed or fell short (a
-    /// failover, a replica gone); a Redis user that may not run `ROLE` gets none.
+    /// sends `ROLE` in front of its first lock write, in the same round trip, and again after a
+    /// write got no reply or fell short (a failover, a replica gone); a Redis user that may not
+    /// run `ROLE` gets none.
     #[default]
     Auto,
     /// This many replicas; `Count(0)` sends no `WAIT`.
