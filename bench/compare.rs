@@ -9,9 +9,12 @@
 //! fencing, no wake-up) and the Rust blocking client.
 //! Rounds interleave the rows so that drift on a noisy machine hits them all alike.
 //!
+//! A table of its own measures replica acknowledgement (WAIT after each lock write) against a
+//! primary with one replica.
+//!
 //! Environment: BENCH_ROUNDS (default 7), BENCH_SECONDS per row and round (default 2).
 
-use redilock::{blocking, Options, Wait};
+use redilock::{blocking, Options, ReplicaAcks, Wait};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -36,6 +39,7 @@ fn main() {
 
     uncontended(&out_dir, &url, rounds, seconds);
     contended(&out_dir, &url, seconds.max(1.0) * 2.5);
+    replica_acks(&server, rounds, seconds);
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -54,7 +58,13 @@ fn run_as_worker(kind: &str, args: &[String]) -> bool {
     let run: fn(&str, Duration) -> f64 = match kind {
         "worker-raw" => raw_cycles,
         "worker-bare" => bare_cycles,
-        "worker-rust" => blocking_cycles,
+        "worker-rust" => |url, duration| blocking_cycles(url, duration, ReplicaAcks::Auto),
+        "worker-rust-acks-off" => {
+            |url, duration| blocking_cycles(url, duration, ReplicaAcks::Count(0))
+        }
+        "worker-rust-acks-one" => {
+            |url, duration| blocking_cycles(url, duration, ReplicaAcks::Count(1))
+        }
         _ => return false,
     };
     let (url, seconds) = (&args[1], args[2].parse().expect("seconds"));
@@ -209,8 +219,12 @@ fn raw_try_lock(conn: &mut redis::Connection, name: &str, token: &str) -> bool {
     taken.is_some()
 }
 
-fn blocking_cycles(url: &str, duration: Duration) -> f64 {
-    let client = blocking::Client::new(url, Options::default()).unwrap();
+fn blocking_cycles(url: &str, duration: Duration, replica_acks: ReplicaAcks) -> f64 {
+    let options = Options {
+        replica_acks,
+        ..Options::default()
+    };
+    let client = blocking::Client::new(url, options).unwrap();
     let name = format!("bench:rust:{}", std::process::id());
     count_cycles(duration, || {
         let token = client
@@ -219,6 +233,79 @@ fn blocking_cycles(url: &str, duration: Duration) -> f64 {
             .token;
         client.unlock(&name, &token).unwrap();
     })
+}
+
+/// What replica acknowledgement costs: the Rust blocking client's uncontended cycles against a
+/// primary with one replica on loopback, without WAIT, with WAIT for the replica, and by
+/// default (AUTO: WAIT for the replica, which ROLE reports); then what AUTO's ROLE costs a new
+/// client, whose first lock carries it.
+fn replica_acks(primary: &redilock_test_harness::RedisServer, rounds: usize, seconds: f64) {
+    let _replica = redilock_test_harness::RedisServer::start_replica_of(primary); // for the whole measurement
+    let url = primary.url();
+    let this = std::env::current_exe().expect("own path");
+    let rows = [
+        ("acks off (0)", "worker-rust-acks-off"),
+        ("acks 1 (WAIT for the replica)", "worker-rust-acks-one"),
+        ("AUTO (default)", "worker-rust"),
+    ];
+    let mut samples = vec![Vec::new(); rows.len()];
+    for _ in 0..rounds {
+        for ((_, kind), sample) in rows.iter().zip(samples.iter_mut()) {
+            let worker = (this.clone(), vec![*kind]);
+            sample.push(program_cycles(&worker, &url, seconds).expect("bench worker"));
+        }
+    }
+    println!("\nReplica acknowledgement: uncontended lock + unlock, Rust blocking client, a primary with one replica");
+    println!("| {:<30} | {:>10} | {:>8} |", "row", "cycles/s", "vs off");
+    println!("|{:-<32}|{:->12}|{:->10}|", "", "", "");
+    for (row, (label, _)) in rows.iter().enumerate() {
+        let mut per_round: Vec<f64> = samples[row]
+            .iter()
+            .zip(&samples[0])
+            .map(|(value, off)| value / off)
+            .collect();
+        println!(
+            "| {label:<30} | {:>10.0} | {:>7.2}x |",
+            median(&mut samples[row].clone()),
+            median(&mut per_round)
+        );
+    }
+    println!("\nA new client's first lock + unlock (connecting included), median of 50");
+    let alone = redilock_test_harness::RedisServer::start();
+    for (label, acks, server) in [
+        ("acks off, no replica", ReplicaAcks::Count(0), &alone),
+        (
+            "AUTO, no replica (ROLE in front)",
+            ReplicaAcks::Auto,
+            &alone,
+        ),
+        ("acks 1, one replica", ReplicaAcks::Count(1), primary),
+        (
+            "AUTO, one replica (ROLE, then WAIT)",
+            ReplicaAcks::Auto,
+            primary,
+        ),
+    ] {
+        let mut times: Vec<f64> = (0..50)
+            .map(|_| first_lock_ms(&server.url(), acks))
+            .collect();
+        println!("| {label:<36} | {:>6.2} ms |", median(&mut times));
+    }
+}
+
+/// How long a new client takes to connect, lock and unlock once, in ms.
+fn first_lock_ms(url: &str, replica_acks: ReplicaAcks) -> f64 {
+    let options = Options {
+        replica_acks,
+        ..Options::default()
+    };
+    let started = Instant::now();
+    let client = blocking::Client::new(url, options).unwrap();
+    let lease = client
+        .lock("bench:first", Some(Duration::from_secs(10)), Wait::TryOnce)
+        .unwrap();
+    client.unlock("bench:first", &lease.token).unwrap();
+    started.elapsed().as_secs_f64() * 1e3
 }
 
 fn count_cycles(duration: Duration, mut cycle: impl FnMut()) -> f64 {

@@ -399,8 +399,18 @@ def contenders_table(rows):
                  [[row.label, row.library, row.waiting] for row in rows])
 
 
+def kept_notes(markdown_path):
+    """The "## Notes" section of the report being replaced, written by hand (one-off
+    measurements this run does not make), with its heading; "" when there is none."""
+    if not markdown_path.exists():
+        return ""
+    found = re.search(r"^## Notes\n.*?(?=^## )", markdown_path.read_text(), re.M | re.S)
+    return found.group(0) if found else ""
+
+
 def write_report(rows, results, valgrind, context, markdown_path, chart_path):
     chart(rows, results, context["hold_seconds"], chart_path)
+    notes = kept_notes(markdown_path)
     text = f"""# redilock next to its peers
 
 Measured by `make bench-peers` on {context['started']} ({context['minutes']:.0f} minutes), against one private
@@ -514,7 +524,7 @@ acquisition), {context['crash_runs']} runs of each, interleaved.
 
 {targets_section(rows, results)}
 
-## Reproduce
+{notes}## Reproduce
 
 ```sh
 make bench-peers

@@ -145,6 +145,9 @@ const (
 	StatusConnection Status = C.REDILOCK_STATUS_CONNECTION
 	// StatusRedis: Redis replied with an error (NOAUTH, WRONGTYPE…). Matches ErrRedis.
 	StatusRedis Status = C.REDILOCK_STATUS_REDIS
+	// StatusNotReplicated: too few replicas acknowledged the lock in time; it was released.
+	// Matches ErrNotReplicated.
+	StatusNotReplicated Status = C.REDILOCK_STATUS_NOT_REPLICATED
 	// StatusPanic: the library caught an internal bug; the client may be unusable.
 	StatusPanic Status = C.REDILOCK_STATUS_PANIC
 )

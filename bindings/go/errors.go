@@ -31,6 +31,9 @@ var (
 	ErrConnection = &Error{Status: StatusConnection, Message: "connection to Redis failed"}
 	// ErrRedis: Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
 	ErrRedis = &Error{Status: StatusRedis, Message: "Redis replied with an error"}
+	// ErrNotReplicated: too few replicas acknowledged the lock write in time, so the lock was
+	// released (a failover could have lost it).
+	ErrNotReplicated = &Error{Status: StatusNotReplicated, Message: "lock not acknowledged by enough replicas"}
 	// ErrClosed: the Client was closed, before or during the call.
 	ErrClosed = &Error{Status: StatusClosed, Message: "client is closed"}
 	// ErrLost: an auto-renewed lock was lost (a renewal found it gone or taken, it could not

@@ -139,6 +139,51 @@ static bool last_error_says(const char *words) {
     return strstr(redilock_last_error(), words) != NULL;
 }
 
+/* Replica acknowledgement: the arguments, the refusal of a WAIT timeout that does not fit inside
+ * the command timeout, and NOT_REPLICATED from a Redis that has no replica to acknowledge. */
+static void test_replica_acks(void) {
+    CHECK(REDILOCK_STATUS_NOT_REPLICATED == 303);
+    CHECK(strcmp(redilock_status_str(REDILOCK_STATUS_NOT_REPLICATED),
+                 "lock write not acknowledged by enough replicas") == 0);
+    redilock_options *options = NULL;
+    CHECK_STATUS(redilock_options_new(&options), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_replica_acks(NULL, 1, 0), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_options_set_replica_acks(options, -2, 0), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("REDILOCK_REPLICA_ACKS_AUTO (-1), 0 (off) or positive, not -2"));
+    CHECK_STATUS(redilock_options_set_replica_acks(options, INT32_MIN, 0), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(redilock_options_set_replica_acks(options, 1, -1), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("negative"));
+    CHECK_STATUS(redilock_options_set_replica_acks(options, REDILOCK_REPLICA_ACKS_AUTO, 0), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_replica_acks(options, INT32_MAX, 0), REDILOCK_STATUS_OK);
+
+    /* WAIT and the write share one command timeout: a WAIT as long as it is refused. */
+    redilock *client = (redilock *)&client;
+    CHECK_STATUS(redilock_options_set_command_timeout_ms(options, 500), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_replica_acks(options, 1, 500), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_new_with_options(url, options, &client), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(client == NULL);
+    CHECK(last_error_says("must be shorter than the command timeout (500 ms)"));
+
+    /* The test Redis has no replica: one required is never there. */
+    CHECK_STATUS(redilock_options_set_replica_acks(options, 1, 50), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_new_with_options(url, options, &client), REDILOCK_STATUS_OK);
+    char token[REDILOCK_TOKEN_LEN];
+    CHECK_STATUS(redilock_lock(client, "acks:job", 5000, REDILOCK_NO_WAIT, token, sizeof token),
+                 REDILOCK_STATUS_NOT_REPLICATED);
+    CHECK(token[0] == '\0');
+    CHECK(last_error_says("acknowledged by 0 of the 1 replicas required within 50 ms"));
+    redilock_free(client);
+
+    /* Off: no WAIT at all. */
+    CHECK_STATUS(redilock_options_set_replica_acks(options, 0, 0), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_new_with_options(url, options, &client), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_lock(client, "acks:job", 5000, REDILOCK_NO_WAIT, token, sizeof token),
+                 REDILOCK_STATUS_OK); /* and so the failed call above left nothing held */
+    CHECK_STATUS(redilock_unlock(client, "acks:job", token), REDILOCK_STATUS_OK);
+    redilock_free(client);
+    redilock_options_free(options);
+}
+
 /* Every duration of the ABI is a signed int64_t of milliseconds, and the library itself refuses
  * a negative one: INVALID_ARGUMENT, a message that says so, nothing sent, no lock left. */
 static void test_negative_durations_are_refused(void) {
@@ -685,6 +730,7 @@ int main(void) {
     test_lock_unlock_and_ownership();
     test_options();
     test_negative_durations_are_refused();
+    test_replica_acks();
     test_saturated_durations();
     test_threads_share_one_client();
     test_fork();

@@ -188,6 +188,10 @@ fn why_lost(loss: Option<Loss>) -> &'static str {
             "Redis stopped answering and the lease ran out (the lock may have expired; whether \
              another owner holds it is unknown)"
         }
+        Some(Loss::NotReplicated) => {
+            "too few replicas acknowledged its renewals before the lease ran out (a failover \
+             could have lost it), so it was released"
+        }
         _ => "it could no longer be renewed",
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::boundary::{boundary, c_str, free_box, hand_out, non_null_mut, Outcome};
 use crate::status::redilock_status;
-use redilock_core::{millis, Options};
+use redilock_core::{millis, Options, ReplicaAcks};
 use std::ffi::c_char;
 
 /// Options for `redilock_new_with_options`. A builder owned by one thread at a time.
@@ -11,7 +11,8 @@ pub struct redilock_options {
 }
 
 /// Creates an options object with the defaults: retry interval 10000 ms, connect timeout
-/// 2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair.
+/// 2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair, replica
+/// acknowledgement `REDILOCK_REPLICA_ACKS_AUTO` within half the command timeout.
 ///
 /// On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
 /// be freed right after `redilock_new_with_options`, which copies it).
@@ -100,6 +101,45 @@ pub extern "C" fn redilock_options_set_fair(
 ) -> redilock_status {
     set(options, |o| {
         o.fair = fair;
+        Ok(())
+    })
+}
+
+/// `count` of `redilock_options_set_replica_acks`: one replica when the server is a primary
+/// with replicas connected, none otherwise (the default).
+pub const REDILOCK_REPLICA_ACKS_AUTO: i32 = -1;
+
+/// How many replicas must acknowledge each lock write (an acquisition, an extend, a renewal)
+/// before it counts. The client sends `WAIT count timeout_ms` after the write, on the same
+/// connection and in the same round trip (a client's first write of each kind costs one round
+/// trip more). A lock that fewer replicas acknowledged is released and the call returns
+/// `REDILOCK_STATUS_NOT_REPLICATED`; an auto-renewed lock whose renewals go unacknowledged
+/// until its lease runs out is lost, and released.
+///
+/// `count`: `REDILOCK_REPLICA_ACKS_AUTO` (-1, the default: 1 when the server is a primary
+/// with replicas connected, as `ROLE` tells, else 0), 0 (off: no `WAIT`), or a number of
+/// replicas (more than the server has makes every lock call fail); below -1 is
+/// INVALID_ARGUMENT. `timeout_ms`: how long `WAIT` waits; 0 for the default, half the command
+/// timeout; negative is INVALID_ARGUMENT. The command timeout bounds a write and its `WAIT`
+/// together, so `redilock_new_with_options` refuses (INVALID_ARGUMENT) a `timeout_ms` that is
+/// not shorter than it.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_replica_acks(
+    options: *mut redilock_options,
+    count: i32,
+    timeout_ms: i64,
+) -> redilock_status {
+    set(options, |o| {
+        o.replica_acks = match count {
+            REDILOCK_REPLICA_ACKS_AUTO => ReplicaAcks::Auto,
+            count => ReplicaAcks::Count(u32::try_from(count).map_err(|_| {
+                redilock_core::Error::InvalidArgument(format!(
+                    "the replica count must be REDILOCK_REPLICA_ACKS_AUTO (-1), 0 (off) or \
+                     positive, not {count}"
+                ))
+            })?),
+        };
+        o.replica_ack_timeout = millis::optional(timeout_ms, "replica acknowledgement timeout")?;
         Ok(())
     })
 }

@@ -12,6 +12,7 @@ use crate::lease::Lease;
 use crate::options::{LockOptions, Options, Wait};
 use crate::protocol::calls::{self, Attempt, Held, Queueing};
 use crate::renewal::{renew, AutoRenew, Loss, Renewal, RenewalState};
+use crate::replication::Replication;
 use crate::state::LockState;
 use crate::token::{ClientId, Token};
 use crate::transport::{Overflow, SharedConnection, Transport};
@@ -28,6 +29,8 @@ use tokio::time::{sleep_until, timeout_at, Instant};
 pub(crate) struct Engine {
     pub(crate) options: Options,
     pub(crate) connection: Arc<SharedConnection>,
+    /// What lock writes ask of replicas; shared with the renewals.
+    replication: Arc<Replication>,
     background: BackgroundRuntime,
     /// Names this client in its tokens, and its wake-up channel.
     client_id: ClientId,
@@ -92,6 +95,7 @@ impl Engine {
         let deployment = Deployment::from_url(redis_url)?;
         Ok(Engine {
             connection: Arc::new(SharedConnection::new(deployment, options.connect_timeout)),
+            replication: Arc::new(Replication::new(&options)),
             options,
             background,
             client_id: ClientId::generate(),
@@ -193,15 +197,25 @@ impl Engine {
             Queueing::TryOnce
         };
         let barging = !self.options.fair;
-        let call = calls::acquire(&request.key, &request.token, request.ttl, queueing, barging);
+        let call = || calls::acquire(&request.key, &request.token, request.ttl, queueing, barging);
+        let deadline = self.call_deadline();
         let in_flight = GiveBack::armed(self, request);
-        match transport
-            .send::<Vec<i64>>(&call, self.call_deadline())
+        match self
+            .replication
+            .send(transport, call, calls::acquired, deadline)
             .await
         {
-            Ok(reply) => {
+            Ok((reply, acks)) => {
+                let attempt = Attempt::from(reply);
+                if let (Attempt::Acquired(_), Err(short)) =
+                    (&attempt, acks.check(ACQUISITION, request.name))
+                {
+                    self.give_back_now(transport, request, deadline).await;
+                    in_flight.disarm();
+                    return Err(short);
+                }
                 in_flight.disarm(); // from here, what it holds is the caller's (or its wait's)
-                Ok(reply.into())
+                Ok(attempt)
             }
             Err(err @ Error::Connection(_)) => Err(err), // dropping in_flight gives back
             Err(err) => {
@@ -251,9 +265,24 @@ impl Engine {
         request: &LockRequest<'_>,
         deadline: std::time::Instant,
     ) {
-        let call = calls::cleanup(&request.key, &request.token, request.ttl);
+        let (key, token) = (&request.key, &request.token);
+        self.give_back_by(transport, key, token, request.ttl, deadline)
+            .await
+    }
+
+    /// Gives back what `token` (which asked for `ttl`) may hold on `key`, waiting for Redis
+    /// until `deadline`; after that, the cleanup task takes over.
+    async fn give_back_by(
+        &self,
+        transport: &impl Transport,
+        key: &[u8],
+        token: &Token,
+        ttl: Duration,
+        deadline: std::time::Instant,
+    ) {
+        let call = calls::cleanup(key, token, ttl);
         if transport.send::<i64>(&call, deadline).await.is_err() {
-            self.give_back(&request.key, &request.token, request.ttl);
+            self.give_back(key, token, ttl);
         }
     }
 
@@ -283,10 +312,14 @@ impl Engine {
                 Err(end) => return self.leave(place, request, end).await,
             };
             match event {
-                Some(Event::Handed { fence, at }) => {
-                    place.disarm(); // the hand-over took the caller off the queue
-                    return self.keep(&*self.connection, request, fence, at).await;
-                }
+                Some(Event::Handed { fence, at }) => match self.confirm_hand_over(request).await {
+                    Ok(true) => {
+                        place.disarm(); // the hand-over took the caller off the queue
+                        return self.keep(&*self.connection, request, fence, at).await;
+                    }
+                    Ok(false) => {} // gone before it was confirmed (its TTL ran out): look again
+                    Err(end) => return self.leave(place, request, end).await,
+                },
                 Some(Event::First { holder_ttl }) => {
                     recheck_at = self.recheck_time(&Held {
                         remaining: holder_ttl,
@@ -299,19 +332,22 @@ impl Engine {
             }
             let asked = Instant::now();
             let barging = !self.options.fair;
-            let call = calls::acquire(
-                &request.key,
-                &request.token,
-                request.ttl,
-                Queueing::Stay,
-                barging,
+            let call = || {
+                let (key, token) = (&request.key, &request.token);
+                calls::acquire(key, token, request.ttl, Queueing::Stay, barging)
+            };
+            let attempt = self.replication.send(
+                &*self.connection,
+                call,
+                calls::acquired,
+                self.call_deadline(),
             );
-            let attempt = self
-                .connection
-                .send::<Vec<i64>>(&call, self.call_deadline());
             match self.until_interrupted(request, attempt).await {
-                Ok(reply) => match reply.into() {
+                Ok((reply, acks)) => match reply.into() {
                     Attempt::Acquired(fence) => {
+                        if let Err(short) = acks.check(ACQUISITION, request.name) {
+                            return self.leave(place, request, short).await;
+                        }
                         place.disarm(); // the script took the caller off the queue
                         return self.keep(&*self.connection, request, fence, asked).await;
                     }
@@ -324,6 +360,28 @@ impl Engine {
                 Err(end) => return self.leave(place, request, end).await,
             }
         }
+    }
+
+    /// Makes a lock handed to the caller count only once replicas have it, when they must
+    /// acknowledge lock writes: the releaser's connection wrote the hand-over, so a WAIT on
+    /// this client's proves nothing until it writes too. It sends the owner-checked extend to
+    /// the TTL the caller asked for, and WAIT with it. `false` when the lock is no longer the
+    /// caller's (its TTL ran out first); NotReplicated when too few replicas acknowledged.
+    async fn confirm_hand_over(&self, request: &LockRequest<'_>) -> Result<bool> {
+        if self.replication.required() == Some(0) {
+            return Ok(true);
+        }
+        let call = || calls::extend(&request.key, &request.token, request.ttl);
+        let (connection, deadline) = (&*self.connection, self.call_deadline());
+        let (extended, acks) = self
+            .replication
+            .send(connection, call, calls::extended, deadline)
+            .await?;
+        if !calls::extended(&extended) {
+            return Ok(false);
+        }
+        acks.check(ACQUISITION, request.name)?;
+        Ok(true)
     }
 
     /// When a waiter that knows `held` looks again, if nothing wakes it first.
@@ -444,9 +502,20 @@ impl Engine {
         self.check_open()?;
         let key = self.key(name)?;
         let ttl = self.options.effective_ttl(Some(ttl))?;
-        let call = calls::extend(&key, token, ttl);
-        let extended = transport.send::<i64>(&call, self.call_deadline()).await?;
-        owner_checked(name, extended == 1)
+        let call = || calls::extend(&key, token, ttl);
+        let deadline = self.call_deadline();
+        let (extended, acks) = self
+            .replication
+            .send(transport, call, calls::extended, deadline)
+            .await?;
+        owner_checked(name, calls::extended(&extended))?;
+        if let Err(short) = acks.check("the extension", name) {
+            // Holds no place in a queue: no TTL names one.
+            self.give_back_by(transport, &key, token, Duration::ZERO, deadline)
+                .await;
+            return Err(short);
+        }
+        Ok(())
     }
 
     pub(crate) async fn remaining_ttl(
@@ -499,6 +568,7 @@ impl Engine {
         }
         runtime.spawn(renew(
             connection,
+            self.replication.clone(),
             self.options.command_timeout,
             key,
             lease.token.clone(),
@@ -674,6 +744,9 @@ impl Drop for Engine {
         }
     }
 }
+
+/// What the messages of a lock call call its write, when replicas did not acknowledge it.
+const ACQUISITION: &str = "the acquisition";
 
 /// How long a cancel or a close waits for Redis to confirm a give-back before leaving it to
 /// the background: the wait must end promptly.

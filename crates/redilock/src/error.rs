@@ -24,6 +24,9 @@ pub enum Error {
     Connection(String),
     /// Redis answered with an error reply (NOAUTH, NOPERM, READONLY, OOM, …).
     Redis(String),
+    /// Fewer replicas acknowledged a lock write in time than [`crate::Options::replica_acks`]
+    /// asks for: the lock was released, since a failover could lose it.
+    NotReplicated(String),
 }
 
 impl Error {
@@ -36,7 +39,8 @@ impl Error {
             | Error::Cancelled(m)
             | Error::Closed(m)
             | Error::Connection(m)
-            | Error::Redis(m) => m,
+            | Error::Redis(m)
+            | Error::NotReplicated(m) => m,
         }
     }
 }

@@ -29,6 +29,30 @@ pub struct Options {
     /// its waiters are only woken to try again. For short critical sections where throughput
     /// matters more than order; there is no bound on how long a waiter may be passed over.
     pub fair: bool,
+    /// How many replicas must acknowledge each lock write (an acquisition, an extend, a
+    /// renewal) before it counts: the client sends `WAIT` after the write, on the same
+    /// connection and in the same round trip. A lock that fewer replicas acknowledged is
+    /// released and the call fails with [`Error::NotReplicated`]; a renewal short of them is
+    /// retried while the lease lasts. Default [`ReplicaAcks::Auto`].
+    pub replica_acks: ReplicaAcks,
+    /// How long a lock write waits for those acknowledgements (`WAIT`'s timeout); `None` (the
+    /// default): half the command timeout, which leaves the other half for the round trips of
+    /// the write and of the release that follows a shortfall. At least 1 ms, and shorter than
+    /// the command timeout, which bounds the write and its `WAIT` together.
+    pub replica_ack_timeout: Option<Duration>,
+}
+
+/// How many replicas must acknowledge a lock write (see [`Options::replica_acks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplicaAcks {
+    /// One when the server is a primary with replicas connected, none otherwise. The client
+    /// sends `ROLE` in front of its first lock write, in the same round trip, and again after a
+    /// write got no reply or fell short (a failover, a replica gone); a Redis user that may not
+    /// run `ROLE` gets none.
+    #[default]
+    Auto,
+    /// This many replicas; `Count(0)` sends no `WAIT`.
+    Count(u32),
 }
 
 impl Default for Options {
@@ -40,6 +64,8 @@ impl Default for Options {
             default_ttl: None,
             key_prefix: Vec::new(),
             fair: true,
+            replica_acks: ReplicaAcks::Auto,
+            replica_ack_timeout: None,
         }
     }
 }
@@ -59,6 +85,35 @@ impl Options {
         }
         if let Some(ttl) = self.default_ttl {
             check_ttl(ttl)?;
+        }
+        self.check_replica_ack_timeout()
+    }
+
+    /// `WAIT`'s timeout: the one set, else half the command timeout (never 0, which would
+    /// make `WAIT` wait forever).
+    pub(crate) fn replica_ack_timeout(&self) -> Duration {
+        self.replica_ack_timeout
+            .unwrap_or(self.command_timeout / 2)
+            .max(Duration::from_millis(1))
+    }
+
+    /// The write and its `WAIT` share one command timeout, so that a lock call keeps its bound.
+    fn check_replica_ack_timeout(&self) -> Result<()> {
+        let Some(timeout) = self.replica_ack_timeout else {
+            return Ok(());
+        };
+        if timeout.as_millis() == 0 {
+            return Err(Error::InvalidArgument(
+                "the replica acknowledgement timeout must be at least 1 ms".into(),
+            ));
+        }
+        if timeout >= self.command_timeout {
+            return Err(Error::InvalidArgument(format!(
+                "the replica acknowledgement timeout ({} ms) must be shorter than the command \
+                 timeout ({} ms), which bounds a lock write and its WAIT together",
+                timeout.as_millis(),
+                self.command_timeout.as_millis()
+            )));
         }
         Ok(())
     }
@@ -147,5 +202,30 @@ mod tests {
         };
         assert!(opts.validate().is_err());
         assert!(Options::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_replica_ack_timeout_fits_inside_the_command_timeout() {
+        let with_timeout = |ms| Options {
+            replica_ack_timeout: Some(Duration::from_millis(ms)),
+            ..Options::default()
+        };
+        assert_eq!(
+            Options::default().replica_ack_timeout(),
+            Duration::from_secs(1)
+        );
+        assert!(with_timeout(1999).validate().is_ok());
+        let refused = with_timeout(2000).validate().unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "the replica acknowledgement timeout (2000 ms) must be shorter than the command \
+             timeout (2000 ms), which bounds a lock write and its WAIT together"
+        );
+        assert!(with_timeout(0).validate().is_err());
+        let tiny = Options {
+            command_timeout: Duration::from_millis(1),
+            ..Options::default()
+        };
+        assert_eq!(tiny.replica_ack_timeout(), Duration::from_millis(1));
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::latch::Latch;
 use crate::protocol::calls;
+use crate::replication::Replication;
 use crate::token::Token;
 use crate::transport::SharedConnection;
 use crate::unwind::catching;
@@ -36,6 +37,9 @@ pub enum Loss {
     NoAnswer,
     /// The hold limit ([`AutoRenew::max_hold`]) was reached and the lease ran out.
     HoldLimit,
+    /// No renewal was acknowledged by as many replicas as [`crate::Options::replica_acks`]
+    /// asks for before the lease ran out; the lock was released.
+    NotReplicated,
     /// The client was closed.
     Closed,
     /// The renewal itself failed (a bug, caught).
@@ -210,10 +214,13 @@ impl LossNotice {
 }
 
 /// Keeps a lease alive until renewal is stopped; marks it lost when it is gone, could not be
-/// renewed before it ran out, or the renewal itself failed (a bug caught here).
+/// renewed before it ran out, or the renewal itself failed (a bug caught here). A lease lost
+/// for want of replica acknowledgements is released after its holder is told: the lock must
+/// not outlive a failover.
 #[allow(clippy::too_many_arguments)] // one lease's whole description, passed once
 pub(crate) async fn renew(
     connection: Arc<SharedConnection>,
+    replication: Arc<Replication>,
     command_timeout: Duration,
     key: Vec<u8>,
     token: Token,
@@ -223,7 +230,7 @@ pub(crate) async fn renew(
     state: Arc<RenewalState>,
 ) {
     let lost = catching(renew_until_lost(
-        &connection,
+        (&connection, &replication),
         command_timeout,
         &key,
         &token,
@@ -232,15 +239,23 @@ pub(crate) async fn renew(
         max_hold,
     ));
     tokio::select! {
-        loss = lost => state.mark_lost(loss.unwrap_or(Loss::Failed)),
+        loss = lost => {
+            let loss = loss.unwrap_or(Loss::Failed);
+            state.mark_lost(loss);
+            if loss == Loss::NotReplicated {
+                let release = calls::cleanup(&key, &token, Duration::ZERO); // no place in a queue
+                let deadline = std::time::Instant::now() + command_timeout;
+                let _ = connection.send::<i64>(&release, deadline).await; // else its TTL ends it
+            }
+        }
         _ = state.stopped.wait() => {}
     }
 }
 
 /// Extends the lease at about a third of its TTL and retries quickly while Redis cannot be
-/// reached; returns why once the lease is lost.
+/// reached or too few replicas acknowledge; returns why once the lease is lost.
 async fn renew_until_lost(
-    connection: &SharedConnection,
+    (connection, replication): (&SharedConnection, &Replication),
     command_timeout: Duration,
     key: &[u8],
     token: &Token,
@@ -252,6 +267,8 @@ async fn renew_until_lost(
     let hold_until = max_hold.and_then(|hold| acquired_at.checked_add(hold));
     let mut lease_ends = acquired_at + ttl;
     let mut next = acquired_at + interval;
+    // Why the lease is lost if it runs out before a renewal goes through.
+    let mut unrenewed = Loss::NoAnswer;
     loop {
         sleep_until(next).await;
         let now = Instant::now();
@@ -264,27 +281,35 @@ async fn renew_until_lost(
             Some(limit) => ttl.min(limit - now).max(Duration::from_millis(1)),
             None => ttl,
         };
-        let call = calls::extend(key, token, extend_by);
+        let call = || calls::extend(key, token, extend_by);
         let deadline = lease_ends.min(now + command_timeout).into_std();
-        match timeout_at(lease_ends, connection.send::<i64>(&call, deadline)).await {
-            Ok(Ok(1)) => {
+        let renewal = replication.send(connection, call, calls::extended, deadline);
+        match timeout_at(lease_ends, renewal).await {
+            Ok(Ok((1, acks))) if acks.suffice() => {
                 lease_ends = now + extend_by;
                 next = now + (extend_by / 3).max(Duration::from_millis(1));
+                continue;
             }
+            // Extended on the primary only: the lease lasts as long as the last acknowledged
+            // renewal made it.
+            Ok(Ok((1, _))) => unrenewed = Loss::NotReplicated,
             Ok(Ok(_)) => return Loss::NotHeld, // the lock is gone or someone else's
-            Ok(Err(_)) => {
-                // Redis unreachable for now: try again soon, while the lease lasts.
-                if Instant::now() >= lease_ends {
-                    return Loss::NoAnswer;
-                }
-                sleep(RETRY_WHEN_UNREACHABLE.min(interval)).await;
-                next = Instant::now();
-            }
-            Err(_) => return Loss::NoAnswer, // the lease ran out while waiting for Redis
+            // Cut short by the lease's end: that says nothing new about Redis.
+            Ok(Err(_)) if Instant::now() >= lease_ends => return unrenewed,
+            Ok(Err(_)) => unrenewed = Loss::NoAnswer,
+            Err(_) => return unrenewed, // the lease ran out while waiting for Redis
         }
+        // Try again soon, while the lease lasts.
+        if Instant::now() >= lease_ends {
+            return unrenewed;
+        }
+        sleep(RETRY_WHEN_UNREACHABLE.min(interval)).await;
+        next = Instant::now();
     }
 }
 
+/// How soon a renewal that did not go through (Redis unreachable, too few replicas) is tried
+/// again, at most.
 const RETRY_WHEN_UNREACHABLE: Duration = Duration::from_millis(100);
 
 #[cfg(test)]

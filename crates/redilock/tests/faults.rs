@@ -2,6 +2,7 @@
 //! status within their timeouts and the same client works again afterwards.
 
 use redilock::{blocking::Client, Error, Options, Wait};
+use redilock_test_harness::proxy::{Fault, FaultProxy};
 use redilock_test_harness::{free_port, queue, scaled, wait_until, RedisServer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -211,4 +212,25 @@ fn signals_that_interrupt_a_call_do_not_fail_it() {
         std::thread::sleep(Duration::from_micros(50));
     }
     assert!(worker.join().unwrap() > 0);
+}
+
+#[test]
+fn a_slow_reply_on_the_shared_connection_may_take_up_to_the_command_timeout() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port);
+    let options = Options {
+        command_timeout: Duration::from_secs(5),
+        ..quick_options()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let c = redilock::Client::new(&proxy.url(), options).unwrap();
+        c.ping().await.unwrap(); // connected before the replies slow down
+                                 // "+PONG\r\n", one byte every 150 ms: about 900 ms, beyond the redis crate's default.
+        proxy.set_fault(Fault::SlowReplies(Duration::from_millis(150)));
+        c.ping().await.unwrap();
+    });
 }

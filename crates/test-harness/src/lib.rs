@@ -44,6 +44,37 @@ impl RedisServer {
         panic!("could not start redis-server on a free port (is redis-server installed? run scripts/setup)");
     }
 
+    /// Starts a replica of `primary` and returns once it has the primary's data and follows
+    /// its writes.
+    pub fn start_replica_of(primary: &RedisServer) -> RedisServer {
+        Self::start_replica_via(primary, primary.port)
+    }
+
+    /// Starts a replica of `primary` that reaches it at `port` (a proxy in front of it, say),
+    /// and returns once it follows the primary's writes: its link is up and the primary
+    /// counts it among its replicas (ROLE lists it, WAIT counts its acknowledgements).
+    pub fn start_replica_via(primary: &RedisServer, port: u16) -> RedisServer {
+        let replica = Self::start_with(&["--replicaof", "127.0.0.1", &port.to_string()]);
+        let online = format!("port={},state=online", replica.port);
+        wait_until("the replica follows its primary", || {
+            let has_link = replica.cli(&["INFO", "replication"]);
+            has_link
+                .lines()
+                .any(|line| line.trim() == "master_link_status:up")
+                && primary.cli(&["INFO", "replication"]).contains(&online)
+        });
+        replica
+    }
+
+    /// Makes a replica a primary of its own, as a failover does (`REPLICAOF NO ONE`).
+    pub fn promote(&self) {
+        assert_eq!(
+            self.cli(&["REPLICAOF", "NO", "ONE"]),
+            "OK",
+            "promote the replica"
+        );
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -145,6 +176,9 @@ impl RedisServer {
                 "",
                 "--appendonly",
                 "no",
+                // A replica is served at once, not after the default 5 s of waiting for others.
+                "--repl-diskless-sync-delay",
+                "0",
             ])
             .args([
                 "--unixsocket",

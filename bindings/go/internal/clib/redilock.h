@@ -62,6 +62,12 @@
 #define REDILOCK_MAX_TTL_MS 4611686018427387904
 
 /*
+ `count` of `redilock_options_set_replica_acks`: one replica when the server is a primary
+ with replicas connected, none otherwise (the default).
+ */
+#define REDILOCK_REPLICA_ACKS_AUTO -1
+
+/*
  Library version at compile time; `redilock_version()` gives it at run time. A test keeps
  these equal to the version in Cargo.toml. A program built against 0.MINOR runs only with a
  library of the same minor version (the soname says so: libredilock.so.0.MINOR).
@@ -216,6 +222,12 @@ typedef struct {
  Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
  */
 #define REDILOCK_STATUS_REDIS 301
+
+/*
+ Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
+ asks for: the lock was released (a failover could have lost it).
+ */
+#define REDILOCK_STATUS_NOT_REPLICATED 303
 
 /*
  A bug in the library was caught at the boundary; the handle may be unusable.
@@ -385,7 +397,8 @@ redilock_status redilock_lock_ex(redilock *client, const char *name, int64_t ttl
 
 /*
  Creates an options object with the defaults: retry interval 10000 ms, connect timeout
- 2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair.
+ 2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair, replica
+ acknowledgement `REDILOCK_REPLICA_ACKS_AUTO` within half the command timeout.
 
  On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
  be freed right after `redilock_new_with_options`, which copies it).
@@ -427,6 +440,24 @@ redilock_status redilock_options_set_key_prefix(redilock_options *options, const
  throughput matters more than order (a waiter may be passed over any number of times).
  */
 redilock_status redilock_options_set_fair(redilock_options *options, bool fair);
+
+/*
+ How many replicas must acknowledge each lock write (an acquisition, an extend, a renewal)
+ before it counts. The client sends `WAIT count timeout_ms` after the write, on the same
+ connection and in the same round trip (a client's first write of each kind costs one round
+ trip more). A lock that fewer replicas acknowledged is released and the call returns
+ `REDILOCK_STATUS_NOT_REPLICATED`; an auto-renewed lock whose renewals go unacknowledged
+ until its lease runs out is lost, and released.
+
+ `count`: `REDILOCK_REPLICA_ACKS_AUTO` (-1, the default: 1 when the server is a primary
+ with replicas connected, as `ROLE` tells, else 0), 0 (off: no `WAIT`), or a number of
+ replicas (more than the server has makes every lock call fail); below -1 is
+ INVALID_ARGUMENT. `timeout_ms`: how long `WAIT` waits; 0 for the default, half the command
+ timeout; negative is INVALID_ARGUMENT. The command timeout bounds a write and its `WAIT`
+ together, so `redilock_new_with_options` refuses (INVALID_ARGUMENT) a `timeout_ms` that is
+ not shorter than it.
+ */
+redilock_status redilock_options_set_replica_acks(redilock_options *options, int32_t count, int64_t timeout_ms);
 
 /*
  Frees an options object. NULL is a no-op.

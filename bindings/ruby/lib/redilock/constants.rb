@@ -23,6 +23,10 @@ module Redilock
     # The largest TTL accepted, 2^62 ms (the largest Redis takes): an effectively eternal lock.
     MAX_TTL_MS = 4_611_686_018_427_387_904
 
+    # `count` of `redilock_options_set_replica_acks`: one replica when the server is a primary
+    # with replicas connected, none otherwise (the default).
+    REPLICA_ACKS_AUTO = -1
+
     # Library version at compile time; `redilock_version()` gives it at run time. A test keeps
     # these equal to the version in Cargo.toml. A program built against 0.MINOR runs only with a
     # library of the same minor version (the soname says so: libredilock.so.0.MINOR).
@@ -65,6 +69,10 @@ module Redilock
 
     # Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
     STATUS_REDIS = 301
+
+    # Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
+    # asks for: the lock was released (a failover could have lost it).
+    STATUS_NOT_REPLICATED = 303
 
     # A bug in the library was caught at the boundary; the handle may be unusable.
     STATUS_PANIC = 900

@@ -36,6 +36,10 @@ module Redilock
   # Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, ...).
   class RedisError < Error; end
 
+  # Too few replicas acknowledged the lock write in time: the lock was released, since a
+  # failover could have lost it.
+  class NotReplicated < Error; end
+
   # The client was created in a parent process before `fork`; create one in this process.
   class WrongProcess < Error; end
 
@@ -66,7 +70,8 @@ module Redilock
     Native::STATUS_NOT_OWNER => NotOwner,
     Native::STATUS_CLOSED => ClientClosed,
     Native::STATUS_CONNECTION => ConnectionError,
-    Native::STATUS_REDIS => RedisError
+    Native::STATUS_REDIS => RedisError,
+    Native::STATUS_NOT_REPLICATED => NotReplicated
   }.freeze
   private_constant :ERROR_CLASSES
 

@@ -3,7 +3,7 @@
 use super::keys::{fence_key, queue_key, withdrawn_key};
 use super::scripts::{ACQUIRE, CLEANUP, EXTEND, RELEASE, REMAINING};
 use crate::token::Token;
-use redis::{Cmd, ScriptInvocation};
+use redis::{Cmd, Pipeline, RedisResult, Script, ScriptInvocation, Value};
 use std::time::Duration;
 
 /// One call, and whether it may be sent again.
@@ -12,11 +12,21 @@ pub(crate) struct Call {
     /// Sending it twice does what sending it once does, so a call whose reused connection
     /// turns out dead (Redis restarted while the client was idle) may be sent once more.
     pub(crate) idempotent: bool,
+    /// The SHA1 of its script, if it is one.
+    pub(crate) script: Option<&'static str>,
 }
 
 pub(crate) enum Request {
     /// EVALSHA, with the script loaded on NOSCRIPT.
     Script(ScriptInvocation<'static>),
+    /// EVALSHA among other commands, written together on one connection and read together
+    /// (see [`then_wait`], [`after_role`]); the script is loaded on NOSCRIPT and all sent again.
+    Pipelined {
+        script: ScriptInvocation<'static>,
+        pipeline: Pipeline,
+        /// Where the script's reply is among the replies.
+        script_at: usize,
+    },
     Command(Cmd),
 }
 
@@ -66,7 +76,7 @@ pub(crate) fn acquire(
     if let Some(mode) = mode {
         call.arg(mode);
     }
-    script(call, true)
+    script(&ACQUIRE, call, true)
 }
 
 /// The atomic compare-and-delete that hands the lock to the first waiter in line; replies 1
@@ -77,7 +87,7 @@ pub(crate) fn release(key: &[u8], token: &Token) -> Call {
     call.key(fence_key(key))
         .key(queue_key(key))
         .arg(token.as_str());
-    script(call, false)
+    script(&RELEASE, call, false)
 }
 
 /// Gives back everything `token` (which asked for `ttl`) may hold when its caller stopped
@@ -90,7 +100,7 @@ pub(crate) fn cleanup(key: &[u8], token: &Token, ttl: Duration) -> Call {
         .arg(token.as_str())
         .arg(queue_entry(token, ttl))
         .arg(millis(WITHDRAWN_FOR));
-    script(call, true)
+    script(&CLEANUP, call, true)
 }
 
 /// A waiter's entry in the queue: its token, then the TTL it asked for.
@@ -105,14 +115,14 @@ pub(crate) fn extend(key: &[u8], token: &Token, ttl: Duration) -> Call {
     call.key(queue_key(key))
         .arg(token.as_str())
         .arg(millis(ttl));
-    script(call, true)
+    script(&EXTEND, call, true)
 }
 
 /// The owner's remaining TTL in ms: -1 without expiry, -3 when `token` does not hold it.
 pub(crate) fn remaining(key: &[u8], token: &Token) -> Call {
     let mut call = REMAINING.key(key);
     call.arg(token.as_str());
-    script(call, true)
+    script(&REMAINING, call, true)
 }
 
 /// Anyone's remaining TTL in ms: -2 when free, -1 without expiry.
@@ -126,10 +136,83 @@ pub(crate) fn ping() -> Call {
     command(redis::cmd("PING"))
 }
 
-fn script(invocation: ScriptInvocation<'static>, idempotent: bool) -> Call {
+/// `call`, a script that writes, followed on the same connection by `WAIT replicas timeout`,
+/// which counts the replicas that acknowledged this connection's writes: the script's own, and
+/// through it everything written before. The reply is the pair (the script's reply, WAIT's
+/// reply as a [`Value`]: the count, or why WAIT was refused).
+pub(crate) fn then_wait(call: Call, replicas: u32, timeout: Duration) -> Call {
+    pipelined(call, 0, |pipeline, script| {
+        pipeline
+            .invoke_script(script)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(millis(timeout));
+    })
+}
+
+/// `call`, a script, after ROLE in the same round trip: the reply is the pair (ROLE's reply
+/// as a [`Value`], the script's reply).
+pub(crate) fn after_role(call: Call) -> Call {
+    pipelined(call, 1, |pipeline, script| {
+        pipeline.cmd("ROLE").invoke_script(script);
+    })
+}
+
+/// `call`'s script in a pipeline that `build` makes, its reply the `script_at`-th. Only
+/// scripts are pipelined: another call is left as it is.
+fn pipelined(
+    call: Call,
+    script_at: usize,
+    build: impl FnOnce(&mut Pipeline, &ScriptInvocation<'static>),
+) -> Call {
+    let request = match call.request {
+        Request::Script(script) => {
+            let mut pipeline = redis::pipe();
+            build(&mut pipeline, &script);
+            pipeline.ignore_errors(); // each reply is read in its place: see script_in_pipeline
+            Request::Pipelined {
+                script,
+                pipeline,
+                script_at,
+            }
+        }
+        other => other,
+    };
+    Call { request, ..call }
+}
+
+/// The replies of a [`Request::Pipelined`] as one value for the caller's tuple: the script's
+/// error reply is the call's error (a NOSCRIPT one tells the transport to load the script);
+/// the other commands' replies are left in their places.
+pub(crate) fn script_in_pipeline(replies: Value, script_at: usize) -> RedisResult<Value> {
+    match replies {
+        Value::Array(replies) => match replies.get(script_at) {
+            Some(Value::ServerError(err)) => Err(err.clone().into()),
+            _ => Ok(Value::Array(replies)),
+        },
+        other => Ok(other),
+    }
+}
+
+/// Whether an acquire call's reply says it took the lock.
+pub(crate) fn acquired(reply: &Vec<i64>) -> bool {
+    matches!(reply.as_slice(), [1, _])
+}
+
+/// Whether an extend call's reply says it extended the lock.
+pub(crate) fn extended(reply: &i64) -> bool {
+    *reply == 1
+}
+
+fn script(
+    source: &'static Script,
+    invocation: ScriptInvocation<'static>,
+    idempotent: bool,
+) -> Call {
     Call {
         request: Request::Script(invocation),
         idempotent,
+        script: Some(source.get_hash()),
     }
 }
 
@@ -137,6 +220,7 @@ fn command(cmd: Cmd) -> Call {
     Call {
         request: Request::Command(cmd),
         idempotent: true,
+        script: None,
     }
 }
 

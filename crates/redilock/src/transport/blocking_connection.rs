@@ -228,13 +228,15 @@ impl ConnectionLike for BlockingConnection {
             }
         };
         self.socket.write_all_before(cmd, deadline)?;
+        // Every reply is read, error replies included (they stay in their place, for the
+        // command or the pipeline to report), so that the connection stays in step.
         let mut replies = Vec::with_capacity(count);
         for index in 0..offset + count {
             let mut reader = BoundedReader {
                 socket: &mut self.socket,
                 deadline,
             };
-            let value = self.parser.parse_value(&mut reader)?.extract_error()?;
+            let value = self.parser.parse_value(&mut reader)?;
             if index >= offset {
                 replies.push(value);
             }

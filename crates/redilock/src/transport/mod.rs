@@ -11,8 +11,8 @@ pub(crate) use pool::ConnectionPool;
 pub use pool::DIRECT_CONNECTIONS;
 
 use crate::error::Result;
-use crate::protocol::calls::Call;
-use redis::FromRedisValue;
+use crate::protocol::calls::{script_in_pipeline, Call, Request};
+use redis::{FromRedisValue, RedisResult};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -79,6 +79,61 @@ pub(crate) fn run_now<F: Future>(runtime: &tokio::runtime::Runtime, operation: F
         Poll::Ready(output) => output,
         Poll::Pending => runtime.block_on(operation),
     }
+}
+
+/// Sends `request` over a blocking connection and reads its reply.
+fn query<T: FromRedisValue>(
+    request: &Request,
+    conn: &mut dyn redis::ConnectionLike,
+) -> RedisResult<T> {
+    match request {
+        Request::Script(script) => script.invoke(conn),
+        Request::Pipelined {
+            script,
+            pipeline,
+            script_at,
+        } => {
+            let replies = match script_in_pipeline(pipeline.query(conn)?, *script_at) {
+                Err(err) if is_noscript(&err) => {
+                    script.load(conn)?;
+                    script_in_pipeline(pipeline.query(conn)?, *script_at)
+                }
+                replies => replies,
+            }?;
+            Ok(redis::from_redis_value(replies)?)
+        }
+        Request::Command(cmd) => cmd.query(conn),
+    }
+}
+
+/// [`query`] over an async connection.
+async fn query_async<T: FromRedisValue>(
+    request: &Request,
+    conn: &mut impl redis::aio::ConnectionLike,
+) -> RedisResult<T> {
+    match request {
+        Request::Script(script) => script.invoke_async(conn).await,
+        Request::Pipelined {
+            script,
+            pipeline,
+            script_at,
+        } => {
+            let replies = match script_in_pipeline(pipeline.query_async(conn).await?, *script_at) {
+                Err(err) if is_noscript(&err) => {
+                    script.load_async(conn).await?;
+                    script_in_pipeline(pipeline.query_async(conn).await?, *script_at)
+                }
+                replies => replies,
+            }?;
+            Ok(redis::from_redis_value(replies)?)
+        }
+        Request::Command(cmd) => cmd.query_async(conn).await,
+    }
+}
+
+/// The script is not in the server's cache (first use, a restart): it did not run.
+fn is_noscript(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }
 
 /// Whether a connection stays usable after `err`: only an error reply leaves it in step.

@@ -1,10 +1,10 @@
 //! One multiplexed connection shared by every caller of a client, re-established on demand
 //! after Redis goes away. No lock is held while a command is on the wire.
 
-use super::keeps_connection;
+use super::{keeps_connection, query_async};
 use crate::deployment::Deployment;
 use crate::error::{from_redis, Error, Result};
-use crate::protocol::calls::{Call, Request};
+use crate::protocol::calls::Call;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue};
 use std::sync::Mutex;
@@ -24,7 +24,11 @@ pub(crate) struct SharedConnection {
 
 impl SharedConnection {
     pub(crate) fn new(deployment: Deployment, connect_timeout: Duration) -> Self {
-        let config = AsyncConnectionConfig::new().set_connection_timeout(Some(connect_timeout));
+        // Every call is bounded by its own deadline (see `send`), not by the redis crate's
+        // 500 ms default: a reply may take up to a command timeout (a WAIT, a slow server).
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(None);
         SharedConnection {
             deployment,
             config,
@@ -48,10 +52,7 @@ impl SharedConnection {
         deadline: std::time::Instant,
     ) -> Result<T> {
         let send = |mut conn: MultiplexedConnection| async move {
-            match &call.request {
-                Request::Script(script) => script.invoke_async(&mut conn).await,
-                Request::Command(cmd) => cmd.query_async(&mut conn).await,
-            }
+            query_async(&call.request, &mut conn).await
         };
         let mut deadline = Instant::from_std(deadline);
         if deadline <= Instant::now() {

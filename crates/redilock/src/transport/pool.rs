@@ -6,10 +6,10 @@
 //! many threads use it. The pool's lock is never held while a command is on the wire.
 
 use super::blocking_connection::{timed_out, BlockingConnection};
-use super::keeps_connection;
+use super::{keeps_connection, query};
 use crate::deployment::Deployment;
 use crate::error::{from_redis, Error, Result};
-use crate::protocol::calls::{Call, Request};
+use crate::protocol::calls::Call;
 use redis::{FromRedisValue, RedisResult};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -68,12 +68,7 @@ impl ConnectionPool {
         call: &Call,
         mut deadline: Instant,
     ) -> Option<Result<T>> {
-        let send = |conn: &mut BlockingConnection| -> RedisResult<T> {
-            match &call.request {
-                Request::Script(script) => script.invoke(conn),
-                Request::Command(cmd) => cmd.query(conn),
-            }
-        };
+        let send = |conn: &mut BlockingConnection| query(&call.request, conn);
         let mut borrowed = self.borrow()?;
         if !call.idempotent
             && borrowed

@@ -28,8 +28,11 @@ if (barging or redis.call('LLEN', KEYS[3]) == 0) and redis.call('SET', KEYS[1], 
   return {1, next_fence(KEYS[2])}
 end
 local holder = redis.call('GET', KEYS[1])
--- Already ours: handed to the caller, or this attempt was resent after its reply was lost.
+-- Already ours: handed to the caller, or this attempt was resent after its reply was lost. The
+-- TTL starts again from now, as the caller's lease does: a write of the caller's own, so that a
+-- WAIT sent after this script counts the hand-over too (another client wrote it).
 if holder == token then
+  redis.call('PEXPIRE', KEYS[1], ttl)
   return {1, redis.call('GET', KEYS[2]) or '0'}
 end
 if not holder then
