@@ -145,6 +145,8 @@ const (
 	StatusConnection Status = C.REDILOCK_STATUS_CONNECTION
 	// StatusRedis: Redis replied with an error (NOAUTH, WRONGTYPE…). Matches ErrRedis.
 	StatusRedis Status = C.REDILOCK_STATUS_REDIS
+	// StatusTLS: the TLS handshake with Redis failed, or a certificate was refused. Matches ErrTLS.
+	StatusTLS Status = C.REDILOCK_STATUS_TLS
 	// StatusPanic: the library caught an internal bug; the client may be unusable.
 	StatusPanic Status = C.REDILOCK_STATUS_PANIC
 )

@@ -31,6 +31,8 @@ var (
 	ErrConnection = &Error{Status: StatusConnection, Message: "connection to Redis failed"}
 	// ErrRedis: Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
 	ErrRedis = &Error{Status: StatusRedis, Message: "Redis replied with an error"}
+	// ErrTLS: the TLS handshake with Redis failed, or a certificate was refused (rediss://).
+	ErrTLS = &Error{Status: StatusTLS, Message: "TLS handshake with Redis failed"}
 	// ErrClosed: the Client was closed, before or during the call.
 	ErrClosed = &Error{Status: StatusClosed, Message: "client is closed"}
 	// ErrLost: an auto-renewed lock was lost (a renewal found it gone or taken, it could not

@@ -18,7 +18,8 @@ pub const EXIT_CODES: &[(&str, &str)] = &[
     ("64", "usage: bad option, duration or Redis URL"),
     (
         "69",
-        "Redis unavailable: unreachable, timed out, or refused the command (NOAUTH, READONLY…)",
+        "Redis unavailable: unreachable, timed out, refused the command (NOAUTH, READONLY…),\n\
+         or the TLS handshake failed",
     ),
     ("70", "internal error"),
     (

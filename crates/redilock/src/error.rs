@@ -24,6 +24,10 @@ pub enum Error {
     Connection(String),
     /// Redis answered with an error reply (NOAUTH, NOPERM, READONLY, OOM, …).
     Redis(String),
+    /// A `rediss://` connection could not be set up: the TLS handshake failed, or a
+    /// certificate was refused (the server's by this client, or this client's by the server).
+    /// Nothing was sent: it happens while connecting.
+    Tls(String),
 }
 
 impl Error {
@@ -36,7 +40,8 @@ impl Error {
             | Error::Cancelled(m)
             | Error::Closed(m)
             | Error::Connection(m)
-            | Error::Redis(m) => m,
+            | Error::Redis(m)
+            | Error::Tls(m) => m,
         }
     }
 }

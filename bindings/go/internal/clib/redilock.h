@@ -218,6 +218,12 @@ typedef struct {
 #define REDILOCK_STATUS_REDIS 301
 
 /*
+ A `rediss://` connection could not be set up: the TLS handshake failed, or a certificate
+ was refused (the server's by this client, or this client's by the server). Nothing was sent.
+ */
+#define REDILOCK_STATUS_TLS 302
+
+/*
  A bug in the library was caught at the boundary; the handle may be unusable.
  */
 #define REDILOCK_STATUS_PANIC 900

@@ -66,6 +66,10 @@ module Redilock
     # Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
     STATUS_REDIS = 301
 
+    # A `rediss://` connection could not be set up: the TLS handshake failed, or a certificate
+    # was refused (the server's by this client, or this client's by the server). Nothing was sent.
+    STATUS_TLS = 302
+
     # A bug in the library was caught at the boundary; the handle may be unusable.
     STATUS_PANIC = 900
   end

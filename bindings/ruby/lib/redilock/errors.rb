@@ -36,6 +36,9 @@ module Redilock
   # Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, ...).
   class RedisError < Error; end
 
+  # The TLS handshake with Redis failed, or a certificate was refused (rediss:// URLs).
+  class TLSError < Error; end
+
   # The client was created in a parent process before `fork`; create one in this process.
   class WrongProcess < Error; end
 
@@ -66,7 +69,8 @@ module Redilock
     Native::STATUS_NOT_OWNER => NotOwner,
     Native::STATUS_CLOSED => ClientClosed,
     Native::STATUS_CONNECTION => ConnectionError,
-    Native::STATUS_REDIS => RedisError
+    Native::STATUS_REDIS => RedisError,
+    Native::STATUS_TLS => TLSError
   }.freeze
   private_constant :ERROR_CLASSES
 
