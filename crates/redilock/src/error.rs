@@ -89,6 +89,14 @@ pub(crate) fn from_redis(err: &redis::RedisError, server: &str) -> Error {
     }
 }
 
+/// The I/O error behind `err`, if one is. The redis crate keeps it behind an `Arc`, as the
+/// source of the error.
+pub(crate) fn io_error_in(err: &redis::RedisError) -> Option<&std::io::Error> {
+    let source = std::error::Error::source(err)?;
+    let shared = source.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()?;
+    shared.downcast_ref()
+}
+
 /// The kind of the system call's error behind `err`, read back from the "(os error N)" that
 /// ends its text: the redis crate does not hand out the `std::io::Error` it wraps.
 fn os_error_kind(err: &redis::RedisError) -> Option<std::io::ErrorKind> {

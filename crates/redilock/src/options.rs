@@ -3,6 +3,7 @@
 use crate::cancel::CancelSignal;
 use crate::error::{Error, Result};
 use crate::renewal::AutoRenew;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The longest TTL accepted: 2^62 ms, the largest `PX` Redis takes (an effectively eternal lock).
@@ -29,6 +30,21 @@ pub struct Options {
     /// its waiters are only woken to try again. For short critical sections where throughput
     /// matters more than order; there is no bound on how long a waiter may be passed over.
     pub fair: bool,
+    /// `rediss://` only: a PEM file of the certificate authorities that may sign the server's
+    /// certificate, trusted instead of the system's roots. Read when the client is created.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `rediss://` only: the certificate this client presents to servers that ask for one
+    /// (mutual TLS). Read when the client is created.
+    pub tls_client_cert: Option<TlsClientCert>,
+}
+
+/// A client certificate and its private key, two PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsClientCert {
+    /// The certificate, optionally followed by the intermediate certificates of its chain.
+    pub cert_file: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 impl Default for Options {
@@ -40,6 +56,8 @@ impl Default for Options {
             default_ttl: None,
             key_prefix: Vec::new(),
             fair: true,
+            tls_ca_file: None,
+            tls_client_cert: None,
         }
     }
 }
