@@ -224,6 +224,12 @@ typedef struct {
 #define REDILOCK_STATUS_REDIS 301
 
 /*
+ A `rediss://` connection could not be set up: the TLS handshake failed, or a certificate
+ was refused (the server's by this client, or this client's by the server). Nothing was sent.
+ */
+#define REDILOCK_STATUS_TLS 302
+
+/*
  Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
  asks for: the lock was released (a failover could have lost it).
  */
@@ -259,9 +265,12 @@ void redilock_cancel_free(redilock_cancel *cancel);
  Creates a client for `redis_url` with default options and `default_ttl_ms` (0: every lock
  call must pass a TTL).
 
- URLs: `redis://[user:password@]host[:port][/db]` and `unix:///path/to/redis.sock`. No I/O
- happens here: the client connects on first use (see `redilock_ping`) and reconnects by
- itself after Redis comes back.
+ URLs: `redis://[user:password@]host[:port][/db]`, the same with `rediss://` for TLS, and
+ `unix:///path/to/redis.sock`. Over TLS the server's certificate is verified against the
+ system's root certificates, or the options' CA file (`redilock_options_set_tls_ca_file`);
+ a URL ending in `#insecure` skips that verification. No network I/O happens here: the
+ client connects on first use (see `redilock_ping`) and reconnects by itself after Redis
+ comes back; a failed TLS handshake then returns REDILOCK_STATUS_TLS.
 
  On success `*client_out` owns a new client; free it with `redilock_free`. On failure it is
  set to NULL. The URL string is not retained.
@@ -270,7 +279,7 @@ redilock_status redilock_new(const char *redis_url, int64_t default_ttl_ms, redi
 
 /*
  Like `redilock_new`, with options (NULL: the defaults). The options are copied; the object
- stays owned by the caller.
+ stays owned by the caller. The TLS files the options name are read here.
  */
 redilock_status redilock_new_with_options(const char *redis_url, const redilock_options *options, redilock **client_out);
 
@@ -398,7 +407,8 @@ redilock_status redilock_lock_ex(redilock *client, const char *name, int64_t ttl
 /*
  Creates an options object with the defaults: retry interval 10000 ms, connect timeout
  2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair, replica
- acknowledgement `REDILOCK_REPLICA_ACKS_AUTO` within half the command timeout.
+ acknowledgement `REDILOCK_REPLICA_ACKS_AUTO` within half the command timeout, no TLS CA
+ file (the system's root certificates) and no TLS client certificate.
 
  On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
  be freed right after `redilock_new_with_options`, which copies it).
@@ -458,6 +468,25 @@ redilock_status redilock_options_set_fair(redilock_options *options, bool fair);
  not shorter than it.
  */
 redilock_status redilock_options_set_replica_acks(redilock_options *options, int32_t count, int64_t timeout_ms);
+
+/*
+ For `rediss://` URLs: the PEM file of the certificate authorities that may sign the
+ server's certificate, trusted instead of the system's root certificates. NULL clears it.
+ The path is copied; the file is read by `redilock_new_with_options`, which returns
+ INVALID_ARGUMENT, naming the file, when it cannot be read or holds no certificate (and for
+ a URL that is not `rediss://`).
+ */
+redilock_status redilock_options_set_tls_ca_file(redilock_options *options, const char *path);
+
+/*
+ For `rediss://` URLs: the certificate this client presents to servers that require one
+ (mutual TLS), and its private key, two PEM files (the certificate may be followed by the
+ intermediates of its chain). A NULL `cert_path` clears both; with a certificate, the key
+ is required. The paths are copied; the files are read by `redilock_new_with_options`, which
+ returns INVALID_ARGUMENT, naming the file, when one cannot be read, holds no certificate or
+ key, or the two do not belong together.
+ */
+redilock_status redilock_options_set_tls_client_cert_file(redilock_options *options, const char *cert_path, const char *key_path);
 
 /*
  Frees an options object. NULL is a no-op.

@@ -91,6 +91,7 @@ enum class errc : redilock_status {
     closed = REDILOCK_STATUS_CLOSED,
     connection = REDILOCK_STATUS_CONNECTION,
     redis = REDILOCK_STATUS_REDIS,
+    tls = REDILOCK_STATUS_TLS,
     not_replicated = REDILOCK_STATUS_NOT_REPLICATED,
     panic = REDILOCK_STATUS_PANIC,
 };

@@ -145,6 +145,8 @@ const (
 	StatusConnection Status = C.REDILOCK_STATUS_CONNECTION
 	// StatusRedis: Redis replied with an error (NOAUTH, WRONGTYPE…). Matches ErrRedis.
 	StatusRedis Status = C.REDILOCK_STATUS_REDIS
+	// StatusTLS: the TLS handshake with Redis failed, or a certificate was refused. Matches ErrTLS.
+	StatusTLS Status = C.REDILOCK_STATUS_TLS
 	// StatusNotReplicated: too few replicas acknowledged the lock in time; it was released.
 	// Matches ErrNotReplicated.
 	StatusNotReplicated Status = C.REDILOCK_STATUS_NOT_REPLICATED

@@ -34,6 +34,8 @@ var (
 	// ErrNotReplicated: too few replicas acknowledged the lock write in time, so the lock was
 	// released (a failover could have lost it).
 	ErrNotReplicated = &Error{Status: StatusNotReplicated, Message: "lock not acknowledged by enough replicas"}
+	// ErrTLS: the TLS handshake with Redis failed, or a certificate was refused (rediss://).
+	ErrTLS = &Error{Status: StatusTLS, Message: "TLS handshake with Redis failed"}
 	// ErrClosed: the Client was closed, before or during the call.
 	ErrClosed = &Error{Status: StatusClosed, Message: "client is closed"}
 	// ErrLost: an auto-renewed lock was lost (a renewal found it gone or taken, it could not

@@ -184,6 +184,48 @@ static void test_replica_acks(void) {
     redilock_options_free(options);
 }
 
+/* The TLS options and the TLS status. Handshakes with TLS servers (certificates, mutual TLS)
+ * are tested from Rust: crates/redilock/tests/tls.rs, and through this ABI in
+ * crates/redilock-ffi. The constructor reads the files and names the one it cannot use. */
+static void test_tls_options(void) {
+    CHECK(strcmp(redilock_status_str(REDILOCK_STATUS_TLS), "TLS handshake with Redis failed") == 0);
+    CHECK_STATUS(redilock_options_set_tls_ca_file(NULL, "ca.pem"), REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_options_set_tls_client_cert_file(NULL, "client.pem", "client.key"),
+                 REDILOCK_STATUS_NULL_ARGUMENT);
+
+    redilock_options *options = NULL;
+    redilock *client = (redilock *)&client; /* a failed constructor must reset it */
+    CHECK_STATUS(redilock_options_new(&options), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_tls_client_cert_file(options, "client.pem", NULL),
+                 REDILOCK_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(redilock_options_set_tls_client_cert_file(options, "/nonexistent/client.pem", "client.key"),
+                 REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_new_with_options("rediss://127.0.0.1", options, &client), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(client == NULL);
+    CHECK(last_error_says("/nonexistent/client.pem"));
+    /* Certificates with a plain URL would send in the clear what was meant to be encrypted. */
+    CHECK_STATUS(redilock_new_with_options(url, options, &client), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("not rediss://"));
+    CHECK_STATUS(redilock_options_set_tls_client_cert_file(options, NULL, NULL), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_tls_ca_file(options, "/nonexistent/ca.pem"), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_new_with_options("rediss://127.0.0.1", options, &client), REDILOCK_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_says("/nonexistent/ca.pem"));
+    CHECK_STATUS(redilock_options_set_tls_ca_file(options, NULL), REDILOCK_STATUS_OK); /* NULL clears */
+
+    /* A TLS client on the test server's plain port gets no TLS answer: TLS, within the
+     * connect timeout. #insecure: no certificate is needed to try. */
+    char tls_url[256];
+    snprintf(tls_url, sizeof tls_url, "rediss://%s#insecure", strstr(url, "://") + 3);
+    CHECK_STATUS(redilock_options_set_connect_timeout_ms(options, 300), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_new_with_options(tls_url, options, &client), REDILOCK_STATUS_OK);
+    double started = now_ms();
+    CHECK_STATUS(redilock_ping(client), REDILOCK_STATUS_TLS);
+    CHECK(last_error_says("is it a TLS port?"));
+    CHECK(now_ms() - started < scaled_ms(1500));
+    redilock_free(client);
+    redilock_options_free(options);
+}
+
 /* Every duration of the ABI is a signed int64_t of milliseconds, and the library itself refuses
  * a negative one: INVALID_ARGUMENT, a message that says so, nothing sent, no lock left. */
 static void test_negative_durations_are_refused(void) {
@@ -729,6 +771,7 @@ int main(void) {
     test_null_and_invalid_arguments();
     test_lock_unlock_and_ownership();
     test_options();
+    test_tls_options();
     test_negative_durations_are_refused();
     test_replica_acks();
     test_saturated_durations();

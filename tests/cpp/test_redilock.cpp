@@ -28,7 +28,7 @@ TEST(ErrorCategory, NamesMessagesAndConditions) {
     EXPECT_STREQ(redilock::category().name(), "redilock");
     for (const errc value : {errc::ok, errc::invalid_argument, errc::null_argument, errc::wrong_process,
                              errc::not_acquired, errc::not_owner, errc::cancelled, errc::closed, errc::connection,
-                             errc::redis, errc::not_replicated, errc::panic}) {
+                             errc::redis, errc::tls, errc::not_replicated, errc::panic}) {
         const std::error_code code = value;
         EXPECT_EQ(&code.category(), &redilock::category());
         EXPECT_EQ(code.message(), redilock_status_str(static_cast<redilock_status>(value)));
@@ -41,7 +41,8 @@ TEST(ErrorCategory, NamesMessagesAndConditions) {
     EXPECT_EQ(std::error_code(errc::closed).message(), "client closed");
     EXPECT_NE(std::error_code(errc::closed), std::errc::operation_canceled);  // a close is no cancel
     for (const errc unmapped :
-         {errc::wrong_process, errc::closed, errc::connection, errc::redis, errc::not_replicated, errc::panic}) {
+         {errc::wrong_process, errc::closed, errc::connection, errc::redis, errc::tls, errc::not_replicated,
+          errc::panic}) {
         EXPECT_EQ(&std::error_code(unmapped).default_error_condition().category(), &redilock::category());
     }
     static_assert(std::is_base_of_v<std::system_error, redilock::error>);

@@ -18,8 +18,8 @@ pub const EXIT_CODES: &[(&str, &str)] = &[
     ("64", "usage: bad option, duration or Redis URL"),
     (
         "69",
-        "Redis unavailable: unreachable, timed out, or refused the command (NOAUTH, READONLY…);\n\
-         or too few replicas acknowledged the lock, which was released",
+        "Redis unavailable: unreachable, timed out, refused the command (NOAUTH, READONLY…),\n\
+         or the TLS handshake failed; or too few replicas acknowledged the lock, which was released",
     ),
     ("70", "internal error"),
     (

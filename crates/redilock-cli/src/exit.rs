@@ -4,8 +4,8 @@ use redilock::Error;
 
 /// A command line that cannot be used: unknown option, bad duration, bad URL.
 pub const USAGE: u8 = 64;
-/// Redis cannot be reached, timed out, or refused the command (NOAUTH, READONLY, …), or too
-/// few replicas acknowledged the lock.
+/// Redis cannot be reached, timed out, refused the command (NOAUTH, READONLY, …), or the TLS
+/// handshake with it failed; or too few replicas acknowledged the lock.
 pub const UNAVAILABLE: u8 = 69;
 /// Something failed that should not (a system call, a thread that cannot start).
 pub const INTERNAL: u8 = 70;
@@ -59,7 +59,9 @@ impl From<Error> for Failure {
             Error::InvalidArgument(_) => USAGE,
             Error::NotAcquired(_) => NOT_ACQUIRED,
             Error::NotOwner(_) => LOST,
-            Error::Connection(_) | Error::Redis(_) | Error::NotReplicated(_) => UNAVAILABLE,
+            Error::Connection(_) | Error::Redis(_) | Error::Tls(_) | Error::NotReplicated(_) => {
+                UNAVAILABLE
+            }
             Error::Cancelled(_) | Error::Closed(_) => INTERNAL,
         };
         Failure::new(code, err.message())

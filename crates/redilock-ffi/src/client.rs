@@ -52,9 +52,12 @@ fn new_client(url: *const c_char, options: Options, client_out: *mut *mut redilo
 /// Creates a client for `redis_url` with default options and `default_ttl_ms` (0: every lock
 /// call must pass a TTL).
 ///
-/// URLs: `redis://[user:password@]host[:port][/db]` and `unix:///path/to/redis.sock`. No I/O
-/// happens here: the client connects on first use (see `redilock_ping`) and reconnects by
-/// itself after Redis comes back.
+/// URLs: `redis://[user:password@]host[:port][/db]`, the same with `rediss://` for TLS, and
+/// `unix:///path/to/redis.sock`. Over TLS the server's certificate is verified against the
+/// system's root certificates, or the options' CA file (`redilock_options_set_tls_ca_file`);
+/// a URL ending in `#insecure` skips that verification. No network I/O happens here: the
+/// client connects on first use (see `redilock_ping`) and reconnects by itself after Redis
+/// comes back; a failed TLS handshake then returns REDILOCK_STATUS_TLS.
 ///
 /// On success `*client_out` owns a new client; free it with `redilock_free`. On failure it is
 /// set to NULL. The URL string is not retained.
@@ -75,7 +78,7 @@ pub extern "C" fn redilock_new(
 }
 
 /// Like `redilock_new`, with options (NULL: the defaults). The options are copied; the object
-/// stays owned by the caller.
+/// stays owned by the caller. The TLS files the options name are read here.
 #[no_mangle]
 pub extern "C" fn redilock_new_with_options(
     redis_url: *const c_char,

@@ -1,9 +1,11 @@
 //! `redilock_options`: the builder behind `redilock_new_with_options`.
 
-use crate::boundary::{boundary, c_str, free_box, hand_out, non_null_mut, Outcome};
+use crate::boundary::{boundary, c_str, free_box, hand_out, non_null_mut, null_argument, Outcome};
 use crate::status::redilock_status;
-use redilock_core::{millis, Options, ReplicaAcks};
-use std::ffi::c_char;
+use redilock_core::{millis, Options, ReplicaAcks, TlsClientCert};
+use std::ffi::{c_char, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 /// Options for `redilock_new_with_options`. A builder owned by one thread at a time.
 pub struct redilock_options {
@@ -12,7 +14,8 @@ pub struct redilock_options {
 
 /// Creates an options object with the defaults: retry interval 10000 ms, connect timeout
 /// 2000 ms, command timeout 2000 ms, no default TTL, empty key prefix, fair, replica
-/// acknowledgement `REDILOCK_REPLICA_ACKS_AUTO` within half the command timeout.
+/// acknowledgement `REDILOCK_REPLICA_ACKS_AUTO` within half the command timeout, no TLS CA
+/// file (the system's root certificates) and no TLS client certificate.
 ///
 /// On success `*options_out` owns a new object; free it with `redilock_options_free` (it may
 /// be freed right after `redilock_new_with_options`, which copies it).
@@ -144,6 +147,52 @@ pub extern "C" fn redilock_options_set_replica_acks(
     })
 }
 
+/// For `rediss://` URLs: the PEM file of the certificate authorities that may sign the
+/// server's certificate, trusted instead of the system's root certificates. NULL clears it.
+/// The path is copied; the file is read by `redilock_new_with_options`, which returns
+/// INVALID_ARGUMENT, naming the file, when it cannot be read or holds no certificate (and for
+/// a URL that is not `rediss://`).
+#[no_mangle]
+pub extern "C" fn redilock_options_set_tls_ca_file(
+    options: *mut redilock_options,
+    path: *const c_char,
+) -> redilock_status {
+    boundary(|| {
+        let ca_file = optional_path(path);
+        set_checked(options, |o| {
+            o.tls_ca_file = ca_file;
+            Ok(())
+        })
+    })
+}
+
+/// For `rediss://` URLs: the certificate this client presents to servers that require one
+/// (mutual TLS), and its private key, two PEM files (the certificate may be followed by the
+/// intermediates of its chain). A NULL `cert_path` clears both; with a certificate, the key
+/// is required. The paths are copied; the files are read by `redilock_new_with_options`, which
+/// returns INVALID_ARGUMENT, naming the file, when one cannot be read, holds no certificate or
+/// key, or the two do not belong together.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_tls_client_cert_file(
+    options: *mut redilock_options,
+    cert_path: *const c_char,
+    key_path: *const c_char,
+) -> redilock_status {
+    boundary(|| {
+        let client_cert = match optional_path(cert_path) {
+            Some(cert_file) => Some(TlsClientCert {
+                cert_file,
+                key_file: optional_path(key_path).ok_or_else(|| null_argument("key_path"))?,
+            }),
+            None => None,
+        };
+        set_checked(options, |o| {
+            o.tls_client_cert = client_cert;
+            Ok(())
+        })
+    })
+}
+
 /// Frees an options object. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn redilock_options_free(options: *mut redilock_options) {
@@ -158,10 +207,133 @@ fn set(
     boundary(|| set_checked(options, change))
 }
 
+/// A path given as a C string; NULL is none. Paths are bytes on the platforms supported.
+fn optional_path(path: *const c_char) -> Option<PathBuf> {
+    let bytes = c_str(path, "path").ok()?;
+    Some(PathBuf::from(OsStr::from_bytes(bytes)))
+}
+
 fn set_checked(
     options: *mut redilock_options,
     change: impl FnOnce(&mut Options) -> redilock_core::Result<()>,
 ) -> Outcome {
     let options = non_null_mut(options, "options")?;
     Ok(change(&mut options.options)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{redilock, redilock_free, redilock_new_with_options, redilock_ping};
+    use crate::lease::redilock_unlock;
+    use crate::lock::{redilock_lock, REDILOCK_TOKEN_LEN};
+    use crate::status::{
+        redilock_last_error, REDILOCK_STATUS_INVALID_ARGUMENT, REDILOCK_STATUS_OK,
+        REDILOCK_STATUS_TLS,
+    };
+    use redilock_test_harness::tls::TestCertificates;
+    use redilock_test_harness::RedisServer;
+    use std::ffi::{CStr, CString};
+    use std::path::Path;
+    use std::ptr;
+
+    fn c_path(path: &Path) -> CString {
+        CString::new(path.to_str().unwrap()).unwrap()
+    }
+
+    fn last_error() -> String {
+        // SAFETY: never NULL, valid until the next failing call on this thread.
+        unsafe { CStr::from_ptr(redilock_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// A client of `server` with the options `configure` sets; NULL (and its status) when
+    /// it cannot be made.
+    fn new_client(
+        server: &RedisServer,
+        configure: impl FnOnce(*mut redilock_options),
+    ) -> (redilock_status, *mut redilock) {
+        let mut options = ptr::null_mut();
+        assert_eq!(redilock_options_new(&mut options), REDILOCK_STATUS_OK);
+        configure(options);
+        let url = CString::new(server.url()).unwrap();
+        let mut client = ptr::null_mut();
+        let status = redilock_new_with_options(url.as_ptr(), options, &mut client);
+        redilock_options_free(options);
+        (status, client)
+    }
+
+    #[test]
+    fn a_client_with_the_tls_options_locks_over_mutual_tls() {
+        let certificates = TestCertificates::generate();
+        let server = RedisServer::start_tls(&certificates, true);
+        let (ca, cert, key) = (
+            c_path(&certificates.ca()),
+            c_path(&certificates.client_cert()),
+            c_path(&certificates.client_key()),
+        );
+        let (status, client) = new_client(&server, |options| {
+            assert_eq!(
+                redilock_options_set_tls_ca_file(options, ca.as_ptr()),
+                REDILOCK_STATUS_OK
+            );
+            let status =
+                redilock_options_set_tls_client_cert_file(options, cert.as_ptr(), key.as_ptr());
+            assert_eq!(status, REDILOCK_STATUS_OK);
+        });
+        assert_eq!(status, REDILOCK_STATUS_OK, "{}", last_error());
+        let mut token = [0 as c_char; REDILOCK_TOKEN_LEN];
+        let status = redilock_lock(
+            client,
+            c"mtls".as_ptr(),
+            10_000,
+            0,
+            token.as_mut_ptr(),
+            token.len(),
+        );
+        assert_eq!(status, REDILOCK_STATUS_OK, "{}", last_error());
+        assert_eq!(
+            redilock_unlock(client, c"mtls".as_ptr(), token.as_ptr()),
+            REDILOCK_STATUS_OK
+        );
+        redilock_free(client);
+    }
+
+    #[test]
+    fn a_server_certificate_of_another_ca_is_a_tls_status() {
+        let certificates = TestCertificates::generate();
+        let server = RedisServer::start_tls(&certificates, false);
+        let other_ca = c_path(&certificates.other_ca());
+        let (status, client) = new_client(&server, |options| {
+            redilock_options_set_tls_ca_file(options, other_ca.as_ptr());
+        });
+        assert_eq!(status, REDILOCK_STATUS_OK);
+        assert_eq!(redilock_ping(client), REDILOCK_STATUS_TLS);
+        assert!(
+            last_error().ends_with("did not verify: UnknownIssuer"),
+            "{}",
+            last_error()
+        );
+        redilock_free(client);
+    }
+
+    #[test]
+    fn a_missing_file_is_refused_when_the_client_is_created_and_null_clears_it() {
+        let certificates = TestCertificates::generate();
+        let server = RedisServer::start_tls(&certificates, false);
+        let missing = c_path(&certificates.ca().with_file_name("missing.pem"));
+        let (status, client) = new_client(&server, |options| {
+            redilock_options_set_tls_ca_file(options, missing.as_ptr());
+        });
+        assert_eq!(status, REDILOCK_STATUS_INVALID_ARGUMENT);
+        assert!(client.is_null());
+        assert!(last_error().contains("missing.pem"), "{}", last_error());
+        let (status, client) = new_client(&server, |options| {
+            redilock_options_set_tls_ca_file(options, missing.as_ptr());
+            redilock_options_set_tls_ca_file(options, ptr::null());
+        });
+        assert_eq!(status, REDILOCK_STATUS_OK);
+        redilock_free(client);
+    }
 }

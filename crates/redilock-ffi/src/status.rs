@@ -30,6 +30,9 @@ pub const REDILOCK_STATUS_CLOSED: redilock_status = 203;
 pub const REDILOCK_STATUS_CONNECTION: redilock_status = 300;
 /// Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
 pub const REDILOCK_STATUS_REDIS: redilock_status = 301;
+/// A `rediss://` connection could not be set up: the TLS handshake failed, or a certificate
+/// was refused (the server's by this client, or this client's by the server). Nothing was sent.
+pub const REDILOCK_STATUS_TLS: redilock_status = 302;
 /// Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
 /// asks for: the lock was released (a failover could have lost it).
 pub const REDILOCK_STATUS_NOT_REPLICATED: redilock_status = 303;
@@ -65,6 +68,7 @@ impl From<Error> for ErrorStatus {
             Error::Closed(_) => REDILOCK_STATUS_CLOSED,
             Error::Connection(_) => REDILOCK_STATUS_CONNECTION,
             Error::Redis(_) => REDILOCK_STATUS_REDIS,
+            Error::Tls(_) => REDILOCK_STATUS_TLS,
             Error::NotReplicated(_) => REDILOCK_STATUS_NOT_REPLICATED,
         };
         ErrorStatus::new(status, err.to_string())
@@ -105,6 +109,7 @@ pub extern "C" fn redilock_status_str(status: redilock_status) -> *const c_char 
         REDILOCK_STATUS_CLOSED => c"client closed",
         REDILOCK_STATUS_CONNECTION => c"cannot reach Redis",
         REDILOCK_STATUS_REDIS => c"Redis replied with an error",
+        REDILOCK_STATUS_TLS => c"TLS handshake with Redis failed",
         REDILOCK_STATUS_NOT_REPLICATED => c"lock write not acknowledged by enough replicas",
         REDILOCK_STATUS_PANIC => c"internal error",
         _ => c"unknown status",

@@ -38,7 +38,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Creates a client; no I/O happens until the first call.
+    /// Creates a client for `redis_url` (see [`crate::Client::new`]); it reads the TLS files of
+    /// `options`, and connects on the first call.
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
         let background = BackgroundRuntime::OwnThread(Default::default());
         let engine = Engine::new(redis_url, options, background)?;

@@ -22,8 +22,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Creates a client for `redis_url` (`redis://[user[:password]@]host[:port][/db]`,
-    /// `unix:///path/to/socket[?db=N]`; `rediss://` is not enabled).
+    /// Creates a client for `redis_url` (`redis://[user[:password]@]host[:port][/db]`, the
+    /// same with `rediss://` for TLS, `unix:///path/to/socket[?db=N]`). The TLS files of
+    /// `options` are read here.
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
         Ok(Client {
             engine: Arc::new(Engine::new(

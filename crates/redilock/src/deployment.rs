@@ -1,9 +1,12 @@
 //! Where a client's Redis lives, and the one place that decides which server holds a lock's
-//! keys and how to connect to it. Today: one server, over TCP (`redis://`) or a unix socket
-//! (`unix://`). The transports, the wake-up subscriber and the cleanup task all connect
-//! through a [`Deployment`].
+//! keys and how to connect to it. Today: one server, over TCP (`redis://`), TLS (`rediss://`)
+//! or a unix socket (`unix://`). The transports, the wake-up subscriber and the cleanup task
+//! all connect through a [`Deployment`].
 
-use crate::error::{Error, Result};
+use crate::error::{from_redis, io_error_in, Error, Result};
+use crate::options::Options;
+use crate::tls;
+use redis::ConnectionAddr;
 
 /// One standalone Redis server.
 #[derive(Clone)]
@@ -11,15 +14,17 @@ pub(crate) struct Deployment {
     client: redis::Client,
     /// The server's address for messages (never the URL: it may hold a password).
     address: String,
+    /// For `rediss://`: how the direct connections do their handshake.
+    tls: Option<tls::Connector>,
 }
 
 impl Deployment {
-    /// Parses `url`: `redis://[user[:password]@]host[:port][/db]` or
-    /// `unix:///path/to/socket[?db=N]`.
-    pub(crate) fn from_url(url: &str) -> Result<Deployment> {
+    /// Parses `url`: `redis://[user[:password]@]host[:port][/db]`, the same with `rediss://`,
+    /// or `unix:///path/to/socket[?db=N]`; reads the TLS files `options` name.
+    pub(crate) fn from_url(url: &str, options: &Options) -> Result<Deployment> {
         let invalid_url = |_| {
             Error::InvalidArgument(format!(
-                "invalid Redis URL '{}' (expected redis://[user:password@]host[:port][/db] or unix:///path)",
+                "invalid Redis URL '{}' (expected redis://[user:password@]host[:port][/db], the same with rediss://, or unix:///path)",
                 redact_url(url)
             ))
         };
@@ -27,10 +32,26 @@ impl Deployment {
         let info = redis::IntoConnectionInfo::into_connection_info(url)
             .map_err(invalid_url)?
             .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info).map_err(invalid_url)?;
+        let (client, tls) = match info.addr() {
+            ConnectionAddr::TcpTls { host, insecure, .. } => {
+                let (connector, certificates) = tls::configure(host, *insecure, options)?;
+                let client = redis::Client::build_with_tls(info, certificates).map_err(|err| {
+                    Error::InvalidArgument(format!("unusable TLS certificates: {err}"))
+                })?;
+                (client, Some(connector))
+            }
+            _ if options.tls_ca_file.is_some() || options.tls_client_cert.is_some() => {
+                return Err(Error::InvalidArgument(format!(
+                    "TLS certificate files are set, but the URL '{}' is not rediss://",
+                    redact_url(url)
+                )))
+            }
+            _ => (redis::Client::open(info).map_err(invalid_url)?, None),
+        };
         Ok(Deployment {
             address: client.get_connection_info().addr().to_string(),
             client,
+            tls,
         })
     }
 
@@ -42,6 +63,51 @@ impl Deployment {
     /// The server's address, for messages.
     pub(crate) fn address(&self) -> &str {
         &self.address
+    }
+
+    /// For `rediss://`: what a direct connection's handshake needs.
+    pub(crate) fn tls(&self) -> Option<&tls::Connector> {
+        self.tls.as_ref()
+    }
+
+    /// Classifies a failure to connect: a refused TLS handshake is [`Error::Tls`]. (A TLS
+    /// handshake the redis crate makes has no timeout of its own, so when it does not end in
+    /// time, only the message can say that it may be the cause.)
+    pub(crate) fn connect_error(&self, err: &redis::RedisError) -> Error {
+        match (tls::rustls_error_in(err), &self.tls) {
+            (Some(tls_error), Some(_)) => tls::rustls_failed(&self.address, tls_error),
+            (None, Some(_)) if err.is_timeout() => Error::Connection(format!(
+                "redis at {} did not answer in time while connecting over TLS: is it a TLS port?",
+                self.address
+            )),
+            _ => self.exchange_error(err, true),
+        }
+    }
+
+    /// Classifies a failed exchange, `first` on its connection. A TLS port cuts a client that
+    /// does not speak TLS off, maybe after a TLS alert (which is no RESP): on a plain
+    /// connection's first exchange, the message says what that may mean.
+    pub(crate) fn exchange_error(&self, err: &redis::RedisError, first: bool) -> Error {
+        let plain_tcp = matches!(
+            self.client.get_connection_info().addr(),
+            ConnectionAddr::Tcp(..)
+        );
+        let cut_off_or_garbled = err.kind() == redis::ErrorKind::Parse
+            || io_error_in(err).is_some_and(|err| {
+                use std::io::ErrorKind::*;
+                matches!(
+                    err.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                )
+            });
+        match from_redis(err, &self.address) {
+            Error::Connection(message) if first && plain_tcp && cut_off_or_garbled => {
+                Error::Connection(format!(
+                    "{message}; the server did not answer as Redis does: is it a TLS port? Then use rediss://"
+                ))
+            }
+            error => error,
+        }
     }
 }
 
@@ -86,6 +152,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::ErrorKind;
 
     #[test]
     fn passwords_are_redacted() {
@@ -109,8 +176,26 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_connection_cut_off_or_garbled_at_once_may_have_reached_a_tls_port() {
+        let deployment = Deployment::from_url("redis://127.0.0.1:1", &Options::default()).unwrap();
+        let reset = redis::RedisError::from(std::io::Error::from(ErrorKind::ConnectionReset));
+        let tls_alert = redis::parse_redis_value(b"\x15\x03\x03\x00\x02\x02\x46").unwrap_err();
+        for err in [reset, tls_alert] {
+            let first = deployment.exchange_error(&err, true);
+            assert!(
+                first
+                    .message()
+                    .ends_with("is it a TLS port? Then use rediss://"),
+                "{first}"
+            );
+            let later = deployment.exchange_error(&err, false);
+            assert!(!later.message().contains("TLS"), "{later}");
+        }
+    }
+
+    #[test]
     fn bad_urls_do_not_echo_passwords() {
-        let err = Deployment::from_url("redis://u:hunter2@[bad")
+        let err = Deployment::from_url("redis://u:hunter2@[bad", &Options::default())
             .err()
             .unwrap();
         assert!(matches!(err, Error::InvalidArgument(_)));

@@ -92,7 +92,7 @@ impl Engine {
         background: BackgroundRuntime,
     ) -> Result<Engine> {
         options.validate()?;
-        let deployment = Deployment::from_url(redis_url)?;
+        let deployment = Deployment::from_url(redis_url, &options)?;
         Ok(Engine {
             connection: Arc::new(SharedConnection::new(deployment, options.connect_timeout)),
             replication: Arc::new(Replication::new(&options)),

@@ -27,6 +27,10 @@ pub enum Error {
     /// Fewer replicas acknowledged a lock write in time than [`crate::Options::replica_acks`]
     /// asks for: the lock was released, since a failover could lose it.
     NotReplicated(String),
+    /// A `rediss://` connection could not be set up: the TLS handshake failed, or a
+    /// certificate was refused (the server's by this client, or this client's by the server).
+    /// Nothing was sent: it happens while connecting.
+    Tls(String),
 }
 
 impl Error {
@@ -40,7 +44,8 @@ impl Error {
             | Error::Closed(m)
             | Error::Connection(m)
             | Error::Redis(m)
-            | Error::NotReplicated(m) => m,
+            | Error::NotReplicated(m)
+            | Error::Tls(m) => m,
         }
     }
 }
@@ -86,6 +91,14 @@ pub(crate) fn from_redis(err: &redis::RedisError, server: &str) -> Error {
             describe_io(err)
         )),
     }
+}
+
+/// The I/O error behind `err`, if one is. The redis crate keeps it behind an `Arc`, as the
+/// source of the error.
+pub(crate) fn io_error_in(err: &redis::RedisError) -> Option<&std::io::Error> {
+    let source = std::error::Error::source(err)?;
+    let shared = source.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()?;
+    shared.downcast_ref()
 }
 
 /// The kind of the system call's error behind `err`, read back from the "(os error N)" that

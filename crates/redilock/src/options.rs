@@ -3,6 +3,7 @@
 use crate::cancel::CancelSignal;
 use crate::error::{Error, Result};
 use crate::renewal::AutoRenew;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The longest TTL accepted: 2^62 ms, the largest `PX` Redis takes (an effectively eternal lock).
@@ -40,6 +41,12 @@ pub struct Options {
     /// the write and of the release that follows a shortfall. At least 1 ms, and shorter than
     /// the command timeout, which bounds the write and its `WAIT` together.
     pub replica_ack_timeout: Option<Duration>,
+    /// `rediss://` only: a PEM file of the certificate authorities that may sign the server's
+    /// certificate, trusted instead of the system's roots. Read when the client is created.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `rediss://` only: the certificate this client presents to servers that ask for one
+    /// (mutual TLS). Read when the client is created.
+    pub tls_client_cert: Option<TlsClientCert>,
 }
 
 /// How many replicas must acknowledge a lock write (see [`Options::replica_acks`]).
@@ -55,6 +62,15 @@ pub enum ReplicaAcks {
     Count(u32),
 }
 
+/// A client certificate and its private key, two PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsClientCert {
+    /// The certificate, optionally followed by the intermediate certificates of its chain.
+    pub cert_file: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -66,6 +82,8 @@ impl Default for Options {
             fair: true,
             replica_acks: ReplicaAcks::Auto,
             replica_ack_timeout: None,
+            tls_ca_file: None,
+            tls_client_cert: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! temporary folder, stopped when dropped. Tests never touch a Redis on 6379.
 
 pub mod proxy;
+pub mod tls;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -10,9 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
+    /// Its TCP port: a TLS one for a server started by `start_tls`.
     pub port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    /// `--tls-*` arguments: it listens for TLS only.
+    tls: Option<Vec<String>>,
     child: Option<Child>,
     /// SIGSTOPped by `pause` and not yet resumed.
     paused: AtomicBool,
@@ -25,6 +29,36 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments (e.g. `["--requirepass", "x"]`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        Self::start_listening(extra, None)
+    }
+
+    /// Starts a server that takes TLS connections only, with `certificates`' server
+    /// certificate; with `client_certificates_required`, clients must present one `ca` signed.
+    /// Its unix socket stays plain, for `cli`.
+    pub fn start_tls(
+        certificates: &tls::TestCertificates,
+        client_certificates_required: bool,
+    ) -> RedisServer {
+        let path = |p: PathBuf| p.to_str().unwrap().to_string();
+        let tls = vec![
+            "--tls-cert-file".into(),
+            path(certificates.server_cert()),
+            "--tls-key-file".into(),
+            path(certificates.server_key()),
+            "--tls-ca-cert-file".into(),
+            path(certificates.ca()),
+            "--tls-auth-clients".into(),
+            if client_certificates_required {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ];
+        Self::start_listening(&[], Some(tls))
+    }
+
+    fn start_listening(extra: &[&str], tls: Option<Vec<String>>) -> RedisServer {
         for _ in 0..20 {
             let port = free_port();
             let dir =
@@ -34,6 +68,7 @@ impl RedisServer {
                 port,
                 dir,
                 extra: extra.iter().map(|s| s.to_string()).collect(),
+                tls: tls.clone(),
                 child: None,
                 paused: AtomicBool::new(false),
             };
@@ -75,18 +110,33 @@ impl RedisServer {
         );
     }
 
+    /// `redis://127.0.0.1:PORT`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn socket_path(&self) -> PathBuf {
         self.dir.join("redis.sock")
     }
 
-    /// Runs a command through redis-cli and returns its output, trimmed.
+    /// Runs a command through redis-cli (over the unix socket for a TLS server) and returns
+    /// its output, trimmed.
     pub fn cli(&self, args: &[&str]) -> String {
+        let server = match self.tls {
+            Some(_) => [
+                "-s".to_string(),
+                self.socket_path().to_str().unwrap().to_string(),
+            ],
+            None => ["-p".to_string(), self.port.to_string()],
+        };
         let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "--no-auth-warning"])
+            .args(server)
+            .arg("--no-auth-warning")
             .args(self.auth_args())
             .args(args)
             .output()
@@ -166,20 +216,17 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) -> bool {
+        let port = self.port.to_string();
+        let listen = match &self.tls {
+            Some(_) => vec!["--port", "0", "--tls-port", &port],
+            None => vec!["--port", &port],
+        };
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                // A replica is served at once, not after the default 5 s of waiting for others.
-                "--repl-diskless-sync-delay",
-                "0",
-            ])
+            .args(listen)
+            .args(self.tls.iter().flatten())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            // A replica is served at once, not after the default 5 s of waiting for others.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args([
                 "--unixsocket",
                 self.socket_path().to_str().unwrap(),

@@ -70,6 +70,10 @@ module Redilock
     # Redis replied with an error (NOAUTH, NOPERM, READONLY, OOM, WRONGTYPE…).
     STATUS_REDIS = 301
 
+    # A `rediss://` connection could not be set up: the TLS handshake failed, or a certificate
+    # was refused (the server's by this client, or this client's by the server). Nothing was sent.
+    STATUS_TLS = 302
+
     # Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
     # asks for: the lock was released (a failover could have lost it).
     STATUS_NOT_REPLICATED = 303

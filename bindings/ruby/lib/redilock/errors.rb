@@ -39,6 +39,8 @@ module Redilock
   # Too few replicas acknowledged the lock write in time: the lock was released, since a
   # failover could have lost it.
   class NotReplicated < Error; end
+  # The TLS handshake with Redis failed, or a certificate was refused (rediss:// URLs).
+  class TLSError < Error; end
 
   # The client was created in a parent process before `fork`; create one in this process.
   class WrongProcess < Error; end
@@ -71,6 +73,7 @@ module Redilock
     Native::STATUS_CLOSED => ClientClosed,
     Native::STATUS_CONNECTION => ConnectionError,
     Native::STATUS_REDIS => RedisError,
+    Native::STATUS_TLS => TLSError,
     Native::STATUS_NOT_REPLICATED => NotReplicated
   }.freeze
   private_constant :ERROR_CLASSES

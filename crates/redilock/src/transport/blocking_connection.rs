@@ -3,9 +3,14 @@
 //! at a time does not stretch it). Unlike a plain blocking socket it survives signals: the Go
 //! runtime, Ruby and many C programs interrupt threads with signals, and a socket read with a
 //! timeout is never restarted by the kernel (`EINTR`), so reads and writes are retried here
-//! until they are done or the time is up.
+//! until they are done or the time is up. A `rediss://` connection runs the same way over
+//! rustls.
 
-use redis::{ConnectionAddr, ConnectionInfo, ConnectionLike, Parser, RedisResult, Value};
+use crate::deployment::Deployment;
+use crate::error::Result;
+use crate::tls;
+use redis::{ConnectionAddr, ConnectionLike, Parser, RedisConnectionInfo, RedisResult, Value};
+use rustls::{ClientConnection, StreamOwned};
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -31,6 +36,7 @@ struct Socket {
 
 enum Stream {
     Tcp(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
     Unix(UnixStream),
 }
 
@@ -39,26 +45,36 @@ enum Stream {
 const DEADLINE_SLACK: Duration = Duration::from_millis(5);
 
 impl BlockingConnection {
-    /// Connects, authenticates and selects the database as `info` says, all before
-    /// `deadline`.
+    /// Connects to `deployment`'s server, completes the TLS handshake of a `rediss://` one,
+    /// authenticates and selects the database, all before `deadline`.
     pub(crate) fn connect(
-        info: &ConnectionInfo,
+        deployment: &Deployment,
         deadline: Instant,
         command_timeout: Duration,
-    ) -> RedisResult<BlockingConnection> {
-        let stream = match info.addr() {
-            ConnectionAddr::Tcp(host, port) => Stream::Tcp(connect_tcp(host, *port, deadline)?),
-            ConnectionAddr::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
-            other => {
-                return Err(io::Error::new(
+    ) -> Result<BlockingConnection> {
+        let info = deployment.server().get_connection_info();
+        let failed = |err: io::Error| deployment.connect_error(&err.into());
+        let stream = match (info.addr(), deployment.tls()) {
+            (ConnectionAddr::Tcp(host, port), _) => {
+                Stream::Tcp(connect_tcp(host, *port, deadline).map_err(failed)?)
+            }
+            (ConnectionAddr::TcpTls { host, port, .. }, Some(tls)) => {
+                let tcp = connect_tcp(host, *port, deadline).map_err(failed)?;
+                Stream::Tls(Box::new(StreamOwned::new(tls.session()?, tcp)))
+            }
+            (ConnectionAddr::Unix(path), _) => {
+                Stream::Unix(UnixStream::connect(path).map_err(failed)?)
+            }
+            (other, _) => {
+                let unsupported = format!("unsupported address {other}");
+                return Err(failed(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    format!("unsupported address {other}"),
-                )
-                .into())
+                    unsupported,
+                )));
             }
         };
-        let io_timeout = time_left(deadline)?;
-        stream.set_timeouts(io_timeout)?;
+        let io_timeout = time_left(deadline).map_err(failed)?;
+        stream.set_timeouts(io_timeout).map_err(failed)?;
         let settings = info.redis_settings();
         let mut conn = BlockingConnection {
             socket: Socket { stream, io_timeout },
@@ -67,18 +83,33 @@ impl BlockingConnection {
             command_timeout,
             deadline: Some(deadline), // the handshake is part of connecting
         };
+        conn.socket
+            .finish_handshake(deadline)
+            .map_err(|err| tls::handshake_failed(deployment.address(), &err))?;
+        conn.set_up(settings)
+            .map_err(|err| deployment.connect_error(&err))?;
+        conn.deadline = None;
+        Ok(conn)
+    }
+
+    /// Authenticates and selects the database.
+    fn set_up(&mut self, settings: &RedisConnectionInfo) -> RedisResult<()> {
         if let Some(password) = settings.password() {
             let mut auth = redis::cmd("AUTH");
             if let Some(user) = settings.username() {
                 auth.arg(user);
             }
-            auth.arg(password).exec(&mut conn)?;
+            auth.arg(password).exec(self)?;
         }
-        if conn.db != 0 {
-            redis::cmd("SELECT").arg(conn.db).exec(&mut conn)?;
+        if self.db != 0 {
+            redis::cmd("SELECT").arg(self.db).exec(self)?;
         }
-        conn.deadline = None;
-        Ok(conn)
+        if matches!(self.socket.stream, Stream::Tls(_)) {
+            // A TLS 1.3 server judges the client's certificate after the client has finished
+            // its half of the handshake: one exchange makes its verdict part of connecting.
+            redis::cmd("PING").exec(self)?;
+        }
+        Ok(())
     }
 
     /// Bounds every command sent until the next call by `deadline`.
@@ -89,14 +120,26 @@ impl BlockingConnection {
     /// Whether the connection still looks usable: nothing is waiting to be read on it. An
     /// idle connection whose server went away has its end of stream (or a reset) waiting;
     /// finding that before sending tells a dead connection from a lost reply.
-    pub(crate) fn is_idle_and_open(&self) -> bool {
-        let mut byte = [MaybeUninit::<u8>::uninit()];
-        let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
-        let peeked = match &self.socket.stream {
-            Stream::Tcp(s) => socket2::SockRef::from(s).recv_with_flags(&mut byte, flags),
-            Stream::Unix(s) => socket2::SockRef::from(s).recv_with_flags(&mut byte, flags),
-        };
-        matches!(peeked, Err(err) if err.kind() == io::ErrorKind::WouldBlock)
+    pub(crate) fn is_idle_and_open(&mut self) -> bool {
+        let stream = &mut self.socket.stream;
+        loop {
+            match (stream.peek(), &mut *stream) {
+                (Err(err), _) if err.kind() == io::ErrorKind::WouldBlock => return true,
+                // A TLS server sends records of its own between replies (TLS 1.3 session
+                // tickets, key updates): taken in, they leave the connection as it was. They
+                // are waiting, so reading them does not block.
+                (Ok(1..), Stream::Tls(tls)) => {
+                    let taken_in = tls.conn.read_tls(&mut tls.sock).is_ok_and(|n| n > 0)
+                        && tls.conn.process_new_packets().is_ok_and(|state| {
+                            state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed()
+                        });
+                    if !taken_in {
+                        return false; // a close_notify, an alert, or data nobody asked for
+                    }
+                }
+                _ => return false, // its end of stream, a reset, or bytes nobody asked for
+            }
+        }
     }
 }
 
@@ -116,15 +159,40 @@ impl Socket {
         Ok(())
     }
 
-    fn write_all_before(&mut self, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
-        while !bytes.is_empty() {
+    /// Runs one socket call until it succeeds or `deadline` passes.
+    fn before<T>(
+        &mut self,
+        deadline: Instant,
+        mut call: impl FnMut(&mut Stream) -> io::Result<T>,
+    ) -> io::Result<T> {
+        loop {
             self.bound(deadline)?;
-            match self.stream.write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => bytes = &bytes[written..],
+            match call(&mut self.stream) {
+                Ok(done) => return Ok(done),
                 Err(err) => self.retry_or_fail(err, deadline)?,
             }
         }
+    }
+
+    fn write_all_before(&mut self, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self.before(deadline, |stream| stream.write(bytes))? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                written => bytes = &bytes[written..],
+            }
+        }
+        self.before(deadline, Stream::flush) // what TLS still holds goes out
+    }
+
+    /// Completes the TLS handshake of a `rediss://` connection before `deadline`.
+    fn finish_handshake(&mut self, deadline: Instant) -> io::Result<()> {
+        let step = |stream: &mut Stream| match stream {
+            Stream::Tls(tls) if tls.conn.is_handshaking() => {
+                tls.conn.complete_io(&mut tls.sock).map(|_| true)
+            }
+            _ => Ok(false),
+        };
+        while self.before(deadline, step)? {}
         Ok(())
     }
 
@@ -196,13 +264,7 @@ struct BoundedReader<'a> {
 
 impl Read for BoundedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            self.socket.bound(self.deadline)?;
-            match self.socket.stream.read(buf) {
-                Err(err) => self.socket.retry_or_fail(err, self.deadline)?,
-                result => return result,
-            }
-        }
+        self.socket.before(self.deadline, |stream| stream.read(buf))
     }
 }
 
@@ -258,17 +320,26 @@ impl ConnectionLike for BlockingConnection {
 }
 
 impl Stream {
-    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+    fn socket(&self) -> socket2::SockRef<'_> {
         match self {
-            Stream::Tcp(s) => {
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))
-            }
-            Stream::Unix(s) => {
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))
-            }
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Tls(tls) => socket2::SockRef::from(&tls.sock),
+            Stream::Unix(s) => socket2::SockRef::from(s),
         }
+    }
+
+    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+        let socket = self.socket();
+        socket.set_read_timeout(Some(timeout))?;
+        socket.set_write_timeout(Some(timeout))
+    }
+
+    /// How many bytes wait to be read (one at most is looked at), without reading them or
+    /// waiting: `Ok(0)` is the end of the stream.
+    fn peek(&self) -> io::Result<usize> {
+        let mut byte = [MaybeUninit::<u8>::uninit()];
+        let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+        self.socket().recv_with_flags(&mut byte, flags)
     }
 }
 
@@ -276,20 +347,136 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
 }
 
+/// A write to TLS hands the bytes to rustls and fails only before taking them, so a retried
+/// write never sends them twice; `flush` sends what rustls still holds.
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
             Stream::Unix(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(tls) => tls.flush(),
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Options;
+    use redilock_test_harness::tls::TestCertificates;
+    use redilock_test_harness::wait_until;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use rustls::ServerConnection;
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    /// What the test server does next, after it answered the connection's PING.
+    enum Step {
+        /// Sends a TLS 1.3 key update: a record with no data in it.
+        UpdateKeys,
+        /// Reads one request and answers it.
+        Answer(&'static [u8]),
+        /// Sends data no request asked for.
+        Say(&'static [u8]),
+        CloseNotify,
+    }
+
+    /// A TLS server for one connection, on a free loopback port, that does as it is told.
+    fn tls_server(certificates: &TestCertificates) -> (u16, mpsc::Sender<Step>) {
+        let chain = CertificateDer::pem_file_iter(certificates.server_cert())
+            .unwrap()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(certificates.server_key()).unwrap();
+        #[allow(deprecated)] // ring, as the library's client uses
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (steps, to_do) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            let session = ServerConnection::new(Arc::new(config)).unwrap();
+            let mut tls = StreamOwned::new(session, socket);
+            let answer = |tls: &mut StreamOwned<ServerConnection, TcpStream>, reply| {
+                let mut request = [0; 64];
+                let _ = tls.read(&mut request).unwrap();
+                tls.write_all(reply).unwrap();
+                tls.flush().unwrap();
+            };
+            answer(&mut tls, b"+PONG\r\n");
+            for step in to_do {
+                match step {
+                    Step::UpdateKeys => tls.conn.refresh_traffic_keys().unwrap(),
+                    Step::Answer(reply) => answer(&mut tls, reply),
+                    Step::Say(data) => tls.write_all(data).unwrap(),
+                    Step::CloseNotify => tls.conn.send_close_notify(),
+                }
+                tls.flush().unwrap();
+            }
+        });
+        (port, steps)
+    }
+
+    fn connect(port: u16, certificates: &TestCertificates) -> BlockingConnection {
+        let options = Options {
+            tls_ca_file: Some(certificates.ca()),
+            ..Options::default()
+        };
+        let url = format!("rediss://127.0.0.1:{port}");
+        let deployment = Deployment::from_url(&url, &options).unwrap();
+        let timeout = Duration::from_secs(5);
+        BlockingConnection::connect(&deployment, Instant::now() + timeout, timeout).unwrap()
+    }
+
+    fn wait_for_bytes(conn: &BlockingConnection) {
+        wait_until("the server's bytes arrive", || {
+            conn.socket.stream.peek().is_ok_and(|n| n > 0)
+        });
+    }
+
+    #[test]
+    fn records_without_data_keep_an_idle_tls_connection_and_a_close_notify_ends_it() {
+        let certificates = TestCertificates::generate();
+        let (port, server) = tls_server(&certificates);
+        let mut conn = connect(port, &certificates);
+        assert!(conn.is_idle_and_open());
+        server.send(Step::UpdateKeys).unwrap();
+        wait_for_bytes(&conn);
+        assert!(conn.is_idle_and_open(), "a key update is no sign of death");
+        server.send(Step::Answer(b"+PONG\r\n")).unwrap();
+        redis::cmd("PING").exec(&mut conn).unwrap(); // on the new keys
+        server.send(Step::CloseNotify).unwrap();
+        wait_for_bytes(&conn);
+        assert!(!conn.is_idle_and_open());
+    }
+
+    #[test]
+    fn data_nobody_asked_for_makes_a_tls_connection_unusable() {
+        let certificates = TestCertificates::generate();
+        let (port, server) = tls_server(&certificates);
+        let mut conn = connect(port, &certificates);
+        server.send(Step::Say(b"+OK\r\n")).unwrap();
+        wait_for_bytes(&conn);
+        assert!(!conn.is_idle_and_open());
     }
 }

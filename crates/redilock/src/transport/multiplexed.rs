@@ -109,7 +109,7 @@ impl SharedConnection {
             .get_multiplexed_async_connection_with_config(&self.config);
         let conn = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(err)) => return Err(from_redis(&err, self.deployment.address())),
+            Ok(Err(err)) => return Err(self.deployment.connect_error(&err)),
             Err(_) => {
                 return Err(Error::Connection(format!(
                     "connection to {} timed out after {} ms",

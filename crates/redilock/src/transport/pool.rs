@@ -8,7 +8,7 @@
 use super::blocking_connection::{timed_out, BlockingConnection};
 use super::{keeps_connection, query};
 use crate::deployment::Deployment;
-use crate::error::{from_redis, Error, Result};
+use crate::error::{Error, Result};
 use crate::protocol::calls::Call;
 use redis::{FromRedisValue, RedisResult};
 use std::sync::{Mutex, MutexGuard};
@@ -66,26 +66,9 @@ impl ConnectionPool {
     pub(crate) fn send<T: FromRedisValue>(
         &self,
         call: &Call,
-        mut deadline: Instant,
+        deadline: Instant,
     ) -> Option<Result<T>> {
-        let send = |conn: &mut BlockingConnection| query(&call.request, conn);
-        let mut borrowed = self.borrow()?;
-        if !call.idempotent
-            && borrowed
-                .conn
-                .as_ref()
-                .is_some_and(|c| !c.is_idle_and_open())
-        {
-            borrowed.replace_dead();
-        }
-        let result = match borrowed.exchange(&send, &mut deadline) {
-            Err(err) if borrowed.reused && call.idempotent && err.is_connection_dropped() => {
-                borrowed.replace_dead();
-                borrowed.exchange(&send, &mut deadline)
-            }
-            result => result,
-        };
-        Some(result.map_err(|err| borrowed.failed(&err)))
+        Some(self.borrow()?.send(call, deadline))
     }
 
     /// Closes every connection: idle ones now, borrowed ones when they come back.
@@ -126,6 +109,21 @@ impl ConnectionPool {
 }
 
 impl Borrowed<'_> {
+    fn send<T: FromRedisValue>(&mut self, call: &Call, mut deadline: Instant) -> Result<T> {
+        let send = |conn: &mut BlockingConnection| query(&call.request, conn);
+        if !call.idempotent && self.conn.as_mut().is_some_and(|c| !c.is_idle_and_open()) {
+            self.replace_dead();
+        }
+        let result = match self.exchange(&send, &mut deadline)? {
+            Err(err) if self.reused && call.idempotent && err.is_connection_dropped() => {
+                self.replace_dead();
+                self.exchange(&send, &mut deadline)?
+            }
+            result => result,
+        };
+        result.map_err(|err| self.failed(&err))
+    }
+
     /// Drops a connection found dead, and the idle ones, made before the same restart: the
     /// next exchange makes a new one.
     fn replace_dead(&mut self) {
@@ -135,21 +133,22 @@ impl Borrowed<'_> {
     }
 
     /// Sends before `deadline` on the borrowed connection, made now when the slot has none (the
-    /// time spent connecting, within the connect timeout, moves the deadline on).
+    /// time spent connecting, within the connect timeout, moves the deadline on). A failure to
+    /// connect comes classified; the exchange's is left to the caller, who may try again.
     fn exchange<T>(
         &mut self,
         send: &impl Fn(&mut BlockingConnection) -> RedisResult<T>,
         deadline: &mut Instant,
-    ) -> RedisResult<T> {
+    ) -> Result<RedisResult<T>> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             // An earlier step of the call used all its time: no new connection for it.
-            None if *deadline <= Instant::now() => return Err(timed_out().into()),
+            None if *deadline <= Instant::now() => return Ok(Err(timed_out().into())),
             empty => {
                 let owner = self.owner;
                 let started = Instant::now();
                 let conn = BlockingConnection::connect(
-                    owner.deployment.server().get_connection_info(),
+                    &owner.deployment,
                     started + owner.connect_timeout,
                     owner.command_timeout,
                 )?;
@@ -161,7 +160,7 @@ impl Borrowed<'_> {
         conn.set_deadline(Some(*deadline));
         let result = send(conn);
         conn.set_deadline(None);
-        result
+        Ok(result)
     }
 
     /// Classifies a failed command; a connection that may hold a half-read reply is closed.
@@ -169,7 +168,7 @@ impl Borrowed<'_> {
         if !keeps_connection(err) {
             self.conn = None;
         }
-        from_redis(err, self.owner.deployment.address())
+        self.owner.deployment.exchange_error(err, !self.reused)
     }
 }
 
