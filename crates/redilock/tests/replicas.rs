@@ -13,18 +13,20 @@ use std::time::{Duration, Instant};
 const TTL: Option<Duration> = Some(Duration::from_secs(60));
 
 /// Long enough for a healthy replica to acknowledge on a loaded machine.
-fn command_timeout() -> Duration {
-    scaled(Duration::from_secs(3))
+fn ack_timeout() -> Duration {
+    scaled(Duration::from_secs(1))
 }
 
-/// WAIT's timeout: half the command timeout, the default.
-fn ack_timeout() -> Duration {
-    command_timeout() / 2
+/// Leaves a call's round trips (the write, the release after a shortfall, a script load)
+/// four times WAIT's timeout on top of it: a starved Redis still answers within it.
+fn command_timeout() -> Duration {
+    ack_timeout() * 5
 }
 
 fn options(replica_acks: ReplicaAcks) -> Options {
     Options {
         command_timeout: command_timeout(),
+        replica_ack_timeout: Some(ack_timeout()),
         retry_interval: Duration::from_millis(100),
         replica_acks,
         ..Options::default()
