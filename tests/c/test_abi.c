@@ -216,7 +216,7 @@ static void test_tls_options(void) {
      * connect timeout. #insecure: no certificate is needed to try. */
     char tls_url[256];
     snprintf(tls_url, sizeof tls_url, "rediss://%s#insecure", strstr(url, "://") + 3);
-    CHECK_STATUS(redilock_options_set_connect_timeout_ms(options, 300), REDILOCK_STATUS_OK);
+    CHECK_STATUS(redilock_options_set_connect_timeout_ms(options, scaled_ms_arg(300)), REDILOCK_STATUS_OK);
     CHECK_STATUS(redilock_new_with_options(tls_url, options, &client), REDILOCK_STATUS_OK);
     double started = now_ms();
     CHECK_STATUS(redilock_ping(client), REDILOCK_STATUS_TLS);

@@ -4,7 +4,8 @@
 pub mod proxy;
 pub mod tls;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -245,7 +246,10 @@ impl RedisServer {
             if let Ok(Some(_)) = child.try_wait() {
                 return false; // port taken meanwhile, or bad arguments
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Its own unix socket, not the port: another server may have taken the port
+            // meanwhile (this one then exits), and would answer there. Redis opens the socket
+            // after binding the port, so an answer on it means the port is this server's.
+            if UnixStream::connect(self.socket_path()).is_ok() {
                 self.child = Some(child);
                 return true;
             }
