@@ -77,7 +77,7 @@ pub(crate) fn from_redis(err: &redis::RedisError, server: &str) -> Error {
             )
         }
         // The redis crate counts a missing unix socket as a refusal; it is not one.
-        _ if os_error_kind(err) == Some(std::io::ErrorKind::NotFound) => Error::Connection(
+        _ if io_error_in(err).is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) => Error::Connection(
             format!("connection to {server} failed: the socket does not exist (No such file or directory)"),
         ),
         _ if err.is_connection_refusal() => {
@@ -99,14 +99,6 @@ pub(crate) fn io_error_in(err: &redis::RedisError) -> Option<&std::io::Error> {
     let source = std::error::Error::source(err)?;
     let shared = source.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()?;
     shared.downcast_ref()
-}
-
-/// The kind of the system call's error behind `err`, read back from the "(os error N)" that
-/// ends its text: the redis crate does not hand out the `std::io::Error` it wraps.
-fn os_error_kind(err: &redis::RedisError) -> Option<std::io::ErrorKind> {
-    let text = err.to_string();
-    let code = text.strip_suffix(')')?.rsplit_once("(os error ")?.1;
-    Some(std::io::Error::from_raw_os_error(code.parse().ok()?).kind())
 }
 
 /// The error's own text with any `redis://…` address removed (defence in depth: the redis
