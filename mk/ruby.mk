@@ -58,7 +58,7 @@ define use_installed_gem
 endef
 
 test-ruby: gem doc-ruby
-	REDILOCK_LIB=$(RUBY_LIB) $(WITH_REDIS) -- rake -C bindings/ruby test
+	REDILOCK_LIB=$(RUBY_LIB) $(WITH_REDIS) --tls -- rake -C bindings/ruby test
 	rm -rf $(GEM_HOMES)
 	$(call use_installed_gem,platform_gem,$(PLATFORM_GEM))
 	$(call use_installed_gem,plain_gem,$(PLAIN_GEM))

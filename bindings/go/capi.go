@@ -26,31 +26,53 @@ static go_result go_result_of(redilock_status status) {
 }
 
 // The options named in set (GO_SET_* bits) are passed on, whatever their value: the library
-// checks every one and refuses it with its own message. An empty prefix keeps the default.
+// checks every one and refuses it with its own message.
 enum {
 	GO_SET_RETRY_INTERVAL = 1,
 	GO_SET_CONNECT_TIMEOUT = 2,
 	GO_SET_COMMAND_TIMEOUT = 4,
 	GO_SET_DEFAULT_TTL = 8,
+	GO_SET_REPLICA_ACKS = 16,
 };
 
-static go_result go_new(const char *url, unsigned set, int64_t retry_interval_ms,
-                        int64_t connect_timeout_ms, int64_t command_timeout_ms,
-                        int64_t default_ttl_ms, const char *key_prefix, bool fair, redilock **client_out) {
+// The options of New but its texts, which are arguments of their own: Go memory passed to C
+// may not hold pointers to Go memory.
+typedef struct {
+	unsigned set;
+	int64_t retry_interval_ms;
+	int64_t connect_timeout_ms;
+	int64_t command_timeout_ms;
+	int64_t default_ttl_ms;
+	bool fair;
+	int32_t replica_acks;
+	int64_t replica_ack_timeout_ms;
+} go_settings;
+
+// A NULL key prefix or file keeps the default; the library reads the files.
+static go_result go_new(const char *url, const go_settings *settings, const char *key_prefix,
+                        const char *tls_ca_file, const char *tls_client_cert_file,
+                        const char *tls_client_key_file, redilock **client_out) {
 	redilock_options *options = NULL;
 	redilock_status status = redilock_options_new(&options);
-	if (status == REDILOCK_STATUS_OK && (set & GO_SET_RETRY_INTERVAL))
-		status = redilock_options_set_retry_interval_ms(options, retry_interval_ms);
-	if (status == REDILOCK_STATUS_OK && (set & GO_SET_CONNECT_TIMEOUT))
-		status = redilock_options_set_connect_timeout_ms(options, connect_timeout_ms);
-	if (status == REDILOCK_STATUS_OK && (set & GO_SET_COMMAND_TIMEOUT))
-		status = redilock_options_set_command_timeout_ms(options, command_timeout_ms);
-	if (status == REDILOCK_STATUS_OK && (set & GO_SET_DEFAULT_TTL))
-		status = redilock_options_set_default_ttl_ms(options, default_ttl_ms);
-	if (status == REDILOCK_STATUS_OK && key_prefix[0] != '\0')
+	if (status == REDILOCK_STATUS_OK && (settings->set & GO_SET_RETRY_INTERVAL))
+		status = redilock_options_set_retry_interval_ms(options, settings->retry_interval_ms);
+	if (status == REDILOCK_STATUS_OK && (settings->set & GO_SET_CONNECT_TIMEOUT))
+		status = redilock_options_set_connect_timeout_ms(options, settings->connect_timeout_ms);
+	if (status == REDILOCK_STATUS_OK && (settings->set & GO_SET_COMMAND_TIMEOUT))
+		status = redilock_options_set_command_timeout_ms(options, settings->command_timeout_ms);
+	if (status == REDILOCK_STATUS_OK && (settings->set & GO_SET_DEFAULT_TTL))
+		status = redilock_options_set_default_ttl_ms(options, settings->default_ttl_ms);
+	if (status == REDILOCK_STATUS_OK && key_prefix != NULL)
 		status = redilock_options_set_key_prefix(options, key_prefix);
-	if (status == REDILOCK_STATUS_OK && !fair)
+	if (status == REDILOCK_STATUS_OK && !settings->fair)
 		status = redilock_options_set_fair(options, false);
+	if (status == REDILOCK_STATUS_OK && (settings->set & GO_SET_REPLICA_ACKS))
+		status = redilock_options_set_replica_acks(options, settings->replica_acks,
+		                                           settings->replica_ack_timeout_ms);
+	if (status == REDILOCK_STATUS_OK && tls_ca_file != NULL)
+		status = redilock_options_set_tls_ca_file(options, tls_ca_file);
+	if (status == REDILOCK_STATUS_OK && tls_client_cert_file != NULL)
+		status = redilock_options_set_tls_client_cert_file(options, tls_client_cert_file, tls_client_key_file);
 	if (status == REDILOCK_STATUS_OK)
 		status = redilock_new_with_options(url, options, client_out);
 	redilock_options_free(options);
@@ -114,6 +136,7 @@ static go_result go_cancel_new(redilock_cancel **cancel_out) {
 import "C"
 
 import (
+	"math"
 	"runtime/cgo"
 	"sync/atomic"
 	"time"
@@ -153,6 +176,11 @@ const (
 	// StatusPanic: the library caught an internal bug; the client may be unusable.
 	StatusPanic Status = C.REDILOCK_STATUS_PANIC
 )
+
+// ReplicaAcksAuto is the count of WithReplicaAcks that asks the server (its role) how many
+// replicas it has: one replica must acknowledge each lock write when the server is a primary
+// with replicas connected, none otherwise. It is the default.
+const ReplicaAcksAuto = C.REDILOCK_REPLICA_ACKS_AUTO
 
 // String is the library's description of the status.
 func (s Status) String() string {
@@ -194,15 +222,29 @@ func failure(result C.go_result) *Error {
 	return &Error{Status: Status(result.status), Message: message}
 }
 
-// cString points C at a NUL-terminated Go byte slice; cgo keeps it in place during the call.
+// cString points C at a NUL-terminated Go byte slice, or is NULL for nil; cgo keeps the
+// slice in place during the call.
 func cString(text []byte) *C.char {
+	if text == nil {
+		return nil
+	}
 	return (*C.char)(unsafe.Pointer(&text[0]))
 }
 
-// newClientHandle takes the URL and key prefix NUL-terminated. The options that were given are
-// passed on as they are; the library refuses an invalid one.
-func newClientHandle(url, keyPrefix []byte, cfg *config) (clientHandle, *Error) {
-	var set C.uint
+// newClientHandle takes the URL NUL-terminated. The options that were given are passed on as
+// they are; the library refuses an invalid one.
+func newClientHandle(url []byte, cfg *config, texts *configTexts) (clientHandle, *Error) {
+	settings := C.go_settings{
+		retry_interval_ms:  C.int64_t(millis(cfg.retryInterval.value)),
+		connect_timeout_ms: C.int64_t(millis(cfg.connectTimeout.value)),
+		command_timeout_ms: C.int64_t(millis(cfg.commandTimeout.value)),
+		default_ttl_ms:     C.int64_t(millis(cfg.defaultTTL.value)),
+		fair:               C.bool(!cfg.notFair),
+		// A count beyond int32_t stays beyond what any server has (or below what the library
+		// takes) instead of wrapping around to another count.
+		replica_acks:           C.int32_t(min(max(cfg.replicaAcks.count, math.MinInt32), math.MaxInt32)),
+		replica_ack_timeout_ms: C.int64_t(millis(cfg.replicaAcks.timeout)),
+	}
 	for _, option := range []struct {
 		given bool
 		bit   C.uint
@@ -211,15 +253,15 @@ func newClientHandle(url, keyPrefix []byte, cfg *config) (clientHandle, *Error) 
 		{cfg.connectTimeout.given, C.GO_SET_CONNECT_TIMEOUT},
 		{cfg.commandTimeout.given, C.GO_SET_COMMAND_TIMEOUT},
 		{cfg.defaultTTL.given, C.GO_SET_DEFAULT_TTL},
+		{cfg.replicaAcks.given, C.GO_SET_REPLICA_ACKS},
 	} {
 		if option.given {
-			set |= option.bit
+			settings.set |= option.bit
 		}
 	}
 	var handle clientHandle
-	err := failure(C.go_new(cString(url), set, C.int64_t(millis(cfg.retryInterval.value)),
-		C.int64_t(millis(cfg.connectTimeout.value)), C.int64_t(millis(cfg.commandTimeout.value)),
-		C.int64_t(millis(cfg.defaultTTL.value)), cString(keyPrefix), C.bool(!cfg.notFair), &handle))
+	err := failure(C.go_new(cString(url), &settings, cString(texts.keyPrefix), cString(texts.tlsCAFile),
+		cString(texts.tlsClientCert), cString(texts.tlsClientKey), &handle))
 	return handle, err
 }
 

@@ -26,9 +26,11 @@ type Client struct {
 	cleanup   runtime.Cleanup
 }
 
-// New creates a client for url: redis://[user:password@]host[:port][/db] or
+// New creates a client for url: redis://[user:password@]host[:port][/db], the same with
+// rediss:// for TLS (the server's certificate verified against the system's roots or
+// WithTLSCAFile; a trailing #insecure skips that, for tests only), or
 // unix:///path/to/redis.sock. It does no I/O: the client connects on first use (see Ping)
-// and reconnects by itself after Redis comes back.
+// and reconnects by itself after Redis comes back; a TLS handshake that fails then is ErrTLS.
 func New(url string, options ...Option) (*Client, error) {
 	var cfg config
 	for _, option := range options {
@@ -38,11 +40,11 @@ func New(url string, options ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cPrefix, err := nulTerminated("the key prefix", cfg.keyPrefix)
+	texts, err := cfg.texts()
 	if err != nil {
 		return nil, err
 	}
-	handle, err := newClientHandle(cURL, cPrefix, &cfg)
+	handle, err := newClientHandle(cURL, &cfg, texts)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,11 @@
 // numbers every acquisition of a name, increasing, for the protected resource to check.
 // Extend and RemainingTTL reset and read a held lock's TTL.
 //
+// Deployments: rediss:// URLs run every connection over TLS, verified against the system's
+// roots or WithTLSCAFile, with WithTLSClientCert for mutual TLS (ErrTLS when a handshake
+// fails). With replicas, each lock write waits for one to acknowledge it (WithReplicaAcks);
+// a lock too few acknowledged is released, and the call returns ErrNotReplicated.
+//
 // Linking: the package needs cgo. By default it links the static libredilock the module
 // carries for linux/amd64 and linux/arm64 (internal/clib), so `go get` is all a program needs
 // and it loads no libredilock.so. With -tags redilock_system it links the libredilock installed

@@ -3,6 +3,8 @@ package redilock_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -112,13 +114,20 @@ func redisList(redisURL string, args ...string) ([]string, error) {
 }
 
 // redisReply sends one command over a fresh connection: a plain RESP exchange, so that the
-// tests observe Redis without the library under test.
+// tests observe Redis without the library under test. A rediss:// URL is the harness's TLS
+// server (tlsTestServer), whose certificate its CA signed.
 func redisReply(redisURL string, args ...string) (any, error) {
 	parsed, err := url.Parse(redisURL)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.DialTimeout("tcp", parsed.Host, scaled(5*time.Second))
+	dialer := &net.Dialer{Timeout: scaled(5 * time.Second)}
+	var conn net.Conn
+	if parsed.Scheme == "rediss" {
+		conn, err = tls.DialWithDialer(dialer, "tcp", parsed.Host, &tls.Config{RootCAs: harnessCA()})
+	} else {
+		conn, err = dialer.Dial("tcp", parsed.Host)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +181,35 @@ func readReply(reader *bufio.Reader) (any, error) {
 		return elements, nil
 	}
 	return nil, fmt.Errorf("redis: unexpected reply %q", line)
+}
+
+// harnessCA is the CA of the harness's TLS server; nil (the system's roots) without one.
+func harnessCA() *x509.CertPool {
+	pem, err := os.ReadFile(os.Getenv("REDIS_TLS_CA"))
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return pool
+}
+
+// tlsServer is the TLS-only server of tests/harness/with-redis --tls and the files made for
+// it: the CA that signed its certificate, and a client certificate of that CA with its key
+// (the server asks for one but does not require it).
+type tlsServer struct {
+	url, ca, clientCert, clientKey string
+}
+
+// tlsTestServer is the harness's TLS server; the test is skipped without one.
+func tlsTestServer(t *testing.T) tlsServer {
+	t.Helper()
+	url := os.Getenv("REDIS_TLS_URL")
+	if url == "" {
+		t.Skip("REDIS_TLS_URL is not set: run through tests/harness/with-redis --tls, as make test-go does")
+	}
+	return tlsServer{url: url, ca: os.Getenv("REDIS_TLS_CA"), clientCert: os.Getenv("REDIS_TLS_CLIENT_CERT"),
+		clientKey: os.Getenv("REDIS_TLS_CLIENT_KEY")}
 }
 
 // redisDo is redisCommand against $REDIS_URL, failing the test on error.

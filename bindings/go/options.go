@@ -17,6 +17,17 @@ type config struct {
 	defaultTTL     durationOption
 	keyPrefix      string
 	notFair        bool // the zero value is the library's default: fair
+	replicaAcks    replicaAcksOption
+	tlsCAFile      string // "": the system's root certificates
+	tlsClientCert  string // "": no client certificate
+	tlsClientKey   string
+}
+
+// replicaAcksOption is WithReplicaAcks, passed on as it is once given.
+type replicaAcksOption struct {
+	count   int
+	timeout time.Duration
+	given   bool
 }
 
 // durationOption is a duration given to New, passed to the library as it is: the library
@@ -71,6 +82,37 @@ func WithFair(fair bool) Option {
 	return func(c *config) { c.notFair = !fair }
 }
 
+// WithReplicaAcks sets how many replicas must acknowledge each lock write (an acquisition, an
+// Extend, a renewal), and how long to wait for them: the client sends Redis's WAIT after the
+// write, in the same round trip, so that a failover does not lose a lock it handed out.
+//
+// count is ReplicaAcksAuto (the default: one replica when the server is a primary with
+// replicas connected, none otherwise), 0 (off) or a number of replicas; more than the server
+// has makes every lock fail. timeout 0 is the default, half the command timeout; New refuses a
+// timeout that is not shorter than the command timeout. A Lock, TryLock or Extend that too few
+// replicas acknowledged releases the lock and returns an error matching ErrNotReplicated; an
+// auto-renewed lock whose renewals go unacknowledged until its lease runs out is lost.
+func WithReplicaAcks(count int, timeout time.Duration) Option {
+	return func(c *config) { c.replicaAcks = replicaAcksOption{count: count, timeout: timeout, given: true} }
+}
+
+// WithTLSCAFile makes a rediss:// client trust the certificate authorities of this PEM file,
+// instead of the system's root certificates, to verify the server's certificate. New reads the
+// file: one it cannot read or that holds no certificate is StatusInvalidArgument, naming it, as
+// is a URL that is not rediss://. "" keeps the system's roots.
+func WithTLSCAFile(path string) Option {
+	return func(c *config) { c.tlsCAFile = path }
+}
+
+// WithTLSClientCert makes a rediss:// client present this certificate (a PEM file, which may
+// go on with the intermediates of its chain) with its private key (a PEM file) to a server
+// that asks for one: mutual TLS. New reads both files: one it cannot use, or a key that does
+// not match the certificate, is StatusInvalidArgument, naming the file, as is a URL that is
+// not rediss://. Both "" is no certificate; one without the other is refused.
+func WithTLSClientCert(certFile, keyFile string) Option {
+	return func(c *config) { c.tlsClientCert, c.tlsClientKey = certFile, keyFile }
+}
+
 // millis converts a duration to the whole milliseconds the library takes, rounding away from
 // zero: a positive duration never becomes 0 (which would mean "the default" or "none"), nor
 // does a negative one, which the library refuses with its own message. The range is never
@@ -85,6 +127,39 @@ func millis(d time.Duration) int64 {
 		ms--
 	}
 	return ms
+}
+
+// configTexts is the text options of a config as C takes them: NUL-terminated, nil where
+// the option keeps its default.
+type configTexts struct {
+	keyPrefix, tlsCAFile, tlsClientCert, tlsClientKey []byte
+}
+
+func (cfg *config) texts() (*configTexts, *Error) {
+	// C takes a NULL certificate as none, whatever the key: here either file alone is a mistake.
+	if (cfg.tlsClientCert == "") != (cfg.tlsClientKey == "") {
+		return nil, invalidArgument("WithTLSClientCert needs both a certificate file and a key file, not %q and %q",
+			cfg.tlsClientCert, cfg.tlsClientKey)
+	}
+	var texts configTexts
+	for _, text := range []struct {
+		what, value string
+		c           *[]byte
+	}{
+		{"the key prefix", cfg.keyPrefix, &texts.keyPrefix},
+		{"the TLS CA file path", cfg.tlsCAFile, &texts.tlsCAFile},
+		{"the TLS client certificate path", cfg.tlsClientCert, &texts.tlsClientCert},
+		{"the TLS client key path", cfg.tlsClientKey, &texts.tlsClientKey},
+	} {
+		if text.value == "" {
+			continue
+		}
+		var err *Error
+		if *text.c, err = nulTerminated(text.what, text.value); err != nil {
+			return nil, err
+		}
+	}
+	return &texts, nil
 }
 
 // nulTerminated is text as C takes it; C would silently cut it at an inner NUL, so that is refused.

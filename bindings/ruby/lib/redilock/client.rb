@@ -16,13 +16,13 @@ module Redilock
   #   client.synchronize("orders:42", timeout: 2) { ship(order) }
   #   client.close
   class Client
-    OPTION_SETTERS = {
+    DURATION_SETTERS = {
       ttl: :redilock_options_set_default_ttl_ms,
       retry_interval: :redilock_options_set_retry_interval_ms,
       connect_timeout: :redilock_options_set_connect_timeout_ms,
       command_timeout: :redilock_options_set_command_timeout_ms
     }.freeze
-    private_constant :OPTION_SETTERS
+    private_constant :DURATION_SETTERS
 
     # Frees a client handle once the Client is garbage, and only in the process that created
     # it: a forked child inherits the parent's handle (and its finalizer) and must leave it to
@@ -56,7 +56,8 @@ module Redilock
     # Creates a client. No I/O happens here: it connects on first use (see {#ping}) and
     # reconnects by itself after Redis comes back.
     #
-    # @param url [String] `redis://[user:password@]host[:port][/db]` or
+    # @param url [String] `redis://[user:password@]host[:port][/db]`, the same with
+    #   `rediss://` for TLS (a trailing `#insecure` skips verifying the server: tests only), or
     #   `unix:///path/to/redis.sock`
     # @param ttl [Numeric, nil] TTL in seconds for lock calls that pass none; nil: every call
     #   must pass `ttl:`
@@ -70,15 +71,34 @@ module Redilock
     #   this client's calls take a free lock whoever waits, and its waiters are only woken to
     #   try again (more throughput for short critical sections, no bound on how long a waiter
     #   may be passed over)
-    # @raise [ArgumentError] for an unusable URL or option
+    # @param replica_acks [Integer, :auto] how many replicas must acknowledge each lock write
+    #   (an acquisition, an extend, a renewal), with Redis's `WAIT` in the same round trip, so
+    #   that a failover does not lose a lock handed out. `:auto` (the default): one when the
+    #   server is a primary with replicas connected, none otherwise; 0: off. A lock too few
+    #   acknowledged is released and the call raises {NotReplicated}.
+    # @param replica_ack_timeout [Numeric, nil] seconds `WAIT` waits for them; nil: half the
+    #   command timeout. It must be shorter than the command timeout.
+    # @param tls_ca_file [String, Pathname, nil] `rediss://`: the PEM file of the certificate
+    #   authorities that verify the server's certificate, instead of the system's roots
+    # @param tls_client_cert [String, Pathname, nil] `rediss://`: a certificate (PEM, chain
+    #   allowed) to present to a server that asks for one (mutual TLS); with `tls_client_key:`
+    # @param tls_client_key [String, Pathname, nil] the private key (PEM) of `tls_client_cert:`
+    # @raise [ArgumentError] for an unusable URL or option, or a TLS file the library cannot
+    #   use (its message names the file); certificate files need a `rediss://` URL
     def initialize(url, ttl: nil, retry_interval: nil, connect_timeout: nil, command_timeout: nil, key_prefix: nil,
-                   fair: true)
+                   fair: true, replica_acks: :auto, replica_ack_timeout: nil, tls_ca_file: nil, tls_client_cert: nil,
+                   tls_client_key: nil)
       @closed = false
-      durations = { ttl: ttl, retry_interval: retry_interval, connect_timeout: connect_timeout,
-                    command_timeout: command_timeout }.compact
+      c_url = c_string(url, "url")
       raise ArgumentError, "fair must be true or false, not #{fair.inspect}" unless [true, false].include?(fair)
 
-      @handle = open_handle(c_string(url, "url"), durations, key_prefix && c_string(key_prefix, "key_prefix"), fair)
+      settings = duration_settings(ttl: ttl, retry_interval: retry_interval, connect_timeout: connect_timeout,
+                                   command_timeout: command_timeout)
+      settings << [:redilock_options_set_key_prefix, c_string(key_prefix, "key_prefix")] if key_prefix
+      settings << [:redilock_options_set_fair, false] unless fair
+      settings << replica_acks_setting(replica_acks, replica_ack_timeout)
+      settings.concat(tls_settings(tls_ca_file, tls_client_cert, tls_client_key))
+      @handle = open_handle(c_url, settings)
     end
 
     # Holds the lock `name` while the block runs, like `Mutex#synchronize`, and always
@@ -225,28 +245,62 @@ module Redilock
 
     private
 
-    def open_handle(c_url, durations, c_key_prefix, fair)
+    # settings: [setter, *arguments] for each option, the setter a redilock_options_set_*
+    # function of Native, called in order on the options of the new client.
+    def open_handle(c_url, settings)
       out = FFI::MemoryPointer.new(:pointer)
       raise_unless_ok(*Native.status_and_message { Native.redilock_options_new(out) })
       options = out.read_pointer
       begin
-        durations.each do |option, seconds|
-          ms = if option == :ttl
-                 ttl_milliseconds(seconds, "ttl", "nil: every lock call passes its ttl:")
-               else
-                 milliseconds(seconds, option)
-               end
-          raise_unless_ok(*Native.status_and_message { Native.public_send(OPTION_SETTERS[option], options, ms) })
+        settings.each do |setter, *arguments|
+          raise_unless_ok(*Native.status_and_message { Native.public_send(setter, options, *arguments) })
         end
-        if c_key_prefix
-          raise_unless_ok(*Native.status_and_message { Native.redilock_options_set_key_prefix(options, c_key_prefix) })
-        end
-        raise_unless_ok(*Native.status_and_message { Native.redilock_options_set_fair(options, fair) }) unless fair
         raise_unless_ok(*Native.status_and_message { Native.redilock_new_with_options(c_url, options, out) })
       ensure
         Native.redilock_options_free(options)
       end
       FFI::AutoPointer.new(out.read_pointer, HandleFree.new(Process.pid))
+    end
+
+    # The settings of the durations given (not nil), in milliseconds.
+    def duration_settings(durations)
+      durations.compact.map do |option, seconds|
+        ms = if option == :ttl
+               nonzero_milliseconds(seconds, "ttl", "nil: every lock call passes its ttl:")
+             else
+               milliseconds(seconds, option)
+             end
+        [DURATION_SETTERS.fetch(option), ms]
+      end
+    end
+
+    # The library's count: REPLICA_ACKS_AUTO, or the Integer, kept within int32_t so that a
+    # count beyond it stays beyond what any server has instead of raising RangeError.
+    def replica_acks_setting(count, timeout)
+      count = case count
+              when :auto then Native::REPLICA_ACKS_AUTO
+              when Integer then count.clamp(Native::INT32_MIN, Native::INT32_MAX)
+              else raise ArgumentError, "replica_acks must be an Integer or :auto, not #{count.inspect}"
+              end
+      timeout_ms =
+        timeout.nil? ? 0 : nonzero_milliseconds(timeout, "replica_ack_timeout", "nil: half the command timeout")
+      [:redilock_options_set_replica_acks, count, timeout_ms]
+    end
+
+    # The library takes a certificate without its key as a NULL key (refused) and a key
+    # without its certificate as none at all: both are mistakes, said here in Ruby's terms.
+    def tls_settings(ca_file, client_cert, client_key)
+      if client_cert.nil? != client_key.nil?
+        raise ArgumentError, "tls_client_cert: and tls_client_key: go together: give both or neither"
+      end
+
+      settings = []
+      settings << [:redilock_options_set_tls_ca_file, c_path(ca_file, "tls_ca_file")] if ca_file
+      if client_cert
+        settings << [:redilock_options_set_tls_client_cert_file, c_path(client_cert, "tls_client_cert"),
+                     c_path(client_key, "tls_client_key")]
+      end
+      settings
     end
 
     # nil for a plain lock: the uncontended path then passes no parameters at all.
@@ -260,12 +314,12 @@ module Redilock
         raise ArgumentError, "on_lost must respond to call, not be #{on_lost.class}"
       end
 
-      Renewal.new(max_hold.nil? ? 0 : ttl_milliseconds(max_hold, "max_hold", "nil: no limit"), on_lost)
+      Renewal.new(max_hold.nil? ? 0 : nonzero_milliseconds(max_hold, "max_hold", "nil: no limit"), on_lost)
     end
 
     def acquire(name, ttl, timeout, renewal)
       c_name = c_string(name, "name")
-      ttl_ms = ttl.nil? ? 0 : ttl_milliseconds(ttl, "ttl", "nil: the client's ttl:")
+      ttl_ms = ttl.nil? ? 0 : nonzero_milliseconds(ttl, "ttl", "nil: the client's ttl:")
       timeout_ms = timeout_milliseconds(timeout)
       attempt = Attempt.new(c_name, ttl_ms, renewal && lock_params(renewal),
                             FFI::MemoryPointer.new(:char, Native::TOKEN_LEN), FFI::MemoryPointer.new(:uint64))
@@ -412,9 +466,9 @@ module Redilock
       (seconds.negative? ? -ms : ms).clamp(Native::INT64_MIN, Native::INT64_MAX)
     end
 
-    # A TTL or max_hold: the library reads 0 as "none", which Ruby spells nil, so 0 is refused
-    # here (every other value by the library).
-    def ttl_milliseconds(seconds, what, nil_means)
+    # A TTL, max_hold or replica_ack_timeout: the library reads 0 as "none" or "the default",
+    # which Ruby spells nil, so 0 is refused here (every other value by the library).
+    def nonzero_milliseconds(seconds, what, nil_means)
       ms = milliseconds(seconds, what)
       raise ArgumentError, "#{what} must be greater than 0 seconds (#{nil_means})" if ms.zero?
 
@@ -428,6 +482,11 @@ module Redilock
 
       ms = milliseconds(timeout, "timeout")
       ms == Native::WAIT_FOREVER ? ms - 1 : ms
+    end
+
+    # A file path, given as File.open takes it: a String, or an object with #to_path (Pathname).
+    def c_path(path, what)
+      c_string(path.respond_to?(:to_path) ? path.to_path : path, what)
     end
 
     # The library takes C strings: UTF-8 bytes without NUL.

@@ -31,6 +31,12 @@ module Redilock
     # The smallest int64_t (see INT64_MAX).
     INT64_MIN = -2**63
 
+    # The largest int32_t, the type of the replica count.
+    INT32_MAX = 2**31 - 1
+
+    # The smallest int32_t (see INT32_MAX).
+    INT32_MIN = -2**31
+
     typedef :uint32, :status
 
     # redilock_lock_params. Initialise with redilock_lock_params_init (it sets struct_size);
@@ -55,6 +61,9 @@ module Redilock
     attach_function :redilock_options_set_default_ttl_ms, %i[pointer int64], :status
     attach_function :redilock_options_set_key_prefix, %i[pointer string], :status
     attach_function :redilock_options_set_fair, %i[pointer bool], :status
+    attach_function :redilock_options_set_replica_acks, %i[pointer int32 int64], :status
+    attach_function :redilock_options_set_tls_ca_file, %i[pointer string], :status
+    attach_function :redilock_options_set_tls_client_cert_file, %i[pointer string string], :status
     attach_function :redilock_options_free, [:pointer], :void
     attach_function :redilock_new_with_options, %i[string pointer pointer], :status
     attach_function :redilock_lock_params_init, [:pointer], :status
