@@ -64,6 +64,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <limits>
@@ -110,6 +111,10 @@ inline constexpr std::chrono::milliseconds default_ttl{0};
 
 /// The largest TTL Redis accepts (REDILOCK_MAX_TTL_MS): an effectively eternal lock.
 inline constexpr std::chrono::milliseconds max_ttl{REDILOCK_MAX_TTL_MS};
+
+/// ClientOptions::replica_acks that asks for one replica when the server is a primary with
+/// replicas connected, none otherwise (REDILOCK_REPLICA_ACKS_AUTO, the default).
+inline constexpr std::int32_t replica_acks_auto = REDILOCK_REPLICA_ACKS_AUTO;
 
 namespace detail {
 
@@ -250,11 +255,26 @@ constexpr std::int64_t timeout_ms(const std::chrono::duration<Rep, Period>& wait
 
 }  // namespace detail
 
+/// A client certificate and its private key, two PEM files, for mutual TLS.
+struct TlsClientCert {
+    /// The certificate, optionally followed by the intermediate certificates of its chain.
+    std::filesystem::path cert_file;
+    /// Its private key.
+    std::filesystem::path key_file;
+};
+
 /// Client settings, mirroring redilock_options. An unset optional keeps the library default
-/// (retry interval 10 s, connect timeout 2000 ms, command timeout 2000 ms). The library checks
-/// the values when the Client is built: an interval or timeout of zero or less, or a default TTL
-/// that is negative or above max_ttl, is refused with errc::invalid_argument and its message.
-/// A plain value type: copy it, share it, build many clients from it.
+/// (retry interval 10 s, connect timeout 2000 ms, command timeout 2000 ms, the system's root
+/// certificates, no client certificate). The library checks the values when the Client is
+/// built: an interval or timeout of zero or less, a default TTL that is negative or above
+/// max_ttl, a replica count below replica_acks_auto or a TLS file it cannot use is refused with
+/// errc::invalid_argument and its message. A plain value type: copy it, share it, build many
+/// clients from it.
+///
+///   redilock::ClientOptions options;
+///   options.replica_ack_timeout = 500ms;
+///   options.tls_ca_file = "/etc/redis/ca.pem";                          // for rediss:// URLs
+///   options.tls_client_cert = redilock::TlsClientCert{"app.pem", "app.key"};
 struct ClientOptions {
     /// A waiter's safety net: how often it re-checks a held lock on its own. A release hands
     /// the lock to the first waiter in line and wakes it at once, and the first in line also
@@ -274,6 +294,26 @@ struct ClientOptions {
     /// its waiters are only woken to try again; more throughput for short critical sections,
     /// with no bound on how often a waiter may be passed over.
     bool fair = true;
+    /// How many replicas must acknowledge each lock write (an acquisition, an extend, a
+    /// renewal) before it counts: replica_acks_auto (the default: one when the server is a
+    /// primary with replicas connected, else none), 0 (off) or a number of replicas (more than
+    /// the server has makes every lock call fail). A lock too few acknowledged is released and
+    /// its lock call throws errc::not_replicated; a renewal short of them is retried while the
+    /// lease lasts.
+    std::int32_t replica_acks = replica_acks_auto;
+    /// How long a lock write waits for those acknowledgements; 0 (the default) is half the
+    /// command timeout. It must be shorter than the command timeout, which bounds a write and
+    /// its wait together.
+    std::chrono::milliseconds replica_ack_timeout{0};
+    /// rediss:// only: the PEM file of the certificate authorities that may sign the server's
+    /// certificate, trusted instead of the system's root certificates. Read when the Client is
+    /// built; a file it cannot use, or one given with a URL that is not rediss://, throws
+    /// errc::invalid_argument naming the file.
+    std::optional<std::filesystem::path> tls_ca_file;
+    /// rediss:// only: the certificate this client presents to a server that asks for one
+    /// (mutual TLS). Read when the Client is built, as tls_ca_file; a key that does not belong
+    /// to the certificate is refused too.
+    std::optional<TlsClientCert> tls_client_cert;
 };
 
 /// A cancellation signal: trigger() ends, from any thread, every lock wait given this signal
@@ -414,8 +454,11 @@ private:
 /// object.
 class Client {
 public:
-    /// A client for `url` (`redis://[user:password@]host[:port][/db]` or `unix:///path`) whose
-    /// locks last `default_ttl` unless they pass a TTL (0: every lock must pass one). Throws
+    /// A client for `url` (`redis://[user:password@]host[:port][/db]`, the same with `rediss://`
+    /// for TLS, or `unix:///path`) whose locks last `default_ttl` unless they pass a TTL (0:
+    /// every lock must pass one). Over TLS the server's certificate is verified against the
+    /// system's root certificates (ClientOptions::tls_ca_file sets others; a URL ending in
+    /// `#insecure` skips the verification), and a failed handshake is errc::tls. Throws
     /// redilock::error: errc::invalid_argument for an unusable URL, or a default TTL that is
     /// negative or above max_ttl.
     template <class Rep, class Period>
@@ -510,13 +553,24 @@ private:
         const auto set_interval = [&](auto setter, const std::optional<std::chrono::milliseconds>& value) {
             return !value || detail::succeeded(setter(raw, value->count()), ec);
         };
+        // The paths go to the C ABI as they are: a path's native form is its bytes on the
+        // platforms the library supports.
         const bool applied =
             set_interval(redilock_options_set_retry_interval_ms, options.retry_interval) &&
             set_interval(redilock_options_set_connect_timeout_ms, options.connect_timeout) &&
             set_interval(redilock_options_set_command_timeout_ms, options.command_timeout) &&
             detail::succeeded(redilock_options_set_default_ttl_ms(raw, options.default_ttl.count()), ec) &&
             detail::succeeded(redilock_options_set_key_prefix(raw, options.key_prefix.c_str()), ec) &&
-            detail::succeeded(redilock_options_set_fair(raw, options.fair), ec);
+            detail::succeeded(redilock_options_set_fair(raw, options.fair), ec) &&
+            detail::succeeded(redilock_options_set_replica_acks(raw, options.replica_acks,
+                                                                options.replica_ack_timeout.count()),
+                              ec) &&
+            (!options.tls_ca_file ||
+             detail::succeeded(redilock_options_set_tls_ca_file(raw, options.tls_ca_file->c_str()), ec)) &&
+            (!options.tls_client_cert ||
+             detail::succeeded(redilock_options_set_tls_client_cert_file(raw, options.tls_client_cert->cert_file.c_str(),
+                                                                         options.tls_client_cert->key_file.c_str()),
+                               ec));
         redilock_handle* client = nullptr;
         if (applied) detail::succeeded(redilock_new_with_options(url.c_str(), raw, &client), ec);
         return client;

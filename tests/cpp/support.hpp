@@ -112,17 +112,21 @@ inline std::shared_ptr<void> drop_counter(std::atomic<int>& drops) {
     return std::shared_ptr<void>(nullptr, [&drops](void*) { drops++; });
 }
 
+// How many times Redis ran `command` (in lower case, as INFO names it) since the last CONFIG
+// RESETSTAT.
+inline long calls_of(const std::string& command) {
+    std::istringstream stats(redis_cli("INFO commandstats"));
+    const std::string prefix = "cmdstat_" + command + ":";
+    for (std::string line; std::getline(stats, line);) {
+        if (line.rfind(prefix, 0) == 0)
+            return std::stol(line.substr(line.find("calls=") + std::string("calls=").size()));
+    }
+    return 0;
+}
+
 // How many scripts Redis ran since the last CONFIG RESETSTAT: every lock, unlock, extend,
 // remaining-TTL and renewal command is one.
-inline long scripts_run() {
-    std::istringstream stats(redis_cli("INFO commandstats"));
-    long calls = 0;
-    for (std::string line; std::getline(stats, line);) {
-        if (line.rfind("cmdstat_evalsha:", 0) == 0 || line.rfind("cmdstat_eval:", 0) == 0)
-            calls += std::stol(line.substr(line.find("calls=") + std::string("calls=").size()));
-    }
-    return calls;
-}
+inline long scripts_run() { return calls_of("evalsha") + calls_of("eval"); }
 
 class RedilockTest : public ::testing::Test {
 protected:

@@ -3,8 +3,9 @@
 
 use super::{duration, exit};
 use clap::{Args, Parser, Subcommand};
-use redilock::Wait;
+use redilock::{Options, ReplicaAcks, TlsClientCert, Wait};
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The exit codes and what they mean, for `--help`, `run --help` and the man pages. A line
@@ -15,7 +16,10 @@ pub const EXIT_CODES: &[(&str, &str)] = &[
         "run: the command's own exit status (128+N when it was killed by signal N)",
     ),
     ("0", "lock, unlock, extend, state: done"),
-    ("64", "usage: bad option, duration or Redis URL"),
+    (
+        "64",
+        "usage: bad option, duration or Redis URL, or a TLS file that cannot be used",
+    ),
     (
         "69",
         "Redis unavailable: unreachable, timed out, refused the command (NOAUTH, READONLY…),\n\
@@ -137,15 +141,8 @@ Durations are a whole number and a unit: 500ms, 30s, 5m, 1h.",
     after_help = top_after_help()
 )]
 pub struct Cli {
-    /// Redis to use: redis://[user:password@]host[:port][/db] or unix:///path/to/socket
-    #[arg(
-        long,
-        global = true,
-        env = "REDIS_URL",
-        hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379"
-    )]
-    pub url: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 
     /// Say nothing on stderr while waiting, nor when the lock is not acquired (other failures
     /// are still said)
@@ -245,6 +242,104 @@ pub struct RunArgs {
         value_name = "CMD"
     )]
     pub command: Vec<OsString>,
+}
+
+/// Which Redis, and how: the options every command takes.
+#[derive(Args)]
+pub struct ConnectionArgs {
+    /// Redis to use: redis://[user:password@]host[:port][/db], the same with rediss:// for TLS
+    /// (#insecure at the end skips verifying the server's certificate), or
+    /// unix:///path/to/socket
+    #[arg(
+        long,
+        global = true,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub url: String,
+
+    /// rediss://: trust the certificate authorities of this PEM file to sign the server's
+    /// certificate, instead of the system's root certificates
+    #[arg(long, global = true, env = "REDILOCK_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// rediss://: present this certificate (PEM) to a server that asks for one (mutual TLS);
+    /// needs --tls-key
+    #[arg(
+        long,
+        global = true,
+        env = "REDILOCK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// rediss://: the private key (PEM) of --tls-cert
+    #[arg(
+        long,
+        global = true,
+        env = "REDILOCK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// How many replicas must acknowledge each lock write before it counts: auto (one when the
+    /// server has replicas, else none), 0 (off) or a number; a lock too few acknowledged is
+    /// released, with exit code 69
+    #[arg(
+        long,
+        global = true,
+        env = "REDILOCK_REPLICA_ACKS",
+        value_name = "N|auto",
+        default_value = "auto",
+        value_parser = replica_acks
+    )]
+    pub replica_acks: ReplicaAcks,
+
+    /// How long a lock write waits for the replicas' acknowledgements; under 2s, the time one
+    /// Redis command may take [default: 1s]
+    #[arg(
+        long,
+        global = true,
+        env = "REDILOCK_REPLICA_ACK_TIMEOUT",
+        value_parser = duration::parse,
+        value_name = "DURATION"
+    )]
+    pub replica_ack_timeout: Option<Duration>,
+}
+
+impl ConnectionArgs {
+    /// The client's options; the library checks them (and reads the TLS files) when the client
+    /// is made.
+    pub fn options(&self) -> Options {
+        let tls_client_cert = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert_file), Some(key_file)) => Some(TlsClientCert {
+                cert_file: cert_file.clone(),
+                key_file: key_file.clone(),
+            }),
+            _ => None, // clap requires both or neither
+        };
+        Options {
+            replica_acks: self.replica_acks,
+            replica_ack_timeout: self.replica_ack_timeout,
+            tls_ca_file: self.tls_ca.clone(),
+            tls_client_cert,
+            ..Options::default()
+        }
+    }
+}
+
+/// `auto` or a number of replicas.
+fn replica_acks(text: &str) -> Result<ReplicaAcks, String> {
+    match text {
+        "auto" => Ok(ReplicaAcks::Auto),
+        count => count
+            .parse()
+            .map(ReplicaAcks::Count)
+            .map_err(|_| "expected auto, or a number of replicas (0: off)".to_string()),
+    }
 }
 
 /// How to take a lock: shared by `run` and `lock`.

@@ -14,11 +14,11 @@ mod run;
 mod supervisor;
 mod sys;
 
-use args::{Cli, Command};
+use args::{Cli, Command, ConnectionArgs};
 use clap::error::ErrorKind;
 use clap::Parser;
 use exit::Failure;
-use redilock::{blocking::Client, Options};
+use redilock::blocking::Client;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
-    let client = match connect(&cli.url) {
+    let client = match connect(&cli.connection) {
         Ok(client) => client,
         Err(failure) => return report(failure),
     };
@@ -52,8 +52,8 @@ fn report(failure: Failure) -> ExitCode {
     ExitCode::from(failure.code)
 }
 
-pub fn connect(url: &str) -> Result<Client, Failure> {
-    Ok(Client::new(url, Options::default())?)
+pub fn connect(connection: &ConnectionArgs) -> Result<Client, Failure> {
+    Ok(Client::new(&connection.url, connection.options())?)
 }
 
 /// `--help` and `--version` print and succeed; anything else clap refuses is a usage error,

@@ -2,6 +2,7 @@
 //! a lock stolen mid-run, the script commands, the waiting status line, one-line errors.
 
 use redilock::{blocking::Client, Lease, Options, Wait};
+use redilock_test_harness::tls::TestCertificates;
 use redilock_test_harness::{queue, scaled, wait_until, RedisServer};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -552,6 +553,165 @@ fn a_bad_url_is_shown_as_given_with_its_password_masked() {
     );
     assert_eq!(finished.code, 64);
     assert!(error_line(&finished).contains("'redis//:***@host'"));
+}
+
+/// `redilock` for a TLS server, trusting the CA of its certificate.
+fn redilock_tls(server: &RedisServer, certificates: &TestCertificates) -> Command {
+    let mut command = redilock(server);
+    command.arg("--tls-ca").arg(certificates.ca());
+    command
+}
+
+#[test]
+fn lock_and_unlock_over_tls_trusting_a_ca_file() {
+    let certificates = TestCertificates::generate();
+    let server = RedisServer::start_tls(&certificates, false);
+    let lock = finish(redilock_tls(&server, &certificates).args(["lock", "tls-job"]));
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    let token = lock.stdout.trim();
+    assert_eq!(server.cli(&["GET", "tls-job"]), token);
+    // The CA from the environment, as a crontab would set it.
+    let unlock = finish(
+        redilock(&server)
+            .env("REDILOCK_TLS_CA", certificates.ca())
+            .args(["unlock", "tls-job", token]),
+    );
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    assert_eq!(server.cli(&["EXISTS", "tls-job"]), "0");
+
+    let other_ca = finish(
+        redilock(&server)
+            .args(["lock", "tls-job", "--tls-ca"])
+            .arg(certificates.other_ca()),
+    );
+    assert_eq!(other_ca.code, 69, "{}", other_ca.stderr);
+    let line = error_line(&other_ca);
+    let refused = format!(
+        "TLS handshake with 127.0.0.1:{} failed: the server's certificate did not verify: UnknownIssuer",
+        server.port
+    );
+    assert!(line.contains(&refused), "{line}");
+    assert_eq!(server.cli(&["EXISTS", "tls-job"]), "0");
+}
+
+#[test]
+fn mutual_tls_presents_the_client_certificate() {
+    let certificates = TestCertificates::generate();
+    let server = RedisServer::start_tls(&certificates, true);
+    let lock = finish(
+        redilock_tls(&server, &certificates)
+            .args(["lock", "mtls"])
+            .arg("--tls-cert")
+            .arg(certificates.client_cert())
+            .arg("--tls-key")
+            .arg(certificates.client_key()),
+    );
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    let token = lock.stdout.trim();
+    assert_eq!(server.cli(&["GET", "mtls"]), token);
+    let unlock = finish(
+        redilock_tls(&server, &certificates)
+            .env("REDILOCK_TLS_CERT", certificates.client_cert())
+            .env("REDILOCK_TLS_KEY", certificates.client_key())
+            .args(["unlock", "mtls", token]),
+    );
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+
+    let without = finish(redilock_tls(&server, &certificates).args(["lock", "mtls"]));
+    assert_eq!(without.code, 69, "{}", without.stderr);
+    assert!(
+        error_line(&without).contains("the server requires a client certificate"),
+        "{}",
+        without.stderr
+    );
+    assert_eq!(server.cli(&["EXISTS", "mtls"]), "0");
+}
+
+/// Checked before anything is sent: clap checks the options, the library the values and the
+/// files (when the client is made).
+#[test]
+fn tls_and_replica_options_that_cannot_be_used_are_usage_errors() {
+    let server = RedisServer::start();
+    let usage_error = |command: &mut Command, said: &str| {
+        let finished = finish(command);
+        assert_eq!(finished.code, 64, "{said}: {}", finished.stderr);
+        let line = error_line(&finished);
+        assert!(line.contains(said), "{said}: {line}");
+    };
+    let tls_url = format!("rediss://127.0.0.1:{}", redilock_test_harness::free_port());
+    for (args, said) in [
+        (&["--tls-cert", "client.pem"][..], "--tls-key <FILE>"),
+        (&["--tls-key", "client.key"], "--tls-cert <FILE>"),
+        (&["--replica-acks", "some"], "expected auto, or a number"),
+        (&["--replica-acks=-1"], "expected auto, or a number"),
+        (
+            &["--replica-ack-timeout", "1.5s"],
+            "expected a whole number",
+        ),
+        (
+            &["--replica-ack-timeout", "0ms"],
+            "the replica acknowledgement timeout must be at least 1 ms",
+        ),
+        (
+            &["--replica-ack-timeout", "2s"],
+            "must be shorter than the command timeout (2000 ms)",
+        ),
+        (
+            &["--url", &tls_url, "--tls-ca", "/nonexistent/ca.pem"],
+            "the TLS CA file /nonexistent/ca.pem cannot be read",
+        ),
+        (&["--tls-ca", "/nonexistent/ca.pem"], "rediss://"),
+    ] {
+        usage_error(redilock(&server).args(["state", "job"]).args(args), said);
+    }
+    usage_error(
+        redilock(&server)
+            .env("REDILOCK_TLS_CERT", "client.pem")
+            .args(["state", "job"]),
+        "--tls-key <FILE>",
+    );
+}
+
+/// The test server has no replica: a lock that must be acknowledged by one is released.
+#[test]
+fn too_few_replica_acknowledgements_exit_69_and_leave_nothing_held() {
+    let server = RedisServer::start();
+    let acknowledged = ["--replica-acks", "1", "--replica-ack-timeout", "50ms"];
+    let lock = finish(redilock(&server).args(["lock", "acked"]).args(acknowledged));
+    assert_eq!(
+        (lock.code, lock.stdout.as_str()),
+        (69, ""),
+        "{}",
+        lock.stderr
+    );
+    assert!(
+        error_line(&lock).contains(
+            "the acquisition of lock 'acked' was acknowledged by 0 of the 1 replicas required \
+             within 50 ms, so the lock is released"
+        ),
+        "{}",
+        lock.stderr
+    );
+    assert_eq!(server.cli(&["EXISTS", "acked"]), "0");
+
+    let dir = scratch_dir("not-replicated");
+    let marker = dir.join("ran");
+    let run = finish(
+        redilock(&server)
+            .env("REDILOCK_REPLICA_ACKS", "1")
+            .args(["run", "acked", "--", "touch"])
+            .arg(&marker),
+    );
+    assert_eq!(run.code, 69, "{}", run.stderr);
+    error_line(&run);
+    assert!(!marker.exists(), "the command never ran");
+    assert_eq!(server.cli(&["EXISTS", "acked"]), "0");
+    assert!(queue(&server, "acked").is_empty());
+
+    let unacknowledged = finish(redilock(&server).args(["lock", "acked", "--replica-acks", "0"]));
+    assert_eq!(unacknowledged.code, 0, "{}", unacknowledged.stderr);
+    assert_eq!(server.cli(&["GET", "acked"]), unacknowledged.stdout.trim());
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A pseudo-terminal whose other end is redilock's stderr.

@@ -52,11 +52,10 @@ fn the_man_page_names_every_command_exit_code_and_variable_and_renders_cleanly()
     let tool = man::args::Cli::command();
     let commands: Vec<_> = tool.get_subcommands().collect();
     assert!(commands.len() >= 5, "run, lock, unlock, extend, state");
+    // A long option as roff writes it, every hyphen escaped.
+    let long_option = |option: &str| format!("\\fB\\-\\-{}\\fR", option.replace('-', "\\-"));
     for option in tool.get_arguments().filter_map(|arg| arg.get_long()) {
-        assert!(
-            page.contains(&format!("\\fB\\-\\-{option}\\fR")),
-            "--{option}"
-        );
+        assert!(page.contains(&long_option(option)), "--{option}");
     }
     for command in commands {
         let name = command.get_name();
@@ -69,8 +68,7 @@ fn the_man_page_names_every_command_exit_code_and_variable_and_renders_cleanly()
             "{name}: synopsis"
         );
         for option in command.get_arguments().filter_map(|arg| arg.get_long()) {
-            let option = format!("\\fB\\-\\-{}\\fR", option.replace('-', "\\-"));
-            assert!(page.contains(&option), "{name}: {option}");
+            assert!(page.contains(&long_option(option)), "{name}: --{option}");
         }
     }
     for (code, _) in man::args::EXIT_CODES {
@@ -81,6 +79,11 @@ fn the_man_page_names_every_command_exit_code_and_variable_and_renders_cleanly()
     }
     for variable in [
         "REDIS_URL",
+        "REDILOCK_TLS_CA",
+        "REDILOCK_TLS_CERT",
+        "REDILOCK_TLS_KEY",
+        "REDILOCK_REPLICA_ACKS",
+        "REDILOCK_REPLICA_ACK_TIMEOUT",
         "REDILOCK_NAME",
         "REDILOCK_TOKEN",
         "REDILOCK_FENCE",
