@@ -681,10 +681,10 @@ impl Engine {
 
     fn wakeups(&self) -> Result<&Wakeups> {
         self.wakeups.get_or_try_init(|| {
-            let (runtime, _) = self.background()?;
+            let (runtime, connection) = self.background()?;
             let opts = &self.options;
             Ok(Wakeups::start(
-                self.connection.deployment().clone(),
+                connection,
                 &self.client_id,
                 (opts.connect_timeout, opts.command_timeout),
                 opts.retry_interval,

@@ -70,7 +70,7 @@ impl Replication {
         took: impl Fn(&T) -> bool,
         deadline: std::time::Instant,
     ) -> Result<(T, Acks)> {
-        let script = call().script;
+        let script = call().script.map(redis::Script::get_hash);
         let written_before = script.is_none_or(|script| self.has_written(script));
         let (reply, required) = match self.required() {
             Some(0) => {

@@ -32,6 +32,15 @@ impl Connector {
         ClientConnection::new(self.config.clone(), self.server_name.clone())
             .map_err(|err| Error::Tls(format!("cannot start a TLS session: {err}")))
     }
+
+    /// The same settings for the server at `host` (a cluster node, the primary a sentinel
+    /// names), whose certificate must name it.
+    pub(crate) fn for_host(&self, host: &str) -> Result<Connector> {
+        Ok(Connector {
+            config: self.config.clone(),
+            server_name: server_name(host)?,
+        })
+    }
 }
 
 /// Reads the options' certificate files for a server at `host`, verified unless `insecure`.
@@ -95,8 +104,6 @@ pub(crate) fn configure(
             .dangerous()
             .set_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)));
     }
-    let server_name = ServerName::try_from(host.to_string())
-        .map_err(|err| Error::InvalidArgument(format!("'{host}' is no TLS server name: {err}")))?;
     let certificates = redis::TlsCertificates {
         client_tls: client.map(|((_, cert), (_, key))| redis::ClientTlsConfig {
             client_cert: cert,
@@ -106,9 +113,14 @@ pub(crate) fn configure(
     };
     let connector = Connector {
         config: Arc::new(config),
-        server_name,
+        server_name: server_name(host)?,
     };
     Ok((connector, certificates))
+}
+
+fn server_name(host: &str) -> Result<ServerName<'static>> {
+    ServerName::try_from(host.to_string())
+        .map_err(|err| Error::InvalidArgument(format!("'{host}' is no TLS server name: {err}")))
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {

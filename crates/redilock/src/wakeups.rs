@@ -9,17 +9,25 @@
 //! connection is lost, every waiter re-checks once it is back (a message may have been lost
 //! with it). A lock handed to a token no local waiter expects any more (its call just ended) is
 //! given back.
+//!
+//! In a Redis Cluster, a client listens on every master: a script counts the listeners of the
+//! server it runs on, not the cluster's, so a client listens where its locks' scripts run.
+//! Redis forwards each message to every node, so it arrives once per master; the copies of a
+//! hand-over after the first are dropped. (Sharded pub/sub would carry each message to one
+//! shard only, but needs a channel per slot, and so a subscription per slot a client waits in.)
 
 use crate::cleanup::Cleanup;
-use crate::deployment::Deployment;
+use crate::deployment::Server;
 use crate::protocol::keys::wake_channel;
 use crate::token::{ClientId, Token};
+use crate::transport::SharedConnection;
 use crate::unwind::catching;
 use redis::aio::{PubSubSink, PubSubStream};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{sleep_until, timeout, Instant};
@@ -77,9 +85,10 @@ pub(crate) struct Waiter {
 }
 
 impl Wakeups {
-    /// Starts the subscriber task on `runtime`. It connects on the first wait.
+    /// Starts the subscriber task on `runtime`; it finds the servers to listen on through
+    /// `connection`, and connects on the first wait.
     pub(crate) fn start(
-        deployment: Deployment,
+        connection: Arc<SharedConnection>,
         client: &ClientId,
         timeouts: (Duration, Duration),
         retry: Duration,
@@ -92,15 +101,17 @@ impl Wakeups {
             listening: watch::Sender::new(false),
         });
         let task = Subscriber {
-            deployment,
+            changes: connection.deployment().changes(),
+            connection,
             channel: wake_channel(client.as_str()),
             timeouts,
             retry,
             cleanup,
             shared: shared.clone(),
-            link: None,
+            links: Vec::new(),
             lost_link: false,
             next_connect: Instant::now(),
+            handed: VecDeque::new(),
         };
         // A bug that ends the task leaves waiters to their re-checks; it must not end them.
         runtime.spawn(async move {
@@ -211,37 +222,55 @@ impl Shared {
 }
 
 struct Subscriber {
-    deployment: Deployment,
+    connection: Arc<SharedConnection>,
+    /// When the servers to listen on may have changed (a failover, a new master).
+    changes: Option<watch::Receiver<u64>>,
     channel: Vec<u8>,
     /// The connect and command timeouts.
     timeouts: (Duration, Duration),
     retry: Duration,
     cleanup: Arc<Cleanup>,
     shared: Arc<Shared>,
-    link: Option<(PubSubSink, PubSubStream)>,
+    /// One per server listened on; none while not listening.
+    links: Vec<Link>,
     /// Whether a link was lost: messages may have been lost with it.
     lost_link: bool,
     next_connect: Instant,
+    /// The hand-overs delivered lately, while several links bring copies of each message.
+    handed: VecDeque<(Instant, Token, u64)>,
 }
+
+struct Link {
+    server: Server,
+    // Kept: dropping the sink ends the subscription.
+    _sink: PubSubSink,
+    stream: PubSubStream,
+}
+
+/// How long the copies of a hand-over may trail the first, and how many are remembered.
+const COPIES_WITHIN: Duration = Duration::from_secs(60);
+const COPIES_REMEMBERED: usize = 4096;
 
 impl Subscriber {
     async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Request>) {
         loop {
             let has_waiters = !self.shared.lock_waiters().is_empty();
-            let reconnect_due = self.link.is_none() && has_waiters;
+            let listening = !self.links.is_empty();
+            let reconnect_due = !listening && has_waiters;
             tokio::select! {
                 request = inbox.recv() => match request {
                     Some(Request::Listen) => {
-                        if self.link.is_none() {
+                        if !listening {
                             self.connect().await;
                         }
                     }
                     Some(Request::Stop) | None => return,
                 },
-                message = next_message(&mut self.link), if self.link.is_some() => match message {
-                    Some(payload) => self.deliver(&payload),
-                    None => self.disconnected(),
+                message = next_message(&mut self.links), if listening => match message {
+                    Ok(payload) => self.deliver(&payload),
+                    Err(lost) => self.disconnected(Some(lost)),
                 },
+                _ = changed(&mut self.changes), if listening => self.follow_changes().await,
                 _ = sleep_until(self.next_connect), if reconnect_due => self.connect().await,
             }
         }
@@ -250,14 +279,30 @@ impl Subscriber {
     async fn connect(&mut self) {
         let (connect_timeout, command_timeout) = self.timeouts;
         let attempt = async {
-            let server = self.deployment.server();
-            let (mut sink, stream) = server.get_async_pubsub().await?.split();
-            sink.subscribe(&self.channel).await?;
-            Ok::<_, redis::RedisError>((sink, stream))
+            let mut links = Vec::new();
+            for server in self.publishers().await? {
+                let subscribed = async {
+                    let (mut sink, stream) = server.client().get_async_pubsub().await?.split();
+                    sink.subscribe(&self.channel).await?;
+                    Ok::<_, redis::RedisError>((sink, stream))
+                };
+                match subscribed.await {
+                    Ok((sink, stream)) => links.push(Link {
+                        server,
+                        _sink: sink,
+                        stream,
+                    }),
+                    Err(_) => {
+                        self.connection.deployment().unreachable(&server);
+                        return None;
+                    }
+                }
+            }
+            Some(links)
         };
         match timeout(connect_timeout + command_timeout, attempt).await {
-            Ok(Ok(link)) => {
-                self.link = Some(link);
+            Ok(Some(links)) => {
+                self.links = links;
                 self.shared.listening.send_replace(true);
                 // A hand-over may have been announced while we were away: everyone looks again.
                 if std::mem::take(&mut self.lost_link) {
@@ -272,20 +317,85 @@ impl Subscriber {
         }
     }
 
-    /// The link is gone: with waiters, the next loop makes a new one at once; only a failed
-    /// attempt to connect waits a retry interval.
-    fn disconnected(&mut self) {
-        self.link = None;
+    /// The servers to listen on, as the deployment knows them now (asking it when it does
+    /// not); the changes up to here are taken into account.
+    async fn publishers(&mut self) -> Option<Vec<Server>> {
+        if let Some(changes) = &mut self.changes {
+            changes.borrow_and_update();
+        }
+        let (connect_timeout, command_timeout) = self.timeouts;
+        let deadline = std::time::Instant::now() + connect_timeout + command_timeout;
+        let connection = &*self.connection;
+        connection
+            .deployment()
+            .publishers(connection, deadline)
+            .await
+            .ok()
+    }
+
+    /// The deployment's servers may have changed: listening on others means connecting
+    /// anew.
+    async fn follow_changes(&mut self) {
+        let listened: Vec<String> = self
+            .links
+            .iter()
+            .map(|l| l.server.address().to_string())
+            .collect();
+        let same = |servers: &Vec<Server>| {
+            servers.len() == listened.len()
+                && servers
+                    .iter()
+                    .all(|s| listened.iter().any(|l| l == s.address()))
+        };
+        if !self
+            .publishers()
+            .await
+            .is_some_and(|servers| same(&servers))
+        {
+            self.disconnected(None);
+        }
+    }
+
+    /// A link is gone (`lost`: its server), or the links are no longer the right ones: with
+    /// waiters, the next loop connects anew at once; only a failed attempt to connect waits a
+    /// retry interval.
+    fn disconnected(&mut self, lost: Option<usize>) {
+        if let Some(link) = lost.and_then(|index| self.links.get(index)) {
+            self.connection.deployment().unreachable(&link.server);
+        }
+        self.links.clear();
         self.lost_link = true;
         self.shared.listening.send_replace(false);
         self.next_connect = Instant::now();
     }
 
-    fn deliver(&self, payload: &[u8]) {
+    /// Whether a hand-over was delivered already, by another link: remembers it if not.
+    fn is_copy(&mut self, token: &Token, fence: u64) -> bool {
+        if self.links.len() < 2 {
+            return false;
+        }
+        let now = Instant::now();
+        while self.handed.front().is_some_and(|(at, ..)| {
+            now.duration_since(*at) > COPIES_WITHIN || self.handed.len() > COPIES_REMEMBERED
+        }) {
+            self.handed.pop_front();
+        }
+        let seen = self
+            .handed
+            .iter()
+            .any(|(_, t, f)| t == token && *f == fence);
+        if !seen {
+            self.handed.push_back((now, token.clone(), fence));
+        }
+        seen
+    }
+
+    fn deliver(&mut self, payload: &[u8]) {
         let Some(message) = Message::parse(payload) else {
             return;
         };
         match message {
+            Message::Handed { token, fence, .. } if self.is_copy(&token, fence) => {}
             Message::Handed { token, fence, key } => match self.shared.waiter(&token) {
                 Some(slot) => slot.post(Event::Handed {
                     fence,
@@ -353,11 +463,32 @@ impl<'a> Message<'a> {
     }
 }
 
-/// The payload of the next published message; `None` when the connection is gone.
-async fn next_message(link: &mut Option<(PubSubSink, PubSubStream)>) -> Option<Vec<u8>> {
-    let (_, stream) = link.as_mut()?;
-    let message = poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *stream), cx)).await?;
-    Some(message.get_payload::<Vec<u8>>().unwrap_or_default())
+/// The payload of the next message published on any link; `Err(index)` when the link at
+/// `index` is gone.
+async fn next_message(links: &mut [Link]) -> Result<Vec<u8>, usize> {
+    let message = poll_fn(|cx| {
+        for (index, link) in links.iter_mut().enumerate() {
+            match futures_core::Stream::poll_next(Pin::new(&mut link.stream), cx) {
+                Poll::Ready(Some(message)) => return Poll::Ready(Ok(message)),
+                Poll::Ready(None) => return Poll::Ready(Err(index)),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await?;
+    Ok(message.get_payload::<Vec<u8>>().unwrap_or_default())
+}
+
+/// Resolves when the deployment's servers may have changed; never without changes to watch.
+async fn changed(changes: &mut Option<watch::Receiver<u64>>) {
+    let changed = match changes {
+        Some(changes) => changes.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
+    }
 }
 
 #[cfg(test)]

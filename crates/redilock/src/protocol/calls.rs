@@ -1,6 +1,6 @@
 //! Every call the lock sends to Redis and what its replies mean, whichever transport sends it.
 
-use super::keys::{fence_key, queue_key, withdrawn_key};
+use super::keys::{fence_key, queue_key, slot, withdrawn_key};
 use super::scripts::{ACQUIRE, CLEANUP, EXTEND, RELEASE, REMAINING};
 use crate::token::Token;
 use redis::{Cmd, Pipeline, RedisResult, Script, ScriptInvocation, Value};
@@ -12,17 +12,20 @@ pub(crate) struct Call {
     /// Sending it twice does what sending it once does, so a call whose reused connection
     /// turns out dead (Redis restarted while the client was idle) may be sent once more.
     pub(crate) idempotent: bool,
-    /// The SHA1 of its script, if it is one.
-    pub(crate) script: Option<&'static str>,
+    /// Its script, if it is one.
+    pub(crate) script: Option<&'static Script>,
+    /// The Redis Cluster slot of its keys; `None`: any server answers it.
+    pub(crate) slot: Option<u16>,
 }
 
 pub(crate) enum Request {
     /// EVALSHA, with the script loaded on NOSCRIPT.
     Script(ScriptInvocation<'static>),
     /// EVALSHA among other commands, written together on one connection and read together
-    /// (see [`then_wait`], [`after_role`]); the script is loaded on NOSCRIPT and all sent again.
+    /// (see [`then_wait`], [`after_role`], [`asking`]); the script is loaded on NOSCRIPT and
+    /// all sent again.
     Pipelined {
-        script: ScriptInvocation<'static>,
+        script: &'static Script,
         pipeline: Pipeline,
         /// Where the script's reply is among the replies.
         script_at: usize,
@@ -76,7 +79,7 @@ pub(crate) fn acquire(
     if let Some(mode) = mode {
         call.arg(mode);
     }
-    script(&ACQUIRE, call, true)
+    script(&ACQUIRE, call, key, true)
 }
 
 /// The atomic compare-and-delete that hands the lock to the first waiter in line; replies 1
@@ -87,7 +90,7 @@ pub(crate) fn release(key: &[u8], token: &Token) -> Call {
     call.key(fence_key(key))
         .key(queue_key(key))
         .arg(token.as_str());
-    script(&RELEASE, call, false)
+    script(&RELEASE, call, key, false)
 }
 
 /// Gives back everything `token` (which asked for `ttl`) may hold when its caller stopped
@@ -100,7 +103,7 @@ pub(crate) fn cleanup(key: &[u8], token: &Token, ttl: Duration) -> Call {
         .arg(token.as_str())
         .arg(queue_entry(token, ttl))
         .arg(millis(WITHDRAWN_FOR));
-    script(&CLEANUP, call, true)
+    script(&CLEANUP, call, key, true)
 }
 
 /// A waiter's entry in the queue: its token, then the TTL it asked for.
@@ -115,25 +118,78 @@ pub(crate) fn extend(key: &[u8], token: &Token, ttl: Duration) -> Call {
     call.key(queue_key(key))
         .arg(token.as_str())
         .arg(millis(ttl));
-    script(&EXTEND, call, true)
+    script(&EXTEND, call, key, true)
 }
 
 /// The owner's remaining TTL in ms: -1 without expiry, -3 when `token` does not hold it.
 pub(crate) fn remaining(key: &[u8], token: &Token) -> Call {
     let mut call = REMAINING.key(key);
     call.arg(token.as_str());
-    script(&REMAINING, call, true)
+    script(&REMAINING, call, key, true)
 }
 
 /// Anyone's remaining TTL in ms: -2 when free, -1 without expiry.
 pub(crate) fn pttl(key: &[u8]) -> Call {
     let mut cmd = redis::cmd("PTTL");
     cmd.arg(key);
-    command(cmd)
+    Call {
+        slot: Some(slot(key)),
+        ..command(cmd)
+    }
 }
 
 pub(crate) fn ping() -> Call {
     command(redis::cmd("PING"))
+}
+
+/// Asks a sentinel where the primary named `name` is: `[host, port]`, or nil.
+pub(crate) fn primary_address(name: &str) -> Call {
+    let mut cmd = redis::cmd("SENTINEL");
+    cmd.arg("GET-MASTER-ADDR-BY-NAME").arg(name);
+    command(cmd)
+}
+
+/// Asks a cluster node which master serves which slots.
+pub(crate) fn cluster_slots() -> Call {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("SLOTS");
+    command(cmd)
+}
+
+/// `call` for the node a slot is being migrated to, which serves it only after `ASKING` on
+/// the same connection (a Redis Cluster ASK redirection). `None` for a call that is no script:
+/// it waits until the migration ends.
+pub(crate) fn asking(call: &Call) -> Option<Call> {
+    let mut pipeline = redis::pipe();
+    let (script, script_at) = match &call.request {
+        Request::Script(invocation) => {
+            pipeline.cmd("ASKING").invoke_script(invocation);
+            (call.script?, 1)
+        }
+        Request::Pipelined {
+            script,
+            pipeline: commands,
+            script_at,
+        } => {
+            for (at, command) in commands.cmd_iter().enumerate() {
+                if at == *script_at {
+                    pipeline.cmd("ASKING");
+                }
+                pipeline.add_command(command.clone());
+            }
+            (*script, script_at + 1)
+        }
+        Request::Command(_) => return None,
+    };
+    pipeline.ignore_errors();
+    Some(Call {
+        request: Request::Pipelined {
+            script,
+            pipeline,
+            script_at,
+        },
+        ..*call
+    })
 }
 
 /// `call`, a script that writes, followed on the same connection by `WAIT replicas timeout`,
@@ -166,14 +222,17 @@ fn pipelined(
     build: impl FnOnce(&mut Pipeline, &ScriptInvocation<'static>),
 ) -> Call {
     let request = match call.request {
-        Request::Script(script) => {
+        Request::Script(invocation) => {
             let mut pipeline = redis::pipe();
-            build(&mut pipeline, &script);
+            build(&mut pipeline, &invocation);
             pipeline.ignore_errors(); // each reply is read in its place: see script_in_pipeline
-            Request::Pipelined {
-                script,
-                pipeline,
-                script_at,
+            match call.script {
+                Some(script) => Request::Pipelined {
+                    script,
+                    pipeline,
+                    script_at,
+                },
+                None => Request::Script(invocation),
             }
         }
         other => other,
@@ -207,12 +266,14 @@ pub(crate) fn extended(reply: &i64) -> bool {
 fn script(
     source: &'static Script,
     invocation: ScriptInvocation<'static>,
+    key: &[u8],
     idempotent: bool,
 ) -> Call {
     Call {
         request: Request::Script(invocation),
         idempotent,
-        script: Some(source.get_hash()),
+        script: Some(source),
+        slot: Some(slot(key)),
     }
 }
 
@@ -221,6 +282,7 @@ fn command(cmd: Cmd) -> Call {
         request: Request::Command(cmd),
         idempotent: true,
         script: None,
+        slot: None,
     }
 }
 

@@ -62,7 +62,7 @@ const SLOTS: usize = 16384;
 
 /// The Redis Cluster slot of a key: CRC16 of its hash tag (the text between the first `{` and
 /// the next `}`, when not empty), else of the whole key.
-fn slot(key: &[u8]) -> u16 {
+pub(crate) fn slot(key: &[u8]) -> u16 {
     let hashed = key
         .iter()
         .position(|&b| b == b'{')

@@ -6,7 +6,7 @@
 //! until they are done or the time is up. A `rediss://` connection runs the same way over
 //! rustls.
 
-use crate::deployment::Deployment;
+use crate::deployment::Server;
 use crate::error::Result;
 use crate::tls;
 use redis::{ConnectionAddr, ConnectionLike, Parser, RedisConnectionInfo, RedisResult, Value};
@@ -45,16 +45,16 @@ enum Stream {
 const DEADLINE_SLACK: Duration = Duration::from_millis(5);
 
 impl BlockingConnection {
-    /// Connects to `deployment`'s server, completes the TLS handshake of a `rediss://` one,
+    /// Connects to `server`, completes the TLS handshake of a `rediss://` one,
     /// authenticates and selects the database, all before `deadline`.
     pub(crate) fn connect(
-        deployment: &Deployment,
+        server: &Server,
         deadline: Instant,
         command_timeout: Duration,
     ) -> Result<BlockingConnection> {
-        let info = deployment.server().get_connection_info();
-        let failed = |err: io::Error| deployment.connect_error(&err.into());
-        let stream = match (info.addr(), deployment.tls()) {
+        let info = server.info();
+        let failed = |err: io::Error| server.connect_error(&err.into());
+        let stream = match (info.addr(), server.tls()) {
             (ConnectionAddr::Tcp(host, port), _) => {
                 Stream::Tcp(connect_tcp(host, *port, deadline).map_err(failed)?)
             }
@@ -85,9 +85,9 @@ impl BlockingConnection {
         };
         conn.socket
             .finish_handshake(deadline)
-            .map_err(|err| tls::handshake_failed(deployment.address(), &err))?;
+            .map_err(|err| tls::handshake_failed(server.address(), &err))?;
         conn.set_up(settings)
-            .map_err(|err| deployment.connect_error(&err))?;
+            .map_err(|err| server.connect_error(&err))?;
         conn.deadline = None;
         Ok(conn)
     }
@@ -443,9 +443,9 @@ mod tests {
             ..Options::default()
         };
         let url = format!("rediss://127.0.0.1:{port}");
-        let deployment = Deployment::from_url(&url, &options).unwrap();
+        let server = Server::from_url(&url, &options).unwrap();
         let timeout = Duration::from_secs(5);
-        BlockingConnection::connect(&deployment, Instant::now() + timeout, timeout).unwrap()
+        BlockingConnection::connect(&server, Instant::now() + timeout, timeout).unwrap()
     }
 
     fn wait_for_bytes(conn: &BlockingConnection) {

@@ -1,22 +1,28 @@
 //! The two ways a call reaches Redis, behind one trait so that every operation is written
-//! once: the shared multiplexed connection (the async client, and every wait), and the
-//! calling thread's own connections (the blocking client's plain calls).
+//! once: the shared multiplexed connections (the async client, and every wait), and the
+//! calling thread's own connections (the blocking client's plain calls). Both keep
+//! connections per server and send each call where [`routing`] says.
 
 mod blocking_connection;
 mod multiplexed;
 mod pool;
+pub(crate) mod routing;
 
 pub(crate) use multiplexed::SharedConnection;
 pub(crate) use pool::ConnectionPool;
 pub use pool::DIRECT_CONNECTIONS;
 
+use crate::deployment::Server;
 use crate::error::Result;
 use crate::protocol::calls::{script_in_pipeline, Call, Request};
 use redis::{FromRedisValue, RedisResult};
+use routing::{routed, Failure, NodeSender};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Sends one call and reads its reply, by `deadline` (moved on by the time spent opening a
 /// connection, which has its own timeout).
@@ -59,11 +65,69 @@ impl Transport for CallingThread<'_> {
         call: &Call,
         deadline: Instant,
     ) -> impl Future<Output = Result<T>> {
-        let result = self.pool.send(call, deadline).unwrap_or_else(|| {
-            let (runtime, shared) = self.overflow.overflow()?;
-            runtime.block_on(shared.send(call, deadline))
-        });
+        routed(self.pool.deployment(), self, call, deadline)
+    }
+}
+
+/// Every future it returns is ready at its first poll.
+impl NodeSender for CallingThread<'_> {
+    fn send_to<T: FromRedisValue>(
+        &self,
+        server: &Server,
+        call: &Call,
+        deadline: Instant,
+    ) -> impl Future<Output = std::result::Result<T, Failure>> {
+        let result = self
+            .pool
+            .send_to(server, call, deadline)
+            .unwrap_or_else(|| {
+                let (runtime, shared) = self.overflow.overflow()?;
+                runtime.block_on(shared.send_to(server, call, deadline))
+            });
         std::future::ready(result)
+    }
+
+    fn pause(&self, pause: Duration) -> impl Future<Output = ()> {
+        std::thread::sleep(pause);
+        std::future::ready(())
+    }
+}
+
+/// Something per server (a connection, a pool of them), made on first use.
+pub(crate) struct Nodes<C> {
+    by_address: Mutex<HashMap<String, Arc<C>>>,
+}
+
+impl<C> Default for Nodes<C> {
+    fn default() -> Self {
+        Nodes {
+            by_address: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<C> Nodes<C> {
+    /// The one for `server`, made by `make` if there is none yet.
+    pub(crate) fn get(&self, server: &Server, make: impl FnOnce() -> C) -> Arc<C> {
+        let mut nodes = self.lock();
+        match nodes.get(server.address()) {
+            Some(node) => node.clone(),
+            None => {
+                let node = Arc::new(make());
+                nodes.insert(server.address().to_string(), node.clone());
+                node
+            }
+        }
+    }
+
+    pub(crate) fn each(&self, f: impl Fn(&C)) {
+        for node in self.lock().values() {
+            f(node);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<C>>> {
+        self.by_address.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -6,20 +6,75 @@
 //! many threads use it. The pool's lock is never held while a command is on the wire.
 
 use super::blocking_connection::{timed_out, BlockingConnection};
-use super::{keeps_connection, query};
-use crate::deployment::Deployment;
-use crate::error::{Error, Result};
+use super::routing::Failure;
+use super::{keeps_connection, query, Nodes};
+use crate::deployment::{Deployment, Server};
+use crate::error::Result;
 use crate::protocol::calls::Call;
 use redis::{FromRedisValue, RedisResult};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Direct connections per client: enough for the threads of a typical host to skip the
-/// multiplexed path, few enough that many clients do not crowd the server.
+/// Direct connections per client and server: enough for the threads of a typical host to
+/// skip the multiplexed path, few enough that many clients do not crowd the server.
 pub const DIRECT_CONNECTIONS: usize = 4;
 
+/// A client's pools, one per server of its deployment.
 pub(crate) struct ConnectionPool {
     deployment: Deployment,
+    timeouts: (Duration, Duration),
+    nodes: Nodes<NodePool>,
+    closed: AtomicBool,
+}
+
+impl ConnectionPool {
+    pub(crate) fn new(
+        deployment: Deployment,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> Self {
+        ConnectionPool {
+            deployment,
+            timeouts: (connect_timeout, command_timeout),
+            nodes: Nodes::default(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// Sends one call to `server` (see [`NodePool::send`]); `None` when every direct
+    /// connection to it is busy.
+    pub(crate) fn send_to<T: FromRedisValue>(
+        &self,
+        server: &Server,
+        call: &Call,
+        deadline: Instant,
+    ) -> Option<std::result::Result<T, Failure>> {
+        let pool = self.nodes.get(server, || {
+            let (connect_timeout, command_timeout) = self.timeouts;
+            let pool = NodePool::new(server.clone(), connect_timeout, command_timeout);
+            if self.closed.load(Ordering::SeqCst) {
+                pool.close();
+            }
+            pool
+        });
+        pool.send(call, deadline)
+    }
+
+    /// Closes every connection: idle ones now, borrowed ones when they come back.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.nodes.each(NodePool::close);
+    }
+}
+
+/// The direct connections to one server.
+pub(crate) struct NodePool {
+    server: Server,
     connect_timeout: Duration,
     command_timeout: Duration,
     pool: Mutex<Pool>,
@@ -39,20 +94,16 @@ struct Pool {
 /// A slot lent to one call, with its connection once made; the connection goes back to the
 /// pool only after a clean exchange.
 struct Borrowed<'a> {
-    owner: &'a ConnectionPool,
+    owner: &'a NodePool,
     generation: u64,
     conn: Option<BlockingConnection>,
     reused: bool,
 }
 
-impl ConnectionPool {
-    pub(crate) fn new(
-        deployment: Deployment,
-        connect_timeout: Duration,
-        command_timeout: Duration,
-    ) -> Self {
-        ConnectionPool {
-            deployment,
+impl NodePool {
+    fn new(server: Server, connect_timeout: Duration, command_timeout: Duration) -> Self {
+        NodePool {
+            server,
             connect_timeout,
             command_timeout,
             pool: Mutex::new(Pool::default()),
@@ -63,16 +114,16 @@ impl ConnectionPool {
     /// connection has to be made); `None` when every direct connection is busy. A reused
     /// connection found dead is replaced: before sending a call that must not be sent twice,
     /// or after sending an idempotent one, which is then sent once more.
-    pub(crate) fn send<T: FromRedisValue>(
+    fn send<T: FromRedisValue>(
         &self,
         call: &Call,
         deadline: Instant,
-    ) -> Option<Result<T>> {
+    ) -> Option<std::result::Result<T, Failure>> {
         Some(self.borrow()?.send(call, deadline))
     }
 
     /// Closes every connection: idle ones now, borrowed ones when they come back.
-    pub(crate) fn close(&self) {
+    fn close(&self) {
         self.close_idle();
         self.lock_pool().closed = true;
     }
@@ -109,7 +160,11 @@ impl ConnectionPool {
 }
 
 impl Borrowed<'_> {
-    fn send<T: FromRedisValue>(&mut self, call: &Call, mut deadline: Instant) -> Result<T> {
+    fn send<T: FromRedisValue>(
+        &mut self,
+        call: &Call,
+        mut deadline: Instant,
+    ) -> std::result::Result<T, Failure> {
         let send = |conn: &mut BlockingConnection| query(&call.request, conn);
         if !call.idempotent && self.conn.as_mut().is_some_and(|c| !c.is_idle_and_open()) {
             self.replace_dead();
@@ -148,7 +203,7 @@ impl Borrowed<'_> {
                 let owner = self.owner;
                 let started = Instant::now();
                 let conn = BlockingConnection::connect(
-                    &owner.deployment,
+                    &owner.server,
                     started + owner.connect_timeout,
                     owner.command_timeout,
                 )?;
@@ -164,11 +219,11 @@ impl Borrowed<'_> {
     }
 
     /// Classifies a failed command; a connection that may hold a half-read reply is closed.
-    fn failed(&mut self, err: &redis::RedisError) -> Error {
+    fn failed(&mut self, err: &redis::RedisError) -> Failure {
         if !keeps_connection(err) {
             self.conn = None;
         }
-        self.owner.deployment.exchange_error(err, !self.reused)
+        Failure::of(&self.owner.server, err, !self.reused)
     }
 }
 
