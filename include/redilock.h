@@ -265,8 +265,12 @@ void redilock_cancel_free(redilock_cancel *cancel);
  Creates a client for `redis_url` with default options and `default_ttl_ms` (0: every lock
  call must pass a TTL).
 
- URLs: `redis://[user:password@]host[:port][/db]`, the same with `rediss://` for TLS, and
- `unix:///path/to/redis.sock`. Over TLS the server's certificate is verified against the
+ URLs: `redis://[user:password@]host[:port][/db]`, the same with `rediss://` for TLS,
+ `unix:///path/to/redis.sock`, `redis+sentinel://[user:password@]host[:port],host[:port]/
+ PRIMARY_NAME[/db]` (the primary that Sentinel names, followed across failovers; the
+ sentinels' own credentials as `?sentinel_username=..&sentinel_password=..`) and
+ `redis+cluster://[user:password@]host:port,host:port` (a Redis Cluster); the last two with
+ `rediss+` for TLS. Over TLS the server's certificate is verified against the
  system's root certificates, or the options' CA file (`redilock_options_set_tls_ca_file`);
  a URL ending in `#insecure` skips that verification. No network I/O happens here: the
  client connects on first use (see `redilock_ping`) and reconnects by itself after Redis

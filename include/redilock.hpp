@@ -455,8 +455,9 @@ private:
 class Client {
 public:
     /// A client for `url` (`redis://[user:password@]host[:port][/db]`, the same with `rediss://`
-    /// for TLS, or `unix:///path`) whose locks last `default_ttl` unless they pass a TTL (0:
-    /// every lock must pass one). Over TLS the server's certificate is verified against the
+    /// for TLS, `unix:///path`, `redis+sentinel://host:port,host:port/PRIMARY_NAME` or
+    /// `redis+cluster://host:port,host:port`, the last two also with `rediss+`) whose locks
+    /// last `default_ttl` unless they pass a TTL (0: every lock must pass one). Over TLS the server's certificate is verified against the
     /// system's root certificates (ClientOptions::tls_ca_file sets others; a URL ending in
     /// `#insecure` skips the verification), and a failed handshake is errc::tls. Throws
     /// redilock::error: errc::invalid_argument for an unusable URL, or a default TTL that is

@@ -28,8 +28,11 @@ type Client struct {
 
 // New creates a client for url: redis://[user:password@]host[:port][/db], the same with
 // rediss:// for TLS (the server's certificate verified against the system's roots or
-// WithTLSCAFile; a trailing #insecure skips that, for tests only), or
-// unix:///path/to/redis.sock. It does no I/O: the client connects on first use (see Ping)
+// WithTLSCAFile; a trailing #insecure skips that, for tests only),
+// unix:///path/to/redis.sock, redis+sentinel://host[:port],host[:port]/PRIMARY_NAME[/db]
+// (the primary Sentinel names, followed across failovers) or
+// redis+cluster://host:port,host:port (a Redis Cluster), the last two also with rediss+.
+// It does no I/O: the client connects on first use (see Ping)
 // and reconnects by itself after Redis comes back; a TLS handshake that fails then is ErrTLS.
 func New(url string, options ...Option) (*Client, error) {
 	var cfg config

@@ -248,8 +248,10 @@ pub struct RunArgs {
 #[derive(Args)]
 pub struct ConnectionArgs {
     /// Redis to use: redis://[user:password@]host[:port][/db], the same with rediss:// for TLS
-    /// (#insecure at the end skips verifying the server's certificate), or
-    /// unix:///path/to/socket
+    /// (#insecure at the end skips verifying the server's certificate),
+    /// unix:///path/to/socket, redis+sentinel://host[:port],host[:port]/PRIMARY_NAME[/db]
+    /// (Sentinel), or redis+cluster://host:port,host:port (Redis Cluster); the last two also
+    /// as rediss+sentinel:// and rediss+cluster://
     #[arg(
         long,
         global = true,

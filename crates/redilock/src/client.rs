@@ -22,9 +22,12 @@ pub struct Client {
 }
 
 impl Client {
-    /// Creates a client for `redis_url` (`redis://[user[:password]@]host[:port][/db]`, the
-    /// same with `rediss://` for TLS, `unix:///path/to/socket[?db=N]`). The TLS files of
-    /// `options` are read here.
+    /// Creates a client for `redis_url`: `redis://[user[:password]@]host[:port][/db]`, the
+    /// same with `rediss://` for TLS, `unix:///path/to/socket[?db=N]`, the primary Sentinel
+    /// names (`redis+sentinel://[user:password@]host[:port],host[:port]/PRIMARY_NAME[/db]`,
+    /// with `?sentinel_username=`/`sentinel_password=` for the sentinels' own credentials),
+    /// or a Redis Cluster (`redis+cluster://[user:password@]host:port,host:port`); the last
+    /// two with `rediss+` for TLS. The TLS files of `options` are read here.
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
         Ok(Client {
             engine: Arc::new(Engine::new(

@@ -57,8 +57,10 @@ module Redilock
     # reconnects by itself after Redis comes back.
     #
     # @param url [String] `redis://[user:password@]host[:port][/db]`, the same with
-    #   `rediss://` for TLS (a trailing `#insecure` skips verifying the server: tests only), or
-    #   `unix:///path/to/redis.sock`
+    #   `rediss://` for TLS (a trailing `#insecure` skips verifying the server: tests only),
+    #   `unix:///path/to/redis.sock`, `redis+sentinel://host[:port],host[:port]/PRIMARY_NAME[/db]`
+    #   (the primary Sentinel names, followed across failovers) or
+    #   `redis+cluster://host:port,host:port` (a Redis Cluster), the last two also with `rediss+`
     # @param ttl [Numeric, nil] TTL in seconds for lock calls that pass none; nil: every call
     #   must pass `ttl:`
     # @param retry_interval [Numeric, nil] a safety net: how often a waiter looks at the lock

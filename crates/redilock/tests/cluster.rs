@@ -1,0 +1,216 @@
+//! Redis Cluster: 3 masters and 3 replicas on loopback (`redis+cluster://`). Every key of a
+//! lock in the lock name's slot, whatever braces the name holds; locks spread over the
+//! masters; a waiter woken by a release on another node; a slot migrated while clients lock
+//! and unlock in a loop; a master's failover under a client.
+
+use redilock::{blocking::Client, Error, Options, Wait};
+use redilock_test_harness::{scaled, wait_until, RedisCluster, RedisServer};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(30));
+
+fn options() -> Options {
+    Options {
+        // Long: a waiter must be woken by the release, not find the lock free by looking.
+        retry_interval: Duration::from_secs(60),
+        command_timeout: scaled(Duration::from_secs(5)),
+        ..Options::default()
+    }
+}
+
+/// A client that knows one node of the cluster, `seed`: it finds the others itself.
+fn client_via(cluster: &RedisCluster, seed: &RedisServer) -> Client {
+    let url = format!("redis+cluster://127.0.0.1:{}", seed.port);
+    let client = Client::new(&url, options()).unwrap();
+    assert!(cluster.nodes().iter().any(|n| n.port == seed.port));
+    client
+}
+
+fn client(cluster: &RedisCluster) -> Client {
+    Client::new(&cluster.url(), options()).unwrap()
+}
+
+/// Every key on `node` (redilock's and the names themselves).
+fn keys(node: &RedisServer) -> Vec<String> {
+    let listed = node.cli(&["--scan"]);
+    listed.lines().map(str::to_string).collect()
+}
+
+/// A name whose slot another master than `cluster.master(avoid)` serves.
+fn name_off(cluster: &RedisCluster, avoid: usize) -> String {
+    (0..)
+        .map(|i| format!("off-{i}"))
+        .find(|name| cluster.master_index_for_slot(cluster.keyslot(name)) != avoid)
+        .unwrap()
+}
+
+#[test]
+fn every_key_of_a_lock_is_in_the_slot_of_its_name_whatever_braces_it_holds() {
+    let cluster = RedisCluster::start(3, 1);
+    let holder = client(&cluster);
+    let waiter = client(&cluster);
+    for name in ["a}b", "a{b", "x{}y", "foo{{bar}}zap", "{bar", "{user1}:job", "plain"] {
+        let slot = cluster.keyslot(name);
+        let node = cluster.master_for_slot(slot);
+        let lease = holder.lock(name, TTL, Wait::TryOnce).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        std::thread::scope(|s| {
+            // A waiter that gives up leaves a queue entry, then a withdrawn token.
+            let waiting = s.spawn(|| waiter.lock(name, TTL, Wait::AtMost(scaled(Duration::from_secs(2)))));
+            wait_until("the waiter queues", || {
+                seen.extend(keys(node));
+                seen.iter().any(|k| k.starts_with("redilock:queue:"))
+            });
+            assert!(matches!(waiting.join().unwrap(), Err(Error::NotAcquired(_))));
+        });
+        seen.extend(keys(node));
+        holder.unlock(name, &lease.token).unwrap();
+        for kind in ["fence", "queue", "withdrawn"] {
+            let prefix = format!("redilock:{kind}:");
+            assert!(
+                seen.iter().any(|k| k.starts_with(&prefix) && k.ends_with(name)),
+                "{name}: no {kind} key among {seen:?}"
+            );
+        }
+        assert!(seen.contains(name), "{name}: the lock key itself");
+        for key in seen.iter().filter(|k| k.ends_with(name)) {
+            assert_eq!(cluster.keyslot(key), slot, "{key} is not in the slot of {name}");
+        }
+        for other in cluster.masters() {
+            if other.port != node.port {
+                let strays: Vec<_> = keys(other).into_iter().filter(|k| k.ends_with(name)).collect();
+                assert!(strays.is_empty(), "{name}: keys on another master: {strays:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn locks_spread_over_the_masters() {
+    let cluster = RedisCluster::start(3, 0);
+    let client = client_via(&cluster, cluster.master(0));
+    let leases: Vec<_> = (0..30)
+        .map(|i| {
+            let name = format!("job-{i}");
+            (client.lock(&name, TTL, Wait::TryOnce).unwrap(), name)
+        })
+        .collect();
+    for (index, master) in cluster.masters().iter().enumerate() {
+        let held = keys(master).iter().filter(|k| k.starts_with("job-")).count();
+        assert!(held > 0, "master {index} holds none of the 30 locks");
+    }
+    for (lease, name) in leases {
+        client.unlock(&name, &lease.token).unwrap();
+    }
+}
+
+#[test]
+fn a_waiter_is_woken_by_a_release_on_a_master_it_did_not_name() {
+    let cluster = RedisCluster::start(3, 0);
+    let name = name_off(&cluster, 1);
+    let holder = client_via(&cluster, cluster.master(1));
+    let waiter = client_via(&cluster, cluster.master(1));
+    let lease = holder.lock(&name, TTL, Wait::TryOnce).unwrap();
+    let queued = cluster.master_for_slot(cluster.keyslot(&name));
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| waiter.lock(&name, TTL, Wait::Forever));
+        wait_until("the waiter queues", || {
+            keys(queued).iter().any(|k| k.starts_with("redilock:queue:"))
+        });
+        let released = Instant::now();
+        holder.unlock(&name, &lease.token).unwrap();
+        let handed = waiting.join().unwrap().expect("the waiter gets the lock");
+        let took = released.elapsed();
+        // The waiter's re-check is a minute away: only the wake-up explains a prompt lock.
+        assert!(took < scaled(Duration::from_secs(5)), "woken after {took:?}");
+        waiter.unlock(&name, &handed.token).unwrap();
+    });
+}
+
+#[test]
+fn a_slot_migrated_while_clients_lock_and_unlock_loses_no_exclusion_and_no_call() {
+    let cluster = RedisCluster::start(3, 0);
+    let name = "migrating";
+    let slot = cluster.keyslot(name);
+    let clients = [client(&cluster), client(&cluster)];
+    let inside = AtomicBool::new(false);
+    let counter = AtomicU64::new(0);
+    let cycles = AtomicU64::new(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for client in &clients {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !stop.load(Ordering::SeqCst) {
+                        let lease = match client.lock(name, TTL, Wait::Forever) {
+                            Ok(lease) => lease,
+                            Err(err) => {
+                                errors.lock().unwrap().push(format!("lock: {err}"));
+                                continue;
+                            }
+                        };
+                        assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
+                        // Not an atomic increment: an overlap would lose one.
+                        let seen = counter.load(Ordering::SeqCst);
+                        std::thread::yield_now();
+                        counter.store(seen + 1, Ordering::SeqCst);
+                        inside.store(false, Ordering::SeqCst);
+                        if let Err(err) = client.unlock(name, &lease.token) {
+                            errors.lock().unwrap().push(format!("unlock: {err}"));
+                        }
+                        cycles.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        }
+        let mut owner = cluster.master_index_for_slot(slot);
+        for round in 0..4 {
+            let before = cycles.load(Ordering::SeqCst);
+            wait_until("the clients lock in a loop", || {
+                cycles.load(Ordering::SeqCst) > before + 20
+            });
+            owner = (owner + 1 + round % 2) % 3;
+            cluster.migrate_slot(slot, owner);
+        }
+        let before = cycles.load(Ordering::SeqCst);
+        wait_until("the clients lock after the last migration", || {
+            cycles.load(Ordering::SeqCst) > before + 20
+        });
+        stop.store(true, Ordering::SeqCst);
+    });
+    assert_eq!(errors.into_inner().unwrap(), Vec::<String>::new());
+    assert_eq!(counter.load(Ordering::SeqCst), cycles.load(Ordering::SeqCst));
+    assert_eq!(
+        cluster.master_for_slot(slot).cli(&["EXISTS", name]),
+        "0",
+        "the last unlock released the lock on the slot's new master"
+    );
+}
+
+#[test]
+fn the_same_client_locks_again_after_its_master_fails_over() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let client = client(&cluster);
+    let name = "failing-over";
+    let index = cluster.master_index_for_slot(cluster.keyslot(name));
+    let lease = client.lock(name, TTL, Wait::TryOnce).unwrap();
+    client.unlock(name, &lease.token).unwrap();
+    cluster.kill_master(index);
+    cluster.wait_for_promotion();
+    let promoted = cluster.master(index).port;
+    let started = Instant::now();
+    wait_until("the client locks on the promoted replica", || {
+        match client.lock(name, TTL, Wait::TryOnce) {
+            Ok(lease) => client.unlock(name, &lease.token).is_ok(),
+            Err(_) => false,
+        }
+    });
+    eprintln!(
+        "locked again {:?} after the promotion was agreed (master now on port {promoted})",
+        started.elapsed()
+    );
+    assert_eq!(cluster.master_for_slot(cluster.keyslot(name)).port, promoted);
+}
