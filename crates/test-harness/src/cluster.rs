@@ -164,7 +164,7 @@ impl RedisCluster {
         };
         let count = masters * (1 + replicas);
         let nodes: Vec<RedisServer> = (0..count)
-            .map(|_| RedisServer::start_listening(&args, tls.clone()))
+            .map(|_| RedisServer::start_listening(&args, tls.clone(), false))
             .collect();
         let ids = nodes
             .iter()

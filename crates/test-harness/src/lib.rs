@@ -1,13 +1,16 @@
 //! Test harness: real `redis-server` processes on free loopback ports, each in its own
 //! temporary folder, stopped when dropped. Tests never touch a Redis on 6379.
-//! Besides single servers: a Redis Cluster ([`RedisCluster`]).
+//! Besides single servers: a Redis Cluster ([`RedisCluster`]) and a primary with replicas
+//! watched by Sentinels ([`Sentinels`]).
 
 pub mod cluster;
 pub mod proxy;
 mod resp;
+pub mod sentinel;
 pub mod tls;
 
 pub use cluster::{key_slot, Migration, RedisCluster};
+pub use sentinel::Sentinels;
 
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
@@ -23,6 +26,8 @@ pub struct RedisServer {
     extra: Vec<String>,
     /// `--tls-*` arguments: it listens for TLS only.
     tls: Option<Vec<String>>,
+    /// Runs as a Sentinel (`redis-server DIR/sentinel.conf --sentinel`).
+    sentinel: bool,
     child: Option<Child>,
     /// SIGSTOPped by `pause` and not yet resumed.
     paused: AtomicBool,
@@ -42,7 +47,7 @@ impl RedisServer {
     /// own folder for each port tried, so it may name files there or pick other free ports
     /// afresh (e.g. `--cluster-config-file` and `--cluster-port`).
     pub fn start_configured(args: impl Fn(&Path) -> Vec<String>) -> RedisServer {
-        Self::start_listening(&args, None)
+        Self::start_listening(&args, None, false)
     }
 
     /// Starts a server that takes TLS connections only, with `certificates`' server
@@ -57,14 +62,19 @@ impl RedisServer {
         } else {
             "no"
         };
-        Self::start_listening(&|_| Vec::new(), Some(tls_args(certificates, auth_clients)))
+        Self::start_listening(
+            &|_| Vec::new(),
+            Some(tls_args(certificates, auth_clients)),
+            false,
+        )
     }
 
-    /// Starts a server (`tls`: `--tls-*` arguments, for TLS only)
+    /// Starts a server (`tls`: `--tls-*` arguments, for TLS only; `sentinel`: as a Sentinel)
     /// with the extra arguments `args` makes for its folder, on the first free port that works.
     pub(crate) fn start_listening(
         args: &dyn Fn(&Path) -> Vec<String>,
         tls: Option<Vec<String>>,
+        sentinel: bool,
     ) -> RedisServer {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         for _ in 0..20 {
@@ -82,6 +92,7 @@ impl RedisServer {
                 extra: args(&dir),
                 dir,
                 tls: tls.clone(),
+                sentinel,
                 child: None,
                 paused: AtomicBool::new(false),
             };
@@ -273,7 +284,17 @@ impl RedisServer {
             Some(_) => vec!["--port", "0", "--tls-port", &port],
             None => vec!["--port", &port],
         };
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if self.sentinel {
+            // A Sentinel needs a configuration file it can rewrite, named first; a restarted
+            // one finds in it what it had learnt.
+            let config = self.dir.join("sentinel.conf");
+            if !config.exists() {
+                std::fs::write(&config, "").unwrap();
+            }
+            command.arg(config).arg("--sentinel");
+        }
+        let child = command
             .args(listen)
             .args(self.tls.iter().flatten())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
