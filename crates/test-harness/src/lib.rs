@@ -1,14 +1,22 @@
 //! Test harness: real `redis-server` processes on free loopback ports, each in its own
 //! temporary folder, stopped when dropped. Tests never touch a Redis on 6379.
+//! Besides single servers: a Redis Cluster ([`RedisCluster`]) and a primary with replicas
+//! watched by Sentinels ([`Sentinels`]).
 
+pub mod cluster;
 pub mod proxy;
+mod resp;
+pub mod sentinel;
 pub mod tls;
+
+pub use cluster::{key_slot, Migration, RedisCluster};
+pub use sentinel::Sentinels;
 
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
@@ -18,6 +26,8 @@ pub struct RedisServer {
     extra: Vec<String>,
     /// `--tls-*` arguments: it listens for TLS only.
     tls: Option<Vec<String>>,
+    /// Runs as a Sentinel (`redis-server DIR/sentinel.conf --sentinel`).
+    sentinel: bool,
     child: Option<Child>,
     /// SIGSTOPped by `pause` and not yet resumed.
     paused: AtomicBool,
@@ -30,7 +40,14 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments (e.g. `["--requirepass", "x"]`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
-        Self::start_listening(extra, None)
+        Self::start_configured(|_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// Starts a server with extra arguments made for it: `args` is called with the server's
+    /// own folder for each port tried, so it may name files there or pick other free ports
+    /// afresh (e.g. `--cluster-config-file` and `--cluster-port`).
+    pub fn start_configured(args: impl Fn(&Path) -> Vec<String>) -> RedisServer {
+        Self::start_listening(&args, None, false)
     }
 
     /// Starts a server that takes TLS connections only, with `certificates`' server
@@ -40,36 +57,42 @@ impl RedisServer {
         certificates: &tls::TestCertificates,
         client_certificates_required: bool,
     ) -> RedisServer {
-        let path = |p: PathBuf| p.to_str().unwrap().to_string();
-        let tls = vec![
-            "--tls-cert-file".into(),
-            path(certificates.server_cert()),
-            "--tls-key-file".into(),
-            path(certificates.server_key()),
-            "--tls-ca-cert-file".into(),
-            path(certificates.ca()),
-            "--tls-auth-clients".into(),
-            if client_certificates_required {
-                "yes"
-            } else {
-                "no"
-            }
-            .into(),
-        ];
-        Self::start_listening(&[], Some(tls))
+        let auth_clients = if client_certificates_required {
+            "yes"
+        } else {
+            "no"
+        };
+        Self::start_listening(
+            &|_| Vec::new(),
+            Some(tls_args(certificates, auth_clients)),
+            false,
+        )
     }
 
-    fn start_listening(extra: &[&str], tls: Option<Vec<String>>) -> RedisServer {
+    /// Starts a server (`tls`: `--tls-*` arguments, for TLS only; `sentinel`: as a Sentinel)
+    /// with the extra arguments `args` makes for its folder, on the first free port that works.
+    pub(crate) fn start_listening(
+        args: &dyn Fn(&Path) -> Vec<String>,
+        tls: Option<Vec<String>>,
+        sentinel: bool,
+    ) -> RedisServer {
+        static STARTED: AtomicU32 = AtomicU32::new(0);
         for _ in 0..20 {
             let port = free_port();
-            let dir =
-                std::env::temp_dir().join(format!("redilock-test-{}-{port}", std::process::id()));
+            // The count keeps folders apart even when a port comes round again while a killed
+            // server still owns its folder (and, say, its cluster configuration).
+            let dir = std::env::temp_dir().join(format!(
+                "redilock-test-{}-{}-{port}",
+                std::process::id(),
+                STARTED.fetch_add(1, Ordering::SeqCst)
+            ));
             std::fs::create_dir_all(&dir).unwrap();
             let mut server = RedisServer {
                 port,
+                extra: args(&dir),
                 dir,
-                extra: extra.iter().map(|s| s.to_string()).collect(),
                 tls: tls.clone(),
+                sentinel,
                 child: None,
                 paused: AtomicBool::new(false),
             };
@@ -123,6 +146,40 @@ impl RedisServer {
 
     pub fn socket_path(&self) -> PathBuf {
         self.dir.join("redis.sock")
+    }
+
+    /// The server's own folder (its `--dir`), removed on drop.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the server process runs: started and not killed (it may be paused).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Sends one command over the unix socket (authenticated as `cli` is) and reads the
+    /// reply; arguments and replies are binary-safe.
+    pub(crate) fn command(&self, args: &[&[u8]]) -> std::io::Result<resp::Reply> {
+        let mut connection = resp::Connection::open(&self.socket_path())?;
+        if let Some(password) = self.password() {
+            connection.call(&[b"AUTH", password.as_bytes()])?.ok()?;
+        }
+        connection.call(args)
+    }
+
+    /// As `command`, for a command that must succeed.
+    pub(crate) fn call(&self, args: &[&[u8]]) -> resp::Reply {
+        let shown = || {
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match self.command(args).and_then(|reply| reply.ok()) {
+            Ok(reply) => reply,
+            Err(e) => panic!("{} on port {}: {e}", shown(), self.port),
+        }
     }
 
     /// Runs a command through redis-cli (over the unix socket for a TLS server) and returns
@@ -209,9 +266,14 @@ impl RedisServer {
         self.paused.load(Ordering::SeqCst)
     }
 
+    fn password(&self) -> Option<&str> {
+        let i = self.extra.iter().position(|a| a == "--requirepass")?;
+        Some(&self.extra[i + 1])
+    }
+
     fn auth_args(&self) -> Vec<String> {
-        match self.extra.iter().position(|a| a == "--requirepass") {
-            Some(i) => vec!["-a".into(), self.extra[i + 1].clone()],
+        match self.password() {
+            Some(password) => vec!["-a".into(), password.into()],
             None => vec![],
         }
     }
@@ -222,7 +284,17 @@ impl RedisServer {
             Some(_) => vec!["--port", "0", "--tls-port", &port],
             None => vec!["--port", &port],
         };
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if self.sentinel {
+            // A Sentinel needs a configuration file it can rewrite, named first; a restarted
+            // one finds in it what it had learnt.
+            let config = self.dir.join("sentinel.conf");
+            if !config.exists() {
+                std::fs::write(&config, "").unwrap();
+            }
+            command.arg(config).arg("--sentinel");
+        }
+        let child = command
             .args(listen)
             .args(self.tls.iter().flatten())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -241,7 +313,7 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn();
         let Ok(mut child) = child else { return false };
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + scaled(Duration::from_secs(5));
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 return false; // port taken meanwhile, or bad arguments
@@ -249,13 +321,18 @@ impl RedisServer {
             // Its own unix socket, not the port: another server may have taken the port
             // meanwhile (this one then exits), and would answer there. Redis opens the socket
             // after binding the port, so an answer on it means the port is this server's.
-            if UnixStream::connect(self.socket_path()).is_ok() {
-                self.child = Some(child);
-                return true;
+            // An answer, not just a connection: a cluster node binds its bus port after the
+            // socket and exits if that port is taken; any reply (even -NOAUTH) comes after.
+            if let Ok(stream) = UnixStream::connect(self.socket_path()) {
+                if resp::Connection::from(stream).call(&[b"PING"]).is_ok() {
+                    self.child = Some(child);
+                    return true;
+                }
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = child.kill();
+        let _ = child.wait();
         false
     }
 }
@@ -265,6 +342,22 @@ impl Drop for RedisServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `--tls-*` arguments of a server with `certificates`' server certificate, which asks clients
+/// for a certificate `ca` signed as `auth_clients` says (`yes`, `optional`, `no`).
+pub(crate) fn tls_args(certificates: &tls::TestCertificates, auth_clients: &str) -> Vec<String> {
+    let path = |p: PathBuf| p.to_str().unwrap().to_string();
+    vec![
+        "--tls-cert-file".into(),
+        path(certificates.server_cert()),
+        "--tls-key-file".into(),
+        path(certificates.server_key()),
+        "--tls-ca-cert-file".into(),
+        path(certificates.ca()),
+        "--tls-auth-clients".into(),
+        auth_clients.into(),
+    ]
 }
 
 /// Waits (up to 5 s) until the process is stopped or running again, as `/proc/PID/stat` says;
@@ -320,6 +413,27 @@ pub fn wait_until(what: &str, condition: impl Fn() -> bool) {
             "never: {what}"
         );
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls `check` until it returns a value; fails the test after `bound` (scaled), with the
+/// last reason `check` gave for not being there yet.
+pub(crate) fn wait_for<T>(
+    what: &str,
+    bound: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(why) => assert!(
+                start.elapsed() < scaled(bound),
+                "never: {what} (after {:?}: {why})",
+                start.elapsed()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -1,0 +1,310 @@
+//! A primary `redis-server` with replicas, watched by Sentinel processes, all on free loopback
+//! ports and stopped when dropped. Sentinels are `RedisServer`s run as `redis-server
+//! DIR/sentinel.conf --sentinel` (a file of their own they rewrite), so they can be killed,
+//! paused or restarted as servers can.
+
+use crate::resp::Reply;
+use crate::{scaled, wait_for, RedisServer};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The name the Sentinels know the primary by.
+pub const MASTER_NAME: &str = "mymaster";
+
+/// How long forming or failing over may take before a test fails.
+fn patience() -> Duration {
+    Duration::from_secs(30)
+}
+
+pub struct Sentinels {
+    // Sentinels first: dropped (stopped) before the servers they watch.
+    sentinels: Vec<RedisServer>,
+    /// The primary it started with, then the replicas.
+    servers: Vec<RedisServer>,
+}
+
+impl Sentinels {
+    /// Starts a primary, `replicas` replicas of it and `sentinels` Sentinels watching it as
+    /// `mymaster` (quorum: a majority of the Sentinels; down after 1 s, failover timeout 5 s,
+    /// both scaled by `REDILOCK_TEST_TIME_SCALE`), and returns once every Sentinel knows the primary, every
+    /// replica (linked) and every other Sentinel, and they can authorize a failover.
+    pub fn start(replicas: usize, sentinels: usize) -> Sentinels {
+        assert!(sentinels >= 1, "at least one Sentinel");
+        let primary = RedisServer::start();
+        let mut servers: Vec<RedisServer> = (0..replicas)
+            .map(|_| RedisServer::start_replica_of(&primary))
+            .collect();
+        servers.insert(0, primary);
+        let sentinels = (0..sentinels)
+            .map(|_| RedisServer::start_listening(&|_| Vec::new(), None, true))
+            .collect();
+        let group = Sentinels { sentinels, servers };
+        let primary_port = group.servers[0].port.to_string();
+        let quorum = (group.sentinels.len() / 2 + 1).to_string();
+        let down_after = scaled(Duration::from_secs(1)).as_millis().to_string();
+        let failover_timeout = scaled(Duration::from_secs(5)).as_millis().to_string();
+        let tilt_period = scaled(Duration::from_secs(5)).as_millis().to_string();
+        for sentinel in &group.sentinels {
+            // Quicker than the defaults (INFO every 10 s, hellos every 2 s, which also make a
+            // returning old primary wait 8 s before it is made a replica), and out of TILT
+            // after 5 s rather than 30 (a loaded machine or a paused Sentinel may trigger it).
+            // Not kept in the configuration: a restarted Sentinel has the defaults again.
+            sentinel.call(&[
+                b"SENTINEL",
+                b"DEBUG",
+                b"info-period",
+                b"1000",
+                b"publish-period",
+                b"500",
+                b"tilt-period",
+                tilt_period.as_bytes(),
+            ]);
+            sentinel.call(&[
+                b"SENTINEL",
+                b"MONITOR",
+                MASTER_NAME.as_bytes(),
+                b"127.0.0.1",
+                primary_port.as_bytes(),
+                quorum.as_bytes(),
+            ]);
+            sentinel.call(&[
+                b"SENTINEL",
+                b"SET",
+                MASTER_NAME.as_bytes(),
+                b"down-after-milliseconds",
+                down_after.as_bytes(),
+                b"failover-timeout",
+                failover_timeout.as_bytes(),
+                b"parallel-syncs",
+                b"1",
+            ]);
+        }
+        group.wait_until_settled();
+        group
+    }
+
+    /// `redis+sentinel://127.0.0.1:S1,127.0.0.1:S2,.../mymaster`.
+    pub fn url(&self) -> String {
+        let sentinels: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        format!("redis+sentinel://{}/{MASTER_NAME}", sentinels.join(","))
+    }
+
+    pub fn master_name(&self) -> &str {
+        MASTER_NAME
+    }
+
+    /// The Sentinel processes.
+    pub fn sentinels(&self) -> &[RedisServer] {
+        &self.sentinels
+    }
+
+    /// A Sentinel by index, to kill, pause or restart it (it keeps what it learnt).
+    pub fn sentinel_mut(&mut self, index: usize) -> &mut RedisServer {
+        &mut self.sentinels[index]
+    }
+
+    pub fn sentinel_ports(&self) -> Vec<u16> {
+        self.sentinels.iter().map(|s| s.port).collect()
+    }
+
+    /// The data servers: the primary it started with, then the replicas.
+    pub fn servers(&self) -> &[RedisServer] {
+        &self.servers
+    }
+
+    /// The data server on `port` (e.g. to restart a killed primary, which the Sentinels then
+    /// make a replica of the new one: `wait_until_settled`).
+    pub fn server_mut(&mut self, port: u16) -> &mut RedisServer {
+        self.servers
+            .iter_mut()
+            .find(|s| s.port == port)
+            .unwrap_or_else(|| panic!("no server on port {port}"))
+    }
+
+    /// The server the Sentinels name as primary now.
+    pub fn primary(&self) -> &RedisServer {
+        let port = self.current_primary_port();
+        self.servers
+            .iter()
+            .find(|s| s.port == port)
+            .unwrap_or_else(|| panic!("the Sentinels name port {port}, none of the servers"))
+    }
+
+    /// The running servers other than the primary the Sentinels name now (their replicas,
+    /// once `wait_until_settled`).
+    pub fn replicas(&self) -> Vec<&RedisServer> {
+        let port = self.current_primary_port();
+        self.servers
+            .iter()
+            .filter(|s| s.port != port && s.is_running())
+            .collect()
+    }
+
+    /// The primary's port, as the first answering Sentinel says
+    /// (`SENTINEL get-master-addr-by-name`).
+    pub fn current_primary_port(&self) -> u16 {
+        let sentinel = self
+            .answering()
+            .next()
+            .expect("a running Sentinel that is not paused");
+        primary_port_of(sentinel).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Kills the current primary (SIGKILL), as a crash would; returns its port.
+    pub fn kill_primary(&mut self) -> u16 {
+        let port = self.current_primary_port();
+        self.server_mut(port).kill();
+        port
+    }
+
+    /// Waits until every answering Sentinel names the same primary, not the one on
+    /// `old_port`, and that server says it is a master (ROLE); returns its port.
+    pub fn wait_for_failover(&self, old_port: u16) -> u16 {
+        wait_for("the Sentinels fail over", patience(), || {
+            let port = self.agreed_primary()?;
+            if port == old_port {
+                return Err(format!("the primary is still port {old_port}"));
+            }
+            self.says_master(port)?;
+            Ok(port)
+        })
+    }
+
+    /// Waits until the Sentinels agree on a primary that says it is one, every other running
+    /// server is their replica of it with its link up, every Sentinel knows every other, and
+    /// they can authorize a failover (`SENTINEL CKQUORUM`).
+    pub fn wait_until_settled(&self) {
+        wait_for("the Sentinels settle", patience(), || {
+            let primary = self.agreed_primary()?;
+            self.says_master(primary)?;
+            let expected_replicas: Vec<u16> = self
+                .servers
+                .iter()
+                .filter(|s| s.is_running() && s.port != primary)
+                .map(|s| s.port)
+                .collect();
+            let sentinel_ports = self.sentinel_ports();
+            for sentinel in self.answering() {
+                let port = sentinel.port;
+                let ask = |what: &[u8]| {
+                    sentinel
+                        .command(&[b"SENTINEL", what, MASTER_NAME.as_bytes()])
+                        .and_then(Reply::ok)
+                        .map_err(|e| format!("Sentinel {port}: {e}"))
+                };
+                let replicas = records(&ask(b"REPLICAS")?);
+                for expected in &expected_replicas {
+                    let Some(replica) = replicas
+                        .iter()
+                        .find(|r| r.get("port") == Some(&expected.to_string()))
+                    else {
+                        return Err(format!("Sentinel {port} does not know replica {expected}"));
+                    };
+                    if replica.get("flags").map(String::as_str) != Some("slave")
+                        || replica.get("master-link-status").map(String::as_str) != Some("ok")
+                        || replica.get("master-port") != Some(&primary.to_string())
+                    {
+                        return Err(format!("Sentinel {port} sees replica {replica:?}"));
+                    }
+                }
+                let others = records(&ask(b"SENTINELS")?);
+                for other in sentinel_ports.iter().filter(|&&p| p != port) {
+                    if !others
+                        .iter()
+                        .any(|s| s.get("port") == Some(&other.to_string()))
+                    {
+                        return Err(format!("Sentinel {port} does not know Sentinel {other}"));
+                    }
+                }
+                let quorum = ask(b"CKQUORUM")?.text();
+                if !quorum.starts_with("OK") {
+                    return Err(format!("Sentinel {port}: {quorum}"));
+                }
+            }
+            Ok(())
+        });
+    }
+
+    /// Sentinels that run and are not paused: they answer.
+    fn answering(&self) -> impl Iterator<Item = &RedisServer> {
+        self.sentinels
+            .iter()
+            .filter(|s| s.is_running() && !s.is_paused())
+    }
+
+    /// The primary's port all answering Sentinels name.
+    fn agreed_primary(&self) -> Result<u16, String> {
+        let mut agreed = None;
+        for sentinel in self.answering() {
+            let port = primary_port_of(sentinel)?;
+            match agreed {
+                None => agreed = Some(port),
+                Some(p) if p == port => {}
+                Some(p) => {
+                    return Err(format!(
+                        "Sentinels disagree: port {p}, and {port} for Sentinel {}",
+                        sentinel.port
+                    ))
+                }
+            }
+        }
+        agreed.ok_or_else(|| "no Sentinel answers".into())
+    }
+
+    /// Whether the server on `port` is running and says it is a master.
+    fn says_master(&self, port: u16) -> Result<(), String> {
+        let server = self
+            .servers
+            .iter()
+            .find(|s| s.port == port && s.is_running() && !s.is_paused())
+            .ok_or_else(|| format!("no running server on port {port}"))?;
+        let role = server
+            .command(&[b"ROLE"])
+            .map_err(|e| format!("ROLE on port {port}: {e}"))?;
+        match role.items().first() {
+            Some(role) if role.text() == "master" => Ok(()),
+            _ => Err(format!("port {port} says {role:?}")),
+        }
+    }
+}
+
+/// The primary's port as `sentinel` names it.
+fn primary_port_of(sentinel: &RedisServer) -> Result<u16, String> {
+    let reply = sentinel
+        .command(&[
+            b"SENTINEL",
+            b"GET-MASTER-ADDR-BY-NAME",
+            MASTER_NAME.as_bytes(),
+        ])
+        .and_then(Reply::ok)
+        .map_err(|e| format!("Sentinel {}: {e}", sentinel.port))?;
+    reply
+        .items()
+        .get(1)
+        .and_then(|port| port.text().parse().ok())
+        .ok_or_else(|| format!("Sentinel {} names {reply:?}", sentinel.port))
+}
+
+/// `SENTINEL REPLICAS`/`SENTINELS` records: arrays of field, value, field, value...
+fn records(reply: &Reply) -> Vec<BTreeMap<String, String>> {
+    reply
+        .items()
+        .iter()
+        .map(|record| {
+            record
+                .items()
+                .chunks(2)
+                .map(|pair| {
+                    (
+                        pair[0].text(),
+                        pair.get(1).map(Reply::text).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
