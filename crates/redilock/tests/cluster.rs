@@ -51,37 +51,62 @@ fn every_key_of_a_lock_is_in_the_slot_of_its_name_whatever_braces_it_holds() {
     let cluster = RedisCluster::start(3, 1);
     let holder = client(&cluster);
     let waiter = client(&cluster);
-    for name in ["a}b", "a{b", "x{}y", "foo{{bar}}zap", "{bar", "{user1}:job", "plain"] {
+    for name in [
+        "a}b",
+        "a{b",
+        "x{}y",
+        "foo{{bar}}zap",
+        "{bar",
+        "{user1}:job",
+        "plain",
+    ] {
         let slot = cluster.keyslot(name);
         let node = cluster.master_for_slot(slot);
         let lease = holder.lock(name, TTL, Wait::TryOnce).unwrap();
-        let mut seen = std::collections::BTreeSet::new();
+        let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
         std::thread::scope(|s| {
             // A waiter that gives up leaves a queue entry, then a withdrawn token.
-            let waiting = s.spawn(|| waiter.lock(name, TTL, Wait::AtMost(scaled(Duration::from_secs(2)))));
+            let waiting =
+                s.spawn(|| waiter.lock(name, TTL, Wait::AtMost(scaled(Duration::from_secs(2)))));
             wait_until("the waiter queues", || {
+                let mut seen = seen.borrow_mut();
                 seen.extend(keys(node));
                 seen.iter().any(|k| k.starts_with("redilock:queue:"))
             });
-            assert!(matches!(waiting.join().unwrap(), Err(Error::NotAcquired(_))));
+            assert!(matches!(
+                waiting.join().unwrap(),
+                Err(Error::NotAcquired(_))
+            ));
         });
+        let mut seen = seen.into_inner();
         seen.extend(keys(node));
         holder.unlock(name, &lease.token).unwrap();
         for kind in ["fence", "queue", "withdrawn"] {
             let prefix = format!("redilock:{kind}:");
             assert!(
-                seen.iter().any(|k| k.starts_with(&prefix) && k.ends_with(name)),
+                seen.iter()
+                    .any(|k| k.starts_with(&prefix) && k.ends_with(name)),
                 "{name}: no {kind} key among {seen:?}"
             );
         }
         assert!(seen.contains(name), "{name}: the lock key itself");
         for key in seen.iter().filter(|k| k.ends_with(name)) {
-            assert_eq!(cluster.keyslot(key), slot, "{key} is not in the slot of {name}");
+            assert_eq!(
+                cluster.keyslot(key),
+                slot,
+                "{key} is not in the slot of {name}"
+            );
         }
         for other in cluster.masters() {
             if other.port != node.port {
-                let strays: Vec<_> = keys(other).into_iter().filter(|k| k.ends_with(name)).collect();
-                assert!(strays.is_empty(), "{name}: keys on another master: {strays:?}");
+                let strays: Vec<_> = keys(other)
+                    .into_iter()
+                    .filter(|k| k.ends_with(name))
+                    .collect();
+                assert!(
+                    strays.is_empty(),
+                    "{name}: keys on another master: {strays:?}"
+                );
             }
         }
     }
@@ -98,7 +123,10 @@ fn locks_spread_over_the_masters() {
         })
         .collect();
     for (index, master) in cluster.masters().iter().enumerate() {
-        let held = keys(master).iter().filter(|k| k.starts_with("job-")).count();
+        let held = keys(master)
+            .iter()
+            .filter(|k| k.starts_with("job-"))
+            .count();
         assert!(held > 0, "master {index} holds none of the 30 locks");
     }
     for (lease, name) in leases {
@@ -117,14 +145,19 @@ fn a_waiter_is_woken_by_a_release_on_a_master_it_did_not_name() {
     std::thread::scope(|s| {
         let waiting = s.spawn(|| waiter.lock(&name, TTL, Wait::Forever));
         wait_until("the waiter queues", || {
-            keys(queued).iter().any(|k| k.starts_with("redilock:queue:"))
+            keys(queued)
+                .iter()
+                .any(|k| k.starts_with("redilock:queue:"))
         });
         let released = Instant::now();
         holder.unlock(&name, &lease.token).unwrap();
         let handed = waiting.join().unwrap().expect("the waiter gets the lock");
         let took = released.elapsed();
         // The waiter's re-check is a minute away: only the wake-up explains a prompt lock.
-        assert!(took < scaled(Duration::from_secs(5)), "woken after {took:?}");
+        assert!(
+            took < scaled(Duration::from_secs(5)),
+            "woken after {took:?}"
+        );
         waiter.unlock(&name, &handed.token).unwrap();
     });
 }
@@ -182,7 +215,31 @@ fn a_slot_migrated_while_clients_lock_and_unlock_loses_no_exclusion_and_no_call(
         stop.store(true, Ordering::SeqCst);
     });
     assert_eq!(errors.into_inner().unwrap(), Vec::<String>::new());
-    assert_eq!(counter.load(Ordering::SeqCst), cycles.load(Ordering::SeqCst));
+    let refusals = |code: &str| -> u64 {
+        let line = format!("errorstat_{code}:count=");
+        let stats: String = cluster
+            .masters()
+            .iter()
+            .map(|m| m.cli(&["INFO", "errorstats"]) + "\n")
+            .collect();
+        stats
+            .lines()
+            .filter_map(|l| l.strip_prefix(&line)?.trim().parse::<u64>().ok())
+            .sum()
+    };
+    let (moved, ask, try_again) = (refusals("MOVED"), refusals("ASK"), refusals("TRYAGAIN"));
+    eprintln!(
+        "{} cycles; the clients followed {moved} MOVED, {ask} ASK, {try_again} TRYAGAIN",
+        cycles.load(Ordering::SeqCst)
+    );
+    assert!(
+        moved > 0,
+        "the clients were never redirected: the slot did not move"
+    );
+    assert_eq!(
+        counter.load(Ordering::SeqCst),
+        cycles.load(Ordering::SeqCst)
+    );
     assert_eq!(
         cluster.master_for_slot(slot).cli(&["EXISTS", name]),
         "0",
@@ -202,15 +259,19 @@ fn the_same_client_locks_again_after_its_master_fails_over() {
     cluster.wait_for_promotion();
     let promoted = cluster.master(index).port;
     let started = Instant::now();
-    wait_until("the client locks on the promoted replica", || {
-        match client.lock(name, TTL, Wait::TryOnce) {
+    wait_until(
+        "the client locks on the promoted replica",
+        || match client.lock(name, TTL, Wait::TryOnce) {
             Ok(lease) => client.unlock(name, &lease.token).is_ok(),
             Err(_) => false,
-        }
-    });
+        },
+    );
     eprintln!(
         "locked again {:?} after the promotion was agreed (master now on port {promoted})",
         started.elapsed()
     );
-    assert_eq!(cluster.master_for_slot(cluster.keyslot(name)).port, promoted);
+    assert_eq!(
+        cluster.master_for_slot(cluster.keyslot(name)).port,
+        promoted
+    );
 }

@@ -4,7 +4,7 @@
 //! refused with replica acknowledgement on, or held twice with it off.
 
 use redilock::{blocking::Client, Error, Options, ReplicaAcks, Wait, MAX_TTL};
-use redilock_test_harness::proxy::{Fault, FaultProxy};
+use redilock_test_harness::proxy::FaultProxy;
 use redilock_test_harness::{scaled, wait_until, Sentinels};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,10 @@ fn the_same_client_locks_again_and_wakes_its_waiters_after_a_failover() {
     let holder = client(&sentinels, ReplicaAcks::Auto);
     let waiter = client(&sentinels, ReplicaAcks::Auto);
     let lease = holder.lock("before", TTL, Wait::TryOnce).unwrap();
-    assert_eq!(sentinels.primary().cli(&["GET", "before"]), lease.token.as_str());
+    assert_eq!(
+        sentinels.primary().cli(&["GET", "before"]),
+        lease.token.as_str()
+    );
     let old = sentinels.kill_primary();
     let new = sentinels.wait_for_failover(old);
     let promoted = Instant::now();
@@ -58,27 +61,33 @@ fn the_same_client_locks_again_and_wakes_its_waiters_after_a_failover() {
             .unwrap();
         waiting.join().unwrap().expect("the waiter gets the lock");
         let took = released.elapsed();
-        assert!(took < scaled(Duration::from_secs(5)), "woken after {took:?}");
+        assert!(
+            took < scaled(Duration::from_secs(5)),
+            "woken after {took:?}"
+        );
     });
 }
 
-/// A lock taken while the replica's link drops everything (a partition), then a failover
-/// that promotes that replica: what the first client was told, and whether a second client
-/// then gets the same lock.
+/// A lock taken while the replica's link loses everything (a partition of that link only),
+/// then a failover that promotes that replica: what the first client was told, and whether a
+/// second client then gets the same lock. The primary sits behind a fault proxy, through
+/// which the sentinels, the replica and the clients reach it.
 fn failover_after_a_lock(replica_acks: ReplicaAcks) -> (redilock::Result<()>, bool) {
-    let link = std::sync::OnceLock::<FaultProxy>::new();
-    let mut sentinels = Sentinels::start_with_replica_link(1, 3, &|primary_port| {
-        link.get_or_init(|| FaultProxy::start(primary_port)).port()
+    let proxy = std::sync::OnceLock::<FaultProxy>::new();
+    let mut sentinels = Sentinels::start_behind(1, 3, &|port| {
+        proxy.get_or_init(|| FaultProxy::start(port)).port()
     });
+    let (proxy, primary) = (proxy.get().unwrap(), sentinels.servers()[0].port);
+    let links = sentinels.servers()[0].cli(&["CLIENT", "LIST", "TYPE", "replica"]);
+    let link = links
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("addr=127.0.0.1:")?.parse().ok())
+        .expect("the replica's link");
+    assert!(proxy.blackhole_link_from(link));
     let first = client(&sentinels, replica_acks);
-    first.ping().unwrap();
-    link.get().unwrap().set_fault(Fault::Blackhole);
-    let first_lock = first
-        .lock("job", Some(MAX_TTL), Wait::TryOnce)
-        .map(|_| ());
-    let old = sentinels.kill_primary();
-    link.get().unwrap().set_fault(Fault::None);
-    sentinels.wait_for_failover(old);
+    let first_lock = first.lock("job", Some(MAX_TTL), Wait::TryOnce).map(|_| ());
+    sentinels.server_mut(primary).kill();
+    sentinels.wait_for_failover(proxy.port());
     let second = client(&sentinels, ReplicaAcks::Count(0));
     let second_lock = second.lock("job", Some(MAX_TTL), Wait::TryOnce);
     (first_lock, second_lock.is_ok())
@@ -88,7 +97,10 @@ fn failover_after_a_lock(replica_acks: ReplicaAcks) -> (redilock::Result<()>, bo
 fn without_acknowledgement_a_sentinel_failover_leaves_two_holders() {
     let (first, second) = failover_after_a_lock(ReplicaAcks::Count(0));
     first.expect("the first client believes it holds the lock");
-    assert!(second, "the promoted replica never had the lock: a second holder");
+    assert!(
+        second,
+        "the promoted replica never had the lock: a second holder"
+    );
 }
 
 #[test]

@@ -133,6 +133,20 @@ impl FaultProxy {
         self.shared.conns.lock().unwrap().len()
     }
 
+    /// Loses everything, both ways, on the one connection whose proxy-to-server side has the
+    /// local port `port` (as the server lists it in CLIENT LIST: a replica's link, say), from
+    /// now on, whatever the fault mode; the connection stays open. False when there is none.
+    pub fn blackhole_link_from(&self, port: u16) -> bool {
+        let conns = self.shared.conns.lock().unwrap();
+        let found = conns
+            .values()
+            .find(|c| c.upstream.local_addr().is_ok_and(|a| a.port() == port));
+        if let Some(conn) = found {
+            conn.blackholed.store(true, Ordering::SeqCst);
+        }
+        found.is_some()
+    }
+
     /// Cuts every open connection now (new connections are accepted as usual).
     pub fn reset_all(&self) {
         self.shared.reset_all();
@@ -189,6 +203,8 @@ struct Conn {
     client: TcpStream,
     upstream: TcpStream,
     closed: AtomicBool,
+    /// Everything on it is lost (`blackhole_link_from`).
+    blackholed: AtomicBool,
 }
 
 impl Shared {
@@ -276,6 +292,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             client,
             upstream,
             closed: AtomicBool::new(false),
+            blackholed: AtomicBool::new(false),
         });
         {
             // Register under the `conns` lock, checking `stop` with it held: `Drop` sets `stop`
@@ -383,6 +400,9 @@ fn forward(
     while !rest.is_empty() {
         if conn.closed.load(Ordering::SeqCst) {
             return Err(());
+        }
+        if conn.blackholed.load(Ordering::SeqCst) {
+            return Ok(()); // lost
         }
         match (shared.fault(), direction) {
             (Fault::Blackhole, _) => return Ok(()), // lost

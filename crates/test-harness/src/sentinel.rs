@@ -21,6 +21,9 @@ pub struct Sentinels {
     sentinels: Vec<RedisServer>,
     /// The primary it started with, then the replicas.
     servers: Vec<RedisServer>,
+    /// For `start_behind`: the port the Sentinels and replicas reach the first primary at,
+    /// and that primary's own port.
+    front: Option<(u16, u16)>,
 }
 
 impl Sentinels {
@@ -29,17 +32,34 @@ impl Sentinels {
     /// both scaled by `REDILOCK_TEST_TIME_SCALE`), and returns once every Sentinel knows the primary, every
     /// replica (linked) and every other Sentinel, and they can authorize a failover.
     pub fn start(replicas: usize, sentinels: usize) -> Sentinels {
+        Self::start_behind(replicas, sentinels, &|port| port)
+    }
+
+    /// As `start`, with the first primary behind the port `front` gives for its own (a fault
+    /// proxy, to cut the replication link): the Sentinels monitor it there and the replicas
+    /// replicate it from there, so the Sentinels never point the replicas elsewhere. The
+    /// Sentinels then name that port as the primary's until a failover.
+    pub fn start_behind(
+        replicas: usize,
+        sentinels: usize,
+        front: &dyn Fn(u16) -> u16,
+    ) -> Sentinels {
         assert!(sentinels >= 1, "at least one Sentinel");
         let primary = RedisServer::start();
+        let front = (front(primary.port), primary.port);
         let mut servers: Vec<RedisServer> = (0..replicas)
-            .map(|_| RedisServer::start_replica_of(&primary))
+            .map(|_| RedisServer::start_replica_via(&primary, front.0))
             .collect();
         servers.insert(0, primary);
         let sentinels = (0..sentinels)
             .map(|_| RedisServer::start_listening(&|_| Vec::new(), None, true))
             .collect();
-        let group = Sentinels { sentinels, servers };
-        let primary_port = group.servers[0].port.to_string();
+        let group = Sentinels {
+            sentinels,
+            servers,
+            front: Some(front).filter(|(seen, own)| seen != own),
+        };
+        let primary_port = front.0.to_string();
         let quorum = (group.sentinels.len() / 2 + 1).to_string();
         let down_after = scaled(Duration::from_secs(1)).as_millis().to_string();
         let failover_timeout = scaled(Duration::from_secs(5)).as_millis().to_string();
@@ -119,6 +139,7 @@ impl Sentinels {
     /// The data server on `port` (e.g. to restart a killed primary, which the Sentinels then
     /// make a replica of the new one: `wait_until_settled`).
     pub fn server_mut(&mut self, port: u16) -> &mut RedisServer {
+        let port = self.own_port(port);
         self.servers
             .iter_mut()
             .find(|s| s.port == port)
@@ -127,7 +148,7 @@ impl Sentinels {
 
     /// The server the Sentinels name as primary now.
     pub fn primary(&self) -> &RedisServer {
-        let port = self.current_primary_port();
+        let port = self.own_port(self.current_primary_port());
         self.servers
             .iter()
             .find(|s| s.port == port)
@@ -137,7 +158,7 @@ impl Sentinels {
     /// The running servers other than the primary the Sentinels name now (their replicas,
     /// once `wait_until_settled`).
     pub fn replicas(&self) -> Vec<&RedisServer> {
-        let port = self.current_primary_port();
+        let port = self.own_port(self.current_primary_port());
         self.servers
             .iter()
             .filter(|s| s.port != port && s.is_running())
@@ -184,7 +205,7 @@ impl Sentinels {
             let expected_replicas: Vec<u16> = self
                 .servers
                 .iter()
-                .filter(|s| s.is_running() && s.port != primary)
+                .filter(|s| s.is_running() && s.port != self.own_port(primary))
                 .map(|s| s.port)
                 .collect();
             let sentinel_ports = self.sentinel_ports();
@@ -236,6 +257,14 @@ impl Sentinels {
             .filter(|s| s.is_running() && !s.is_paused())
     }
 
+    /// The server's own port, for the port the Sentinels name it by.
+    fn own_port(&self, port: u16) -> u16 {
+        match self.front {
+            Some((seen, own)) if seen == port => own,
+            _ => port,
+        }
+    }
+
     /// The primary's port all answering Sentinels name.
     fn agreed_primary(&self) -> Result<u16, String> {
         let mut agreed = None;
@@ -257,6 +286,7 @@ impl Sentinels {
 
     /// Whether the server on `port` is running and says it is a master.
     fn says_master(&self, port: u16) -> Result<(), String> {
+        let port = self.own_port(port);
         let server = self
             .servers
             .iter()

@@ -29,8 +29,21 @@ pub(crate) enum Request {
         pipeline: Pipeline,
         /// Where the script's reply is among the replies.
         script_at: usize,
+        /// Which replies the caller reads.
+        replies: Replies,
     },
     Command(Cmd),
+}
+
+/// The replies of a pipeline that its caller reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Replies {
+    /// All, as an array.
+    All,
+    /// All but the one at this place (ASKING's), as an array.
+    AllBut(usize),
+    /// Only the one at this place (the script's, after ASKING).
+    One(usize),
 }
 
 /// How long a cleaned-up token stays withdrawn: longer than any copy of an attempt can stay
@@ -161,15 +174,16 @@ pub(crate) fn cluster_slots() -> Call {
 /// it waits until the migration ends.
 pub(crate) fn asking(call: &Call) -> Option<Call> {
     let mut pipeline = redis::pipe();
-    let (script, script_at) = match &call.request {
+    let (script, script_at, replies) = match &call.request {
         Request::Script(invocation) => {
             pipeline.cmd("ASKING").invoke_script(invocation);
-            (call.script?, 1)
+            (call.script?, 1, Replies::One(1))
         }
         Request::Pipelined {
             script,
             pipeline: commands,
             script_at,
+            replies: Replies::All,
         } => {
             for (at, command) in commands.cmd_iter().enumerate() {
                 if at == *script_at {
@@ -177,9 +191,9 @@ pub(crate) fn asking(call: &Call) -> Option<Call> {
                 }
                 pipeline.add_command(command.clone());
             }
-            (*script, script_at + 1)
+            (*script, script_at + 1, Replies::AllBut(*script_at))
         }
-        Request::Command(_) => return None,
+        Request::Pipelined { .. } | Request::Command(_) => return None,
     };
     pipeline.ignore_errors();
     Some(Call {
@@ -187,6 +201,7 @@ pub(crate) fn asking(call: &Call) -> Option<Call> {
             script,
             pipeline,
             script_at,
+            replies,
         },
         ..*call
     })
@@ -231,6 +246,7 @@ fn pipelined(
                     script,
                     pipeline,
                     script_at,
+                    replies: Replies::All,
                 },
                 None => Request::Script(invocation),
             }
@@ -243,11 +259,23 @@ fn pipelined(
 /// The replies of a [`Request::Pipelined`] as one value for the caller's tuple: the script's
 /// error reply is the call's error (a NOSCRIPT one tells the transport to load the script);
 /// the other commands' replies are left in their places.
-pub(crate) fn script_in_pipeline(replies: Value, script_at: usize) -> RedisResult<Value> {
+pub(crate) fn script_in_pipeline(
+    replies: Value,
+    script_at: usize,
+    read: Replies,
+) -> RedisResult<Value> {
     match replies {
-        Value::Array(replies) => match replies.get(script_at) {
+        Value::Array(mut replies) => match replies.get(script_at) {
             Some(Value::ServerError(err)) => Err(err.clone().into()),
-            _ => Ok(Value::Array(replies)),
+            _ => Ok(match read {
+                Replies::All => Value::Array(replies),
+                Replies::AllBut(at) if at < replies.len() => {
+                    replies.remove(at);
+                    Value::Array(replies)
+                }
+                Replies::One(at) if at < replies.len() => replies.swap_remove(at),
+                _ => Value::Array(replies),
+            }),
         },
         other => Ok(other),
     }

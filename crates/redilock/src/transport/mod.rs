@@ -156,11 +156,12 @@ fn query<T: FromRedisValue>(
             script,
             pipeline,
             script_at,
+            replies,
         } => {
-            let replies = match script_in_pipeline(pipeline.query(conn)?, *script_at) {
+            let replies = match script_in_pipeline(pipeline.query(conn)?, *script_at, *replies) {
                 Err(err) if is_noscript(&err) => {
                     script.load(conn)?;
-                    script_in_pipeline(pipeline.query(conn)?, *script_at)
+                    script_in_pipeline(pipeline.query(conn)?, *script_at, *replies)
                 }
                 replies => replies,
             }?;
@@ -181,14 +182,17 @@ async fn query_async<T: FromRedisValue>(
             script,
             pipeline,
             script_at,
+            replies,
         } => {
-            let replies = match script_in_pipeline(pipeline.query_async(conn).await?, *script_at) {
-                Err(err) if is_noscript(&err) => {
-                    script.load_async(conn).await?;
-                    script_in_pipeline(pipeline.query_async(conn).await?, *script_at)
-                }
-                replies => replies,
-            }?;
+            let read = *replies;
+            let replies =
+                match script_in_pipeline(pipeline.query_async(conn).await?, *script_at, read) {
+                    Err(err) if is_noscript(&err) => {
+                        script.load_async(conn).await?;
+                        script_in_pipeline(pipeline.query_async(conn).await?, *script_at, read)
+                    }
+                    replies => replies,
+                }?;
             Ok(redis::from_redis_value(replies)?)
         }
         Request::Command(cmd) => cmd.query_async(conn).await,
