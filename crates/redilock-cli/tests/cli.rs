@@ -3,7 +3,7 @@
 
 use redilock::{blocking::Client, Lease, Options, Wait};
 use redilock_test_harness::tls::TestCertificates;
-use redilock_test_harness::{queue, scaled, wait_until, RedisServer};
+use redilock_test_harness::{queue, scaled, wait_until, RedisCluster, RedisServer, Sentinels};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -126,6 +126,54 @@ fn two_runs_on_one_name_take_turns() {
     assert!(a.1 <= b.0 || b.1 <= a.0, "the runs overlapped: {a:?} {b:?}");
     assert_eq!(server.cli(&["EXISTS", "nightly"]), "0");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Two runs on `name` through `url` at once, each holding the lock for a while: the spans
+/// they report must not overlap.
+fn runs_take_turns(url: &str, name: &str) {
+    let script = "echo start $(date +%s%N); sleep 0.3; echo end $(date +%s%N)";
+    let runs: Vec<Child> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_redilock"))
+                .env("REDIS_URL", url)
+                .args(["run", name, "--", "sh", "-c", script])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let spans: Vec<(u128, u128)> = runs
+        .into_iter()
+        .map(|run| {
+            let out = run.wait_with_output().unwrap();
+            assert!(out.status.success(), "{url}: {out:?}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            let stamp = |i: usize| text.split_whitespace().nth(i).unwrap().parse().unwrap();
+            (stamp(1), stamp(3))
+        })
+        .collect();
+    let (a, b) = (spans[0], spans[1]);
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "{url}: the runs overlapped: {a:?} {b:?}"
+    );
+}
+
+#[test]
+fn runs_take_turns_on_a_cluster_and_on_the_primary_sentinel_names() {
+    let cluster = RedisCluster::start(3, 0);
+    let sentinels = Sentinels::start(0, 1);
+    for url in [cluster.url(), sentinels.url()] {
+        for name in ["nightly", "{user1}:job", "x{}y"] {
+            runs_take_turns(&url, name);
+            let state = finish(
+                Command::new(env!("CARGO_BIN_EXE_redilock"))
+                    .env("REDIS_URL", &url)
+                    .args(["state", name]),
+            );
+            assert_eq!((state.code, state.stdout.as_str()), (0, "free\n"), "{url}");
+        }
+    }
 }
 
 #[test]
@@ -536,6 +584,18 @@ fn a_bad_url_is_shown_as_given_with_its_password_masked() {
         ("user:secret@host:6379", "'user:***@host:6379'"),
         ("redis://user:secret@[::1", "'redis://user:***@[::1'"),
         ("localhost:6379", "'localhost:6379'"),
+        (
+            "redis+cluster://u:secret@h:1,,h:2",
+            "'redis+cluster://u:***@h:1,,h:2': an empty host",
+        ),
+        (
+            "redis+sentinel://:secret@h:1",
+            "'redis+sentinel://:***@h:1': no primary name",
+        ),
+        (
+            "redis+cluster://:secret@h:1/2",
+            "'redis+cluster://:***@h:1/2': a cluster has one database",
+        ),
     ] {
         let finished = finish(redilock(&server).args(["state", "job", "--url", url]));
         assert_eq!(finished.code, 64, "{url}: {}", finished.stderr);
