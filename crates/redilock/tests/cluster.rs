@@ -275,3 +275,36 @@ fn the_same_client_locks_again_after_its_master_fails_over() {
         promoted
     );
 }
+
+#[test]
+fn a_tls_cluster_is_locked_on_every_master_over_tls() {
+    let certificates = redilock_test_harness::tls::TestCertificates::generate();
+    let cluster = RedisCluster::start_tls(&certificates, 3, 0);
+    assert!(cluster.url().starts_with("rediss+cluster://"));
+    let options = Options {
+        tls_ca_file: Some(certificates.ca()),
+        ..options()
+    };
+    let holder = Client::new(&cluster.url(), options.clone()).unwrap();
+    let waiter = Client::new(&cluster.url(), options).unwrap();
+    let mut masters_used = std::collections::BTreeSet::new();
+    for i in 0..12 {
+        let name = format!("tls-{i}");
+        let lease = holder.lock(&name, TTL, Wait::TryOnce).unwrap();
+        masters_used.insert(cluster.master_index_for_slot(cluster.keyslot(&name)));
+        std::thread::scope(|s| {
+            // Woken over the TLS subscription of the slot's master.
+            let waiting = s.spawn(|| waiter.lock(&name, TTL, Wait::Forever));
+            let queued = cluster.master_for_slot(cluster.keyslot(&name));
+            wait_until("the waiter queues", || {
+                keys(queued)
+                    .iter()
+                    .any(|k| k.starts_with("redilock:queue:"))
+            });
+            holder.unlock(&name, &lease.token).unwrap();
+            let handed = waiting.join().unwrap().unwrap();
+            waiter.unlock(&name, &handed.token).unwrap();
+        });
+    }
+    assert_eq!(masters_used.len(), 3, "12 names on fewer than 3 masters");
+}
