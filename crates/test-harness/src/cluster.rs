@@ -19,9 +19,10 @@ use std::time::Duration;
 /// Hash slots of a Redis Cluster.
 pub const SLOTS: u16 = 16384;
 
-/// How long the cluster waits for a node before calling it failing (`cluster-node-timeout`,
-/// stretched by `REDILOCK_TEST_TIME_SCALE` so that a loaded machine does not fail nodes over).
-fn node_timeout() -> Duration {
+/// How long the cluster waits for a node before calling it failing (`cluster-node-timeout`:
+/// 1.5 s, stretched by `REDILOCK_TEST_TIME_SCALE` so that a loaded machine does not fail nodes
+/// over). A master paused for longer is failed over, as a killed one is.
+pub fn node_timeout() -> Duration {
     scaled(Duration::from_millis(1500))
 }
 

@@ -11,6 +11,12 @@ use std::time::Duration;
 /// The name the Sentinels know the primary by.
 pub const MASTER_NAME: &str = "mymaster";
 
+/// How long a primary may not answer before the Sentinels call it down and fail over
+/// (`down-after-milliseconds`: 1 s, stretched by `REDILOCK_TEST_TIME_SCALE`).
+pub fn down_after() -> Duration {
+    scaled(Duration::from_secs(1))
+}
+
 /// How long forming or failing over may take before a test fails.
 fn patience() -> Duration {
     Duration::from_secs(30)
@@ -61,7 +67,7 @@ impl Sentinels {
         };
         let primary_port = front.0.to_string();
         let quorum = (group.sentinels.len() / 2 + 1).to_string();
-        let down_after = scaled(Duration::from_secs(1)).as_millis().to_string();
+        let down_after = down_after().as_millis().to_string();
         let failover_timeout = scaled(Duration::from_secs(5)).as_millis().to_string();
         let tilt_period = scaled(Duration::from_secs(5)).as_millis().to_string();
         for sentinel in &group.sentinels {
