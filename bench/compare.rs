@@ -10,7 +10,8 @@
 //! Rounds interleave the rows so that drift on a noisy machine hits them all alike.
 //!
 //! A table of its own measures replica acknowledgement (WAIT after each lock write) against a
-//! primary with one replica.
+//! primary with one replica; another, the deployments: a Redis Cluster of 1, 2 and 3 masters
+//! and a primary found through Sentinel, beside one plain server.
 //!
 //! Environment: BENCH_ROUNDS (default 7), BENCH_SECONDS per row and round (default 2).
 
@@ -40,6 +41,7 @@ fn main() {
     uncontended(&out_dir, &url, rounds, seconds);
     contended(&out_dir, &url, seconds.max(1.0) * 2.5);
     replica_acks(&server, rounds, seconds);
+    deployments(rounds.min(3), seconds);
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -291,6 +293,84 @@ fn replica_acks(primary: &redilock_test_harness::RedisServer, rounds: usize, sec
             .collect();
         println!("| {label:<36} | {:>6.2} ms |", median(&mut times));
     }
+}
+
+/// Threads that lock and unlock names of their own through one Rust blocking client, per
+/// deployment: what routing costs (one master against one plain server) and how the
+/// throughput of many names grows with masters (on this machine's cores, shared by every
+/// server and the client).
+fn deployments(rounds: usize, seconds: f64) {
+    use redilock_test_harness::{RedisCluster, RedisServer, Sentinels};
+    let plain = RedisServer::start();
+    let clusters: Vec<RedisCluster> = (1..=3)
+        .map(|masters| RedisCluster::start(masters, 0))
+        .collect();
+    let sentinel = Sentinels::start(0, 1);
+    let mut rows = vec![("one server (redis://)".to_string(), plain.url())];
+    rows.extend(
+        clusters
+            .iter()
+            .map(|c| (format!("cluster, {} master(s)", c.masters().len()), c.url())),
+    );
+    rows.push(("Sentinel (redis+sentinel://)".into(), sentinel.url()));
+    let duration = Duration::from_secs_f64(seconds);
+    let threads = [1, 8];
+    let mut samples = vec![vec![Vec::new(); threads.len()]; rows.len()];
+    for _ in 0..rounds {
+        for (row, (_, url)) in rows.iter().enumerate() {
+            for (column, &count) in threads.iter().enumerate() {
+                samples[row][column].push(threaded_cycles(url, duration, count));
+            }
+        }
+    }
+    println!("\nDeployments: lock + unlock, Rust blocking client, 1 thread and 8 threads (a name each), median of {rounds}");
+    println!(
+        "| {:<30} | {:>10} | {:>7} | {:>10} | {:>7} |",
+        "deployment", "1 thread", "vs one", "8 threads", "vs one"
+    );
+    println!(
+        "|{:-<32}|{:->12}|{:->9}|{:->12}|{:->9}|",
+        "", "", "", "", ""
+    );
+    let baseline: Vec<f64> = (0..threads.len())
+        .map(|c| median(&mut samples[0][c].clone()))
+        .collect();
+    for (row, (label, _)) in rows.iter().enumerate() {
+        let values: Vec<f64> = (0..threads.len())
+            .map(|c| median(&mut samples[row][c].clone()))
+            .collect();
+        println!(
+            "| {label:<30} | {:>10.0} | {:>6.2}x | {:>10.0} | {:>6.2}x |",
+            values[0],
+            values[0] / baseline[0],
+            values[1],
+            values[1] / baseline[1]
+        );
+    }
+}
+
+/// Lock + unlock cycles per second of `threads` threads sharing one client, each on a name of
+/// its own (so they spread over a cluster's masters).
+fn threaded_cycles(url: &str, duration: Duration, threads: usize) -> f64 {
+    let client = blocking::Client::new(url, Options::default()).unwrap();
+    let total: f64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|i| {
+                let client = &client;
+                s.spawn(move || {
+                    let name = format!("bench:deployment:{i}");
+                    count_cycles(duration, || {
+                        let lease = client
+                            .lock(&name, Some(Duration::from_secs(10)), Wait::TryOnce)
+                            .unwrap();
+                        client.unlock(&name, &lease.token).unwrap();
+                    })
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    total
 }
 
 /// How long a new client takes to connect, lock and unlock once, in ms.
