@@ -368,11 +368,15 @@ impl Engine {
     /// the TTL the caller asked for, and WAIT with it. `false` when the lock is no longer the
     /// caller's (its TTL ran out first); NotReplicated when too few replicas acknowledged.
     async fn confirm_hand_over(&self, request: &LockRequest<'_>) -> Result<bool> {
-        if self.replication.required() == Some(0) {
-            return Ok(true);
-        }
         let call = || calls::extend(&request.key, &request.token, request.ttl);
         let (connection, deadline) = (&*self.connection, self.call_deadline());
+        if !self
+            .replication
+            .may_wait(connection, &call(), deadline)
+            .await?
+        {
+            return Ok(true);
+        }
         let (extended, acks) = self
             .replication
             .send(connection, call, calls::extended, deadline)

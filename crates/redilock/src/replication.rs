@@ -10,18 +10,20 @@ use crate::options::{Options, ReplicaAcks};
 use crate::protocol::calls::{self, Call};
 use crate::transport::Transport;
 use redis::{FromRedisValue, Role, Value};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// What a client asks of replicas, and what it knows of them.
 pub(crate) struct Replication {
     wanted: ReplicaAcks,
     timeout: Duration,
-    known: Mutex<Known>,
+    /// By server (a cluster's masters may have different replicas).
+    known: Mutex<HashMap<String, Known>>,
 }
 
-/// What the client learned from its writes; forgotten when a reply does not come (a
-/// failover, a restart).
+/// What the client learned from its writes to one server; forgotten when a reply does not
+/// come (a failover, a restart).
 #[derive(Default)]
 struct Known {
     /// For [`ReplicaAcks::Auto`]: the replicas to wait for, from `ROLE`. Also forgotten when a
@@ -45,15 +47,32 @@ impl Replication {
         Replication {
             wanted: options.replica_acks,
             timeout: options.replica_ack_timeout(),
-            known: Mutex::new(Known::default()),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
-    /// How many replicas a write waits for, when that is known without asking the server.
-    pub(crate) fn required(&self) -> Option<u32> {
+    /// Whether `call`, a lock write, may have to wait for replicas (for [`ReplicaAcks::Auto`],
+    /// unless the server it goes to is known to have none).
+    pub(crate) async fn may_wait(
+        &self,
+        transport: &impl Transport,
+        call: &Call,
+        deadline: std::time::Instant,
+    ) -> Result<bool> {
+        Ok(match self.wanted {
+            ReplicaAcks::Count(count) => count > 0,
+            ReplicaAcks::Auto => {
+                let server = transport.route(call, deadline).await?;
+                self.required(server.address()) != Some(0)
+            }
+        })
+    }
+
+    /// How many replicas a write to `server` waits for, when that is known without asking it.
+    fn required(&self, server: &str) -> Option<u32> {
         match self.wanted {
             ReplicaAcks::Count(count) => Some(count),
-            ReplicaAcks::Auto => self.lock_known().replicas,
+            ReplicaAcks::Auto => self.lock_known().get(server)?.replicas,
         }
     }
 
@@ -70,15 +89,23 @@ impl Replication {
         took: impl Fn(&T) -> bool,
         deadline: std::time::Instant,
     ) -> Result<(T, Acks)> {
+        if self.wanted == ReplicaAcks::Count(0) {
+            let reply = transport.send(&call(), deadline).await?;
+            return Ok((reply, self.acks(0, Ok(0))));
+        }
+        let server = transport.route(&call(), deadline).await?;
+        let server = server.address();
         let script = call().script.map(redis::Script::get_hash);
-        let written_before = script.is_none_or(|script| self.has_written(script));
-        let (reply, required) = match self.required() {
+        let written_before = script.is_none_or(|script| self.has_written(server, script));
+        let (reply, required) = match self.required(server) {
             Some(0) => {
                 let reply = transport.send(&call(), deadline).await?;
                 return Ok((reply, self.acks(0, Ok(0))));
             }
             Some(required) if written_before => {
-                return self.waited(transport, call(), required, deadline).await;
+                return self
+                    .waited(transport, server, call(), required, deadline)
+                    .await;
             }
             Some(required) => {
                 let sent = transport.send::<T>(&call(), deadline).await;
@@ -89,28 +116,32 @@ impl Replication {
                 let asked = transport.send::<(Value, T)>(&asking, deadline).await;
                 let (role, reply) = self.forgotten_unless_answered(asked)?;
                 let required = replicas_to_wait_for(role);
-                self.lock_known().replicas = Some(required);
+                self.known_of(server, |known| known.replicas = Some(required));
                 (reply, required)
             }
         };
-        if let Some(script) = script.filter(|script| !self.has_written(script)) {
-            self.lock_known().scripts.push(script);
+        if let Some(script) = script.filter(|script| !self.has_written(server, script)) {
+            self.known_of(server, |known| known.scripts.push(script));
         }
         if required == 0 || !took(&reply) {
             return Ok((reply, self.acks(0, Ok(0)))); // nothing to acknowledge
         }
         // Written without WAIT: once more with it. A refusal leaves the first write
         // unacknowledged (its caller releases the lock).
-        match self.waited(transport, call(), required, deadline).await {
+        match self
+            .waited(transport, server, call(), required, deadline)
+            .await
+        {
             Err(Error::Redis(refusal)) => Ok((reply, self.acks(required, Err(refusal)))),
             sent => sent,
         }
     }
 
-    /// Sends `call` followed by `WAIT` for `required` replicas.
+    /// Sends `call` followed by `WAIT` for `required` replicas of `server`.
     async fn waited<T: FromRedisValue>(
         &self,
         transport: &impl Transport,
+        server: &str,
         call: Call,
         required: u32,
         deadline: std::time::Instant,
@@ -120,13 +151,21 @@ impl Replication {
         let (reply, waited) = self.forgotten_unless_answered(sent)?;
         let acks = self.acks(required, acknowledged(waited));
         if !acks.suffice() {
-            self.lock_known().replicas = None; // a replica gone counts no more under Auto
+            // A replica gone counts no more under Auto.
+            self.known_of(server, |known| known.replicas = None);
         }
         Ok((reply, acks))
     }
 
-    fn has_written(&self, script: &str) -> bool {
-        self.lock_known().scripts.contains(&script)
+    fn has_written(&self, server: &str, script: &str) -> bool {
+        let known = self.lock_known();
+        known
+            .get(server)
+            .is_some_and(|k| k.scripts.contains(&script))
+    }
+
+    fn known_of(&self, server: &str, change: impl FnOnce(&mut Known)) {
+        change(self.lock_known().entry(server.to_string()).or_default());
     }
 
     fn acks(&self, required: u32, acknowledged: std::result::Result<u32, String>) -> Acks {
@@ -137,16 +176,16 @@ impl Replication {
         }
     }
 
-    /// A write whose reply did not come may have met a failover or a restart: the server
-    /// may be another, with other replicas and without the scripts.
+    /// A write whose reply did not come may have met a failover or a restart: the servers
+    /// may be others, with other replicas and without the scripts.
     fn forgotten_unless_answered<T>(&self, sent: Result<T>) -> Result<T> {
         if matches!(sent, Err(Error::Connection(_))) {
-            *self.lock_known() = Known::default();
+            self.lock_known().clear();
         }
         sent
     }
 
-    fn lock_known(&self) -> std::sync::MutexGuard<'_, Known> {
+    fn lock_known(&self) -> MutexGuard<'_, HashMap<String, Known>> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -206,7 +206,15 @@ fn a_slot_migrated_while_clients_lock_and_unlock_loses_no_exclusion_and_no_call(
                 cycles.load(Ordering::SeqCst) > before + 20
             });
             owner = (owner + 1 + round % 2) % 3;
-            cluster.migrate_slot(slot, owner);
+            if round % 2 == 0 {
+                cluster.migrate_slot(slot, owner);
+            } else {
+                // Half-migrated for a while: some keys here, some there (TRYAGAIN, ASK).
+                let migration = cluster.begin_migration(slot, owner);
+                migration.move_keys_at_most(1);
+                std::thread::sleep(Duration::from_millis(200));
+                migration.finish();
+            }
         }
         let before = cycles.load(Ordering::SeqCst);
         wait_until("the clients lock after the last migration", || {
@@ -307,4 +315,46 @@ fn a_tls_cluster_is_locked_on_every_master_over_tls() {
         });
     }
     assert_eq!(masters_used.len(), 3, "12 names on fewer than 3 masters");
+}
+
+#[test]
+fn each_master_is_asked_for_the_acknowledgements_its_own_replicas_can_give() {
+    let mut cluster = RedisCluster::start(2, 1);
+    let without = 0;
+    let replica = cluster
+        .nodes()
+        .iter()
+        .position(|n| n.port == cluster.replicas(without)[0].port);
+    cluster.node_mut(replica.unwrap()).kill();
+    let alone = cluster.master(without);
+    wait_until("the master counts no replica", || {
+        alone.cli(&["ROLE"]).lines().count() <= 3
+    });
+    let names: Vec<String> = (0..).map(|i| format!("acks-{i}")).take(40).collect();
+    let on = |index: usize| {
+        names
+            .iter()
+            .filter(|n| cluster.master_index_for_slot(cluster.keyslot(n)) == index)
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let client = client(&cluster);
+    // Alternately on the master without a replica and on the one with: each write waits for
+    // what its own master has, none for one and one for the other.
+    for (a, b) in on(without).iter().zip(on(1 - without).iter()) {
+        for name in [a, b] {
+            let lease = client.lock(name, TTL, Wait::TryOnce).unwrap();
+            client.unlock(name, &lease.token).unwrap();
+        }
+    }
+    let waits = |node: &RedisServer| {
+        node.cli(&["INFO", "commandstats"])
+            .contains("cmdstat_wait:")
+    };
+    assert!(!waits(alone), "WAIT sent to the master without replicas");
+    assert!(
+        waits(cluster.master(1 - without)),
+        "no WAIT on the master with a replica"
+    );
 }

@@ -100,7 +100,7 @@ impl Cluster {
                 Next::To(self.node(host, *port)?)
             }
             Redirect::Ask { host, port } => Next::Asking(self.node(host, *port)?),
-            Redirect::TryAgain | Redirect::ReadOnly => {
+            Redirect::TryAgain | Redirect::ReadOnly | Redirect::HalfRun => {
                 if matches!(redirect, Redirect::ReadOnly) {
                     self.forget_map(); // a master demoted by a failover
                 }

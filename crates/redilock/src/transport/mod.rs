@@ -32,6 +32,9 @@ pub(crate) trait Transport {
         call: &Call,
         deadline: Instant,
     ) -> impl Future<Output = Result<T>>;
+
+    /// The server `call` goes to now (unless a redirection sends it on).
+    fn route(&self, call: &Call, deadline: Instant) -> impl Future<Output = Result<Server>>;
 }
 
 impl Transport for SharedConnection {
@@ -41,6 +44,10 @@ impl Transport for SharedConnection {
         deadline: Instant,
     ) -> impl Future<Output = Result<T>> {
         SharedConnection::send(self, call, deadline)
+    }
+
+    fn route(&self, call: &Call, deadline: Instant) -> impl Future<Output = Result<Server>> {
+        self.deployment().server_for(call.slot, self, deadline)
     }
 }
 
@@ -66,6 +73,10 @@ impl Transport for CallingThread<'_> {
         deadline: Instant,
     ) -> impl Future<Output = Result<T>> {
         routed(self.pool.deployment(), self, call, deadline)
+    }
+
+    fn route(&self, call: &Call, deadline: Instant) -> impl Future<Output = Result<Server>> {
+        self.pool.deployment().server_for(call.slot, self, deadline)
     }
 }
 

@@ -21,6 +21,10 @@ pub(crate) enum Redirect {
     TryAgain,
     /// The server is a replica: a primary was demoted.
     ReadOnly,
+    /// A script stopped half-way in a slot being migrated away, at a key it had deleted
+    /// itself: what it wrote before stands. The lock scripts avoid that, but one that was
+    /// sent may be sent again (it did what it would do again), once the migration is over.
+    HalfRun,
 }
 
 impl Redirect {
@@ -46,6 +50,12 @@ impl Redirect {
                 | ServerErrorKind::MasterDown,
             ) => Some(Redirect::TryAgain),
             redis::ErrorKind::Server(ServerErrorKind::ReadOnly) => Some(Redirect::ReadOnly),
+            _ if err
+                .detail()
+                .is_some_and(|d| d.starts_with("Script attempted to access a non local key")) =>
+            {
+                Some(Redirect::HalfRun)
+            }
             _ => None,
         }
     }
@@ -136,7 +146,9 @@ pub(crate) async fn routed<T: FromRedisValue>(
             Err(Failure::Redirected(redirect, error)) => (redirect, error),
         };
         redirections += 1;
-        let go_on = redirections < MAX_REDIRECTIONS && Instant::now() < deadline;
+        let go_on = redirections < MAX_REDIRECTIONS
+            && Instant::now() < deadline
+            && (call.idempotent || redirect != Redirect::HalfRun);
         match deployment.redirected(&server, &redirect)? {
             _ if !go_on => return Err(error),
             Next::To(server) => next = Some((server, false)),
@@ -196,6 +208,12 @@ mod tests {
                 b"-READONLY You can't write against a read only replica.\r\n"
             )),
             Some(Redirect::ReadOnly)
+        );
+        assert_eq!(
+            Redirect::of(&refusal(
+                b"-ERR Script attempted to access a non local key in a cluster node script: x\r\n"
+            )),
+            Some(Redirect::HalfRun)
         );
         assert_eq!(Redirect::of(&refusal(b"-NOPERM no\r\n")), None);
     }

@@ -38,12 +38,12 @@ end
 if not holder then
   -- Free with waiters in line: it is the turn of the first one still there (a holder that
   -- expired or was deleted handed nothing over).
-  local taker, fence = hand_over(KEYS[1], KEYS[2], KEYS[3], token)
+  local taker, fence, waiting = hand_over(KEYS[1], KEYS[2], KEYS[3], token)
   if taker == token then
     return {1, fence}
   end
   -- Still free (every waiter gone, or one that barges woken to take its chance).
-  if not taker and redis.call('LLEN', KEYS[3]) == 0 then
+  if not taker and not waiting then
     if withdrawn() then
       return {0, -3, -1, 0}
     end

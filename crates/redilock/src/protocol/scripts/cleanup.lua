@@ -9,26 +9,32 @@
 -- Returns 1 when the token held the lock (now released), else 0.
 local token, keep_for = ARGV[1], tonumber(ARGV[3])
 local entries = {ARGV[2], token .. 'b' .. string.sub(ARGV[2], 33)} -- as a fair or a barging waiter
-local head = redis.call('LINDEX', KEYS[3], 0)
+-- How many wait, kept up to date, so that the queue is not touched once it may be empty (see
+-- hand_over).
+local queued = redis.call('LLEN', KEYS[3])
+local head = queued > 0 and redis.call('LINDEX', KEYS[3], 0)
 local was_first = head == entries[1] or head == entries[2]
 for _, entry in ipairs(entries) do
-  redis.call('LREM', KEYS[3], 0, entry)
+  if queued > 0 then
+    queued = queued - redis.call('LREM', KEYS[3], 0, entry)
+  end
 end
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+-- Added before the expired ones go, so the set is never emptied (and deleted) on the way.
 redis.call('ZADD', KEYS[4], now + keep_for, token)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 if redis.call('PTTL', KEYS[4]) < keep_for then
   redis.call('PEXPIRE', KEYS[4], keep_for)
 end
 if redis.call('GET', KEYS[1]) == token then
-  if not hand_over(KEYS[1], KEYS[2], KEYS[3], nil) then
+  if queued == 0 or not hand_over(KEYS[1], KEYS[2], KEYS[3], nil) then
     redis.call('DEL', KEYS[1])
   end
   return 1
 end
 -- The next in line is first now: it watches for the holder's expiry.
-local first = was_first and redis.call('LINDEX', KEYS[3], 0)
+local first = was_first and queued > 0 and redis.call('LINDEX', KEYS[3], 0)
 if first then
   local holder_ttl = math.max(redis.call('PTTL', KEYS[1]), 0)
   redis.call('PUBLISH', client_of(first), 'first ' .. string.sub(first, 1, 32) .. ' ' .. holder_ttl .. ' ' .. KEYS[1])

@@ -42,17 +42,19 @@ end
 -- client no longer listens (it crashed) is skipped. `me`, when first, takes the lock without
 -- a message. A waiter that barges (not fair, see acquire.lua; its entry has a 'b' after the
 -- token) is only told 'free <token> 0 <key>', and the lock stays free for whoever takes it
--- first. Returns the new holder's token and fence, or nothing when the lock stays free.
+-- first. Returns the new holder's token and fence (nothing when the lock stays free), and
+-- whether waiters are left in line. The queue is not touched again once it may be empty: in a
+-- Redis Cluster slot being migrated away, a key that a script deleted may not be touched
+-- again (the script would fail half-way).
 local function hand_over(lock_key, fence_key, queue_key, me)
-  while true do
-    local entry = redis.call('LPOP', queue_key)
-    if not entry then
-      return nil
-    end
+  local line = redis.call('LRANGE', queue_key, 0, 1)
+  while line[1] do
+    local entry, next_entry = line[1], line[2]
+    redis.call('LPOP', queue_key)
     local token, ttl = string.sub(entry, 1, 32), string.sub(entry, 33)
     if string.sub(ttl, 1, 1) == 'b' then
       if token == me or redis.call('PUBLISH', client_of(token), 'free ' .. token .. ' 0 ' .. lock_key) > 0 then
-        return nil
+        return nil, nil, next_entry ~= nil
       end
     else
       local fence = next_fence(fence_key)
@@ -60,13 +62,14 @@ local function hand_over(lock_key, fence_key, queue_key, me)
         or redis.call('PUBLISH', client_of(token), 'lock ' .. token .. ' ' .. fence .. ' ' .. lock_key) > 0
       if woken then -- (a waiter skipped leaves a gap in the numbers: they only need to rise)
         redis.call('SET', lock_key, token, 'PX', ttl)
-        local first = redis.call('LINDEX', queue_key, 0)
-        if first then
-          redis.call('PUBLISH', client_of(first), 'first ' .. string.sub(first, 1, 32) .. ' ' .. ttl .. ' ' .. lock_key)
+        if next_entry then
+          redis.call('PUBLISH', client_of(next_entry), 'first ' .. string.sub(next_entry, 1, 32) .. ' ' .. ttl .. ' ' .. lock_key)
           redis.call('PEXPIRE', queue_key, QUEUE_LIFE_MS)
         end
-        return token, fence
+        return token, fence, next_entry ~= nil
       end
     end
+    line = next_entry and redis.call('LRANGE', queue_key, 0, 1) or {}
   end
+  return nil, nil, false
 end
