@@ -358,3 +358,37 @@ fn each_master_is_asked_for_the_acknowledgements_its_own_replicas_can_give() {
         "no WAIT on the master with a replica"
     );
 }
+
+#[test]
+fn a_paused_master_fails_the_call_within_its_bound_and_nothing_is_left_held() {
+    let cluster = RedisCluster::start(3, 0);
+    let command_timeout = scaled(Duration::from_millis(500));
+    let client = Client::new(
+        &cluster.url(),
+        Options {
+            command_timeout,
+            ..options()
+        },
+    )
+    .unwrap();
+    let name = "paused";
+    let master = cluster.master_for_slot(cluster.keyslot(name));
+    client.ping().unwrap();
+    master.pause();
+    let started = Instant::now();
+    let failed = client.lock(name, TTL, Wait::TryOnce);
+    let took = started.elapsed();
+    master.resume();
+    assert!(matches!(failed, Err(Error::Connection(_))), "{failed:?}");
+    assert!(
+        took < command_timeout + scaled(Duration::from_secs(1)),
+        "took {took:?}"
+    );
+    // The attempt the paused master ran once it resumed is given back.
+    wait_until("the lock is free again", || {
+        master.cli(&["EXISTS", name]) == "0"
+    });
+    wait_until("the client locks again", || {
+        client.lock(name, TTL, Wait::TryOnce).is_ok()
+    });
+}

@@ -125,3 +125,35 @@ fn a_sentinel_url_whose_sentinels_do_not_answer_fails_within_the_call_bound() {
         "{err}"
     );
 }
+
+#[test]
+fn paused_sentinels_fail_the_call_within_its_bound() {
+    let sentinels = Sentinels::start(0, 3);
+    let command_timeout = scaled(Duration::from_millis(600));
+    let options = Options {
+        command_timeout,
+        replica_ack_timeout: None,
+        ..options(ReplicaAcks::Auto)
+    };
+    let client = Client::new(&sentinels.url(), options).unwrap();
+    for sentinel in sentinels.sentinels() {
+        sentinel.pause();
+    }
+    let started = Instant::now();
+    let failed = client.lock("x", TTL, Wait::TryOnce);
+    let took = started.elapsed();
+    for sentinel in sentinels.sentinels() {
+        sentinel.resume();
+    }
+    assert!(
+        matches!(&failed, Err(Error::Connection(m)) if m.contains("no sentinel named the primary")),
+        "{failed:?}"
+    );
+    assert!(
+        took < command_timeout + scaled(Duration::from_secs(1)),
+        "took {took:?}"
+    );
+    wait_until("the client locks once the sentinels answer", || {
+        client.lock("x", TTL, Wait::TryOnce).is_ok()
+    });
+}
