@@ -11,7 +11,7 @@
 //! (or once restarted), is the shard's replica.
 
 use crate::resp::Reply;
-use crate::{free_port, scaled, tls, tls_args, wait_for, RedisServer};
+use crate::{free_port, scaled, tls, tls_peer_args, wait_for, RedisServer};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -127,19 +127,8 @@ impl RedisCluster {
         masters: usize,
         replicas_per_master: usize,
     ) -> RedisCluster {
-        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
-        let mut tls = tls_args(certificates, "optional");
-        tls.extend([
-            "--tls-cluster".into(),
-            "yes".into(),
-            "--tls-replication".into(),
-            "yes".into(),
-            // Nodes are each other's clients: the server certificate is for servers only.
-            "--tls-client-cert-file".into(),
-            path(certificates.client_cert()),
-            "--tls-client-key-file".into(),
-            path(certificates.client_key()),
-        ]);
+        let mut tls = tls_peer_args(certificates);
+        tls.extend(["--tls-cluster".into(), "yes".into()]);
         Self::form(masters, replicas_per_master, Some(tls))
     }
 

@@ -113,7 +113,20 @@ impl RedisServer {
     /// and returns once it follows the primary's writes: its link is up and the primary
     /// counts it among its replicas (ROLE lists it, WAIT counts its acknowledgements).
     pub fn start_replica_via(primary: &RedisServer, port: u16) -> RedisServer {
-        let replica = Self::start_with(&["--replicaof", "127.0.0.1", &port.to_string()]);
+        Self::start_replica_listening(primary, port, &[], None)
+    }
+
+    /// As `start_replica_via`, with extra arguments (e.g. `--masterauth`) and `--tls-*` ones
+    /// (as `start_listening`'s).
+    pub(crate) fn start_replica_listening(
+        primary: &RedisServer,
+        port: u16,
+        extra: &[String],
+        tls: Option<Vec<String>>,
+    ) -> RedisServer {
+        let mut args = vec!["--replicaof".into(), "127.0.0.1".into(), port.to_string()];
+        args.extend_from_slice(extra);
+        let replica = Self::start_listening(&|_| args.clone(), tls, false);
         let online = format!("port={},state=online", replica.port);
         wait_until("the replica follows its primary", || {
             let has_link = replica.cli(&["INFO", "replication"]);
@@ -358,6 +371,23 @@ pub(crate) fn tls_args(certificates: &tls::TestCertificates, auth_clients: &str)
         "--tls-auth-clients".into(),
         auth_clients.into(),
     ]
+}
+
+/// `tls_args` (client certificates optional) of a server that also talks TLS to other
+/// servers, for replication (`--tls-replication`), presenting `certificates`' client
+/// certificate: the server certificate is for servers only.
+pub(crate) fn tls_peer_args(certificates: &tls::TestCertificates) -> Vec<String> {
+    let path = |p: PathBuf| p.to_str().unwrap().to_string();
+    let mut args = tls_args(certificates, "optional");
+    args.extend([
+        "--tls-replication".into(),
+        "yes".into(),
+        "--tls-client-cert-file".into(),
+        path(certificates.client_cert()),
+        "--tls-client-key-file".into(),
+        path(certificates.client_key()),
+    ]);
+    args
 }
 
 /// Waits (up to 5 s) until the process is stopped or running again, as `/proc/PID/stat` says;
