@@ -10,7 +10,7 @@ pub mod sentinel;
 pub mod tls;
 
 pub use cluster::{key_slot, Migration, RedisCluster};
-pub use sentinel::Sentinels;
+pub use sentinel::{Secured, Sentinels};
 
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;

@@ -1,10 +1,12 @@
 //! A primary `redis-server` with replicas, watched by Sentinel processes, all on free loopback
 //! ports and stopped when dropped. Sentinels are `RedisServer`s run as `redis-server
 //! DIR/sentinel.conf --sentinel` (a file of their own they rewrite), so they can be killed,
-//! paused or restarted as servers can.
+//! paused or restarted as servers can. `start_secured` makes them all TLS-only and/or
+//! password-protected; the harness still reaches each over its plain unix socket.
 
 use crate::resp::Reply;
-use crate::{scaled, wait_for, RedisServer};
+use crate::tls::TestCertificates;
+use crate::{scaled, tls_peer_args, wait_for, RedisServer};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -22,6 +24,21 @@ fn patience() -> Duration {
     Duration::from_secs(30)
 }
 
+/// How a group of [`Sentinels`] is secured; `Default`: not at all (plain TCP, no passwords).
+#[derive(Clone, Copy, Default)]
+pub struct Secured<'a> {
+    /// TLS only, with these certificates: the primary, the replicas and the Sentinels take
+    /// TLS connections only (a client certificate is asked for but optional), and talk TLS to
+    /// each other (replication, Sentinels' links), presenting the client certificate.
+    pub tls: Option<&'a TestCertificates>,
+    /// The primary's and the replicas' `requirepass`, and their `masterauth` (a demoted
+    /// primary replicates the promoted replica); the Sentinels know it as `auth-pass`.
+    pub password: Option<&'a str>,
+    /// The Sentinels' own `requirepass`, which they also use with each other
+    /// (`sentinel-pass`).
+    pub sentinel_password: Option<&'a str>,
+}
+
 pub struct Sentinels {
     // Sentinels first: dropped (stopped) before the servers they watch.
     sentinels: Vec<RedisServer>,
@@ -30,6 +47,10 @@ pub struct Sentinels {
     /// For `start_behind`: the port the Sentinels and replicas reach the first primary at,
     /// and that primary's own port.
     front: Option<(u16, u16)>,
+    /// Everything listens for TLS only (`start_secured`).
+    tls: bool,
+    password: Option<String>,
+    sentinel_password: Option<String>,
 }
 
 impl Sentinels {
@@ -38,7 +59,14 @@ impl Sentinels {
     /// both scaled by `REDILOCK_TEST_TIME_SCALE`), and returns once every Sentinel knows the primary, every
     /// replica (linked) and every other Sentinel, and they can authorize a failover.
     pub fn start(replicas: usize, sentinels: usize) -> Sentinels {
-        Self::start_behind(replicas, sentinels, &|port| port)
+        Self::start_secured(replicas, sentinels, Secured::default())
+    }
+
+    /// As `start`, with TLS and passwords as `secured` says; `url` then has the `rediss`
+    /// scheme and the credentials. (A client of the TLS servers trusts `tls.ca()`.)
+    /// The harness itself still reaches every process over its plain unix socket.
+    pub fn start_secured(replicas: usize, sentinels: usize, secured: Secured) -> Sentinels {
+        Self::launch(replicas, sentinels, &|port| port, secured)
     }
 
     /// As `start`, with the first primary behind the port `front` gives for its own (a fault
@@ -50,20 +78,46 @@ impl Sentinels {
         sentinels: usize,
         front: &dyn Fn(u16) -> u16,
     ) -> Sentinels {
+        Self::launch(replicas, sentinels, front, Secured::default())
+    }
+
+    fn launch(
+        replicas: usize,
+        sentinels: usize,
+        front: &dyn Fn(u16) -> u16,
+        secured: Secured,
+    ) -> Sentinels {
         assert!(sentinels >= 1, "at least one Sentinel");
-        let primary = RedisServer::start();
+        let tls = secured.tls.map(tls_peer_args);
+        let password_args = |password: Option<&str>, also: &[&str]| -> Vec<String> {
+            let Some(password) = password else {
+                return Vec::new();
+            };
+            std::iter::once("--requirepass")
+                .chain(also.iter().copied())
+                .flat_map(|option| [option.to_string(), password.to_string()])
+                .collect()
+        };
+        let server_args = password_args(secured.password, &["--masterauth"]);
+        let primary = RedisServer::start_listening(&|_| server_args.clone(), tls.clone(), false);
         let front = (front(primary.port), primary.port);
         let mut servers: Vec<RedisServer> = (0..replicas)
-            .map(|_| RedisServer::start_replica_via(&primary, front.0))
+            .map(|_| {
+                RedisServer::start_replica_listening(&primary, front.0, &server_args, tls.clone())
+            })
             .collect();
         servers.insert(0, primary);
+        let sentinel_args = password_args(secured.sentinel_password, &[]);
         let sentinels = (0..sentinels)
-            .map(|_| RedisServer::start_listening(&|_| Vec::new(), None, true))
+            .map(|_| RedisServer::start_listening(&|_| sentinel_args.clone(), tls.clone(), true))
             .collect();
         let group = Sentinels {
             sentinels,
             servers,
             front: Some(front).filter(|(seen, own)| seen != own),
+            tls: secured.tls.is_some(),
+            password: secured.password.map(str::to_string),
+            sentinel_password: secured.sentinel_password.map(str::to_string),
         };
         let primary_port = front.0.to_string();
         let quorum = (group.sentinels.len() / 2 + 1).to_string();
@@ -85,6 +139,16 @@ impl Sentinels {
                 b"tilt-period",
                 tilt_period.as_bytes(),
             ]);
+            if let Some(password) = secured.sentinel_password {
+                // What it authenticates with to the other Sentinels (their `requirepass`).
+                sentinel.call(&[
+                    b"SENTINEL",
+                    b"CONFIG",
+                    b"SET",
+                    b"sentinel-pass",
+                    password.as_bytes(),
+                ]);
+            }
             sentinel.call(&[
                 b"SENTINEL",
                 b"MONITOR",
@@ -93,7 +157,7 @@ impl Sentinels {
                 primary_port.as_bytes(),
                 quorum.as_bytes(),
             ]);
-            sentinel.call(&[
+            let mut set: Vec<&[u8]> = vec![
                 b"SENTINEL",
                 b"SET",
                 MASTER_NAME.as_bytes(),
@@ -103,20 +167,45 @@ impl Sentinels {
                 failover_timeout.as_bytes(),
                 b"parallel-syncs",
                 b"1",
-            ]);
+            ];
+            if let Some(password) = secured.password {
+                set.extend([b"auth-pass".as_slice(), password.as_bytes()]);
+            }
+            sentinel.call(&set);
         }
         group.wait_until_settled();
         group
     }
 
-    /// `redis+sentinel://127.0.0.1:S1,127.0.0.1:S2,.../mymaster`.
+    /// `redis+sentinel://127.0.0.1:S1,127.0.0.1:S2,.../mymaster`; for a group started
+    /// secured, `rediss+sentinel://` with TLS and the passwords: the primary's as the URL's
+    /// (`:PASSWORD@`), the Sentinels' as `?sentinel_password=`.
     pub fn url(&self) -> String {
+        self.url_with(self.password.as_deref(), self.sentinel_password.as_deref())
+    }
+
+    /// As `url`, with these passwords instead of the group's own (e.g. wrong ones): the
+    /// primary's and the Sentinels'; `None` leaves a password out.
+    pub fn url_with(&self, password: Option<&str>, sentinel_password: Option<&str>) -> String {
+        let scheme = match self.tls {
+            true => "rediss+sentinel",
+            false => "redis+sentinel",
+        };
+        let credentials = password
+            .map(|p| format!(":{}@", percent_encoded(p)))
+            .unwrap_or_default();
         let sentinels: Vec<String> = self
             .sentinels
             .iter()
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
-        format!("redis+sentinel://{}/{MASTER_NAME}", sentinels.join(","))
+        let query = sentinel_password
+            .map(|p| format!("?sentinel_password={}", percent_encoded(p)))
+            .unwrap_or_default();
+        format!(
+            "{scheme}://{credentials}{}/{MASTER_NAME}{query}",
+            sentinels.join(",")
+        )
     }
 
     pub fn master_name(&self) -> &str {
@@ -323,6 +412,18 @@ fn primary_port_of(sentinel: &RedisServer) -> Result<u16, String> {
         .get(1)
         .and_then(|port| port.text().parse().ok())
         .ok_or_else(|| format!("Sentinel {} names {reply:?}", sentinel.port))
+}
+
+/// `text` with every byte but URL-safe ones (RFC 3986's unreserved) as `%XX`.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `SENTINEL REPLICAS`/`SENTINELS` records: arrays of field, value, field, value...
