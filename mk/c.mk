@@ -18,13 +18,17 @@ $(OUT)/c-clang/%: tests/c/%.c $(C_TEST_DEPS) | $(OUT)
 	mkdir -p $(OUT)/c-clang
 	clang $(CFLAGS_C) -D_GNU_SOURCE $< -o $@ $(LINK_LIB) -lpthread
 
+# with-redis for the test the loops below run ($$t): test_deployments also needs a Redis Cluster
+# and Sentinels, which take a few seconds to start, so only it gets them.
+C_WITH_REDIS = $(WITH_REDIS) $$(case $$t in */test_deployments) echo --cluster --sentinel ;; esac)
+
 test-c: $(C_TESTS) $(C_TESTS_CLANG)
-	@for t in $(C_TESTS) $(C_TESTS_CLANG); do echo "== $$t"; $(WITH_REDIS) -- $$t || exit 1; done
+	@for t in $(C_TESTS) $(C_TESTS_CLANG); do echo "== $$t"; $(C_WITH_REDIS) -- $$t || exit 1; done
 
 # valgrind runs the same C tests once: 0 errors, 0 bytes definitely lost.
 test-valgrind: $(C_TESTS)
 	@for t in $(C_TESTS); do echo "== valgrind $$t"; \
-	  REDILOCK_TEST_UNDER_VALGRIND=1 $(WITH_REDIS) -- valgrind --quiet --error-exitcode=99 \
+	  REDILOCK_TEST_UNDER_VALGRIND=1 $(C_WITH_REDIS) -- valgrind --quiet --error-exitcode=99 \
 	    --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	    --suppressions=tests/c/valgrind.supp $$t || exit 1; done
 

@@ -22,12 +22,13 @@ $(OUT)/cpp/test-cpp-asan: $(CPP_TEST_DEPS) $(GTEST_LIB_DIR)/libgtest.a lib | $(O
 	clang++ $(CXXFLAGS_CPP) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	  $(CPP_TEST_SOURCES) -o $@ $(LINK_LIB) $(GTEST_LINK)
 
-# The suite (g++), the same suite under ASan+UBSan (clang++), then an out-of-tree CMake project
+# The suite (g++), the same suite under ASan+UBSan (clang++), each beside a TLS server, a Redis
+# Cluster and Sentinels (tests/cpp/test_deployment.cpp), then an out-of-tree CMake project
 # (the program linked to the shared library and to the static one) and a pkg-config build of the
 # same program, against a fresh `make install`.
 test-cpp: $(OUT)/cpp/test-cpp $(OUT)/cpp/test-cpp-asan
-	$(WITH_REDIS) --tls -- $(OUT)/cpp/test-cpp --gtest_brief=1
-	$(WITH_REDIS) --tls -- $(OUT)/cpp/test-cpp-asan --gtest_brief=1
+	$(WITH_REDIS) --tls --cluster --sentinel -- $(OUT)/cpp/test-cpp --gtest_brief=1
+	$(WITH_REDIS) --tls --cluster --sentinel -- $(OUT)/cpp/test-cpp-asan --gtest_brief=1
 	rm -rf $(CPP_PREFIX) $(OUT)/cpp/consumer
 	$(MAKE) --no-print-directory install PREFIX=$(CPP_PREFIX) >/dev/null
 	cmake -S tests/cpp/consumer -B $(OUT)/cpp/consumer -DCMAKE_PREFIX_PATH=$(CPP_PREFIX) >/dev/null
