@@ -29,6 +29,8 @@ pub(crate) struct Cluster {
     last_masters: Mutex<Vec<Server>>,
     /// Bumped when the masters of a new map differ from the last one's.
     changes: watch::Sender<u64>,
+    /// The last node that did not answer: asked last for the next map.
+    unreachable: Mutex<Option<String>>,
 }
 
 /// Which master serves which slot.
@@ -57,6 +59,7 @@ impl Cluster {
             map: Mutex::new(None),
             last_masters: Mutex::new(Vec::new()),
             changes: watch::Sender::new(0),
+            unreachable: Mutex::new(None),
         })
     }
 
@@ -110,7 +113,9 @@ impl Cluster {
     }
 
     /// `server` did not answer: it may have failed over, and the map with it.
-    pub(crate) fn forget(&self, _server: &Server) {
+    pub(crate) fn forget(&self, server: &Server) {
+        *self.unreachable.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(server.address().to_string());
         self.forget_map();
     }
 
@@ -119,7 +124,8 @@ impl Cluster {
     }
 
     /// The slot map, asked for when not known: of the known masters first, then of the
-    /// URL's nodes, each with a share of the time left, until one answers.
+    /// URL's nodes, the one that last did not answer last, each with a share of the time
+    /// left, until one answers.
     async fn map(&self, via: &impl NodeSender, deadline: Instant) -> Result<Arc<SlotMap>> {
         if let Some(map) = self.lock_map().clone() {
             return Ok(map);
@@ -130,6 +136,12 @@ impl Cluster {
                 candidates.push(seed.clone());
             }
         }
+        let unreachable = self
+            .unreachable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        candidates.sort_by_key(|c| Some(c.address()) == unreachable.as_deref());
         let mut answers = Vec::new();
         let count = candidates.len();
         for (asked, node) in candidates.iter().enumerate() {
