@@ -323,14 +323,15 @@ fn deployments(rounds: usize, seconds: f64) {
             }
         }
     }
-    println!("\nDeployments: lock + unlock, Rust blocking client, 1 thread and 8 threads (a name each), median of {rounds}");
+    let handoffs: Vec<f64> = rows.iter().map(|(_, url)| handoff_ms(url)).collect();
+    println!("\nDeployments: lock + unlock, Rust blocking client, 1 thread and 8 threads (a name each), median of {rounds}; hand-off: from a release to the waiter's return, median of {HANDOFFS}");
     println!(
-        "| {:<30} | {:>10} | {:>7} | {:>10} | {:>7} |",
-        "deployment", "1 thread", "vs one", "8 threads", "vs one"
+        "| {:<30} | {:>10} | {:>7} | {:>10} | {:>7} | {:>8} |",
+        "deployment", "1 thread", "vs one", "8 threads", "vs one", "hand-off"
     );
     println!(
-        "|{:-<32}|{:->12}|{:->9}|{:->12}|{:->9}|",
-        "", "", "", "", ""
+        "|{:-<32}|{:->12}|{:->9}|{:->12}|{:->9}|{:->10}|",
+        "", "", "", "", "", ""
     );
     let baseline: Vec<f64> = (0..threads.len())
         .map(|c| median(&mut samples[0][c].clone()))
@@ -340,13 +341,51 @@ fn deployments(rounds: usize, seconds: f64) {
             .map(|c| median(&mut samples[row][c].clone()))
             .collect();
         println!(
-            "| {label:<30} | {:>10.0} | {:>6.2}x | {:>10.0} | {:>6.2}x |",
+            "| {label:<30} | {:>10.0} | {:>6.2}x | {:>10.0} | {:>6.2}x | {:>5.2} ms |",
             values[0],
             values[0] / baseline[0],
             values[1],
-            values[1] / baseline[1]
+            values[1] / baseline[1],
+            handoffs[row]
         );
     }
+}
+
+const HANDOFFS: usize = 30;
+
+/// How long a waiter of another client takes to return with the lock after its holder's
+/// release returned (the wake-up crosses the deployment: in a cluster, from the lock's master
+/// to the waiter's subscription there), in ms, median of [`HANDOFFS`].
+fn handoff_ms(url: &str) -> f64 {
+    let options = || Options {
+        retry_interval: Duration::from_secs(60), // only the wake-up hands it over
+        ..Options::default()
+    };
+    let (holder, waiter) = (
+        blocking::Client::new(url, options()).unwrap(),
+        blocking::Client::new(url, options()).unwrap(),
+    );
+    let ttl = Some(Duration::from_secs(10));
+    let mut gaps: Vec<f64> = (0..HANDOFFS)
+        .map(|i| {
+            let name = format!("bench:handoff:{i}");
+            let lease = holder.lock(&name, ttl, Wait::TryOnce).unwrap();
+            std::thread::scope(|s| {
+                let waiting = s.spawn(|| {
+                    let lease = waiter.lock(&name, ttl, Wait::Forever).unwrap();
+                    (Instant::now(), lease)
+                });
+                // Time for the waiter to queue; a bench may sleep, a test would look.
+                std::thread::sleep(Duration::from_millis(30));
+                holder.unlock(&name, &lease.token).unwrap();
+                let released = Instant::now();
+                let (handed, lease) = waiting.join().unwrap();
+                waiter.unlock(&name, &lease.token).unwrap();
+                handed.saturating_duration_since(released).as_secs_f64() * 1e3
+            })
+        })
+        .collect();
+    median(&mut gaps)
 }
 
 /// Lock + unlock cycles per second of `threads` threads sharing one client, each on a name of
