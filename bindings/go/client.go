@@ -34,6 +34,8 @@ type Client struct {
 // redis+cluster://host:port,host:port (a Redis Cluster), the last two also with rediss+.
 // It does no I/O: the client connects on first use (see Ping)
 // and reconnects by itself after Redis comes back; a TLS handshake that fails then is ErrTLS.
+// A URL it cannot parse is StatusInvalidArgument, whose message shows it with the password
+// masked (user:***@).
 func New(url string, options ...Option) (*Client, error) {
 	var cfg config
 	for _, option := range options {

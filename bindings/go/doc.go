@@ -28,9 +28,16 @@
 // roots or WithTLSCAFile, with WithTLSClientCert for mutual TLS (ErrTLS when a handshake
 // fails). With replicas, each lock write waits for one to acknowledge it (WithReplicaAcks);
 // a lock too few acknowledged is released, and the call returns ErrNotReplicated.
+// redis+sentinel:// URLs name Sentinels and the primary they watch, which the client follows
+// across failovers ([Sentinel]); redis+cluster:// URLs name nodes of a Redis Cluster, where each
+// lock lives on the master of its name's slot and waiters are woken from every master
+// ([Redis Cluster]). New lists the URL forms.
 //
 // Linking: the package needs cgo. By default it links the static libredilock the module
 // carries for linux/amd64 and linux/arm64 (internal/clib), so `go get` is all a program needs
 // and it loads no libredilock.so. With -tags redilock_system it links the libredilock installed
 // on the system instead, found by pkg-config, as a shared library.
+//
+// [Sentinel]: https://github.com/redilock/redilock/blob/main/docs/operations.md#sentinel
+// [Redis Cluster]: https://github.com/redilock/redilock/blob/main/docs/operations.md#redis-cluster
 package redilock

@@ -85,8 +85,13 @@ module Redilock
     # @param tls_client_cert [String, Pathname, nil] `rediss://`: a certificate (PEM, chain
     #   allowed) to present to a server that asks for one (mutual TLS); with `tls_client_key:`
     # @param tls_client_key [String, Pathname, nil] the private key (PEM) of `tls_client_cert:`
-    # @raise [ArgumentError] for an unusable URL or option, or a TLS file the library cannot
-    #   use (its message names the file); certificate files need a `rediss://` URL
+    # @raise [ArgumentError] for an unusable URL (its message shows the URL with the password
+    #   masked, `user:***@`) or option, or a TLS file the library cannot use (its message
+    #   names the file); certificate files need a `rediss://` URL
+    # @see https://github.com/redilock/redilock/blob/main/docs/operations.md#sentinel
+    #   Sentinel: finding the primary, following failovers
+    # @see https://github.com/redilock/redilock/blob/main/docs/operations.md#redis-cluster
+    #   Redis Cluster: where locks live, redirections, wake-ups
     def initialize(url, ttl: nil, retry_interval: nil, connect_timeout: nil, command_timeout: nil, key_prefix: nil,
                    fair: true, replica_acks: :auto, replica_ack_timeout: nil, tls_ca_file: nil, tls_client_cert: nil,
                    tls_client_key: nil)
