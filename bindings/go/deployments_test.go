@@ -304,10 +304,9 @@ func TestSentinelWaiterIsWokenByTheUnlock(t *testing.T) {
 	awaitGivenBack(t, sentinel.primary, name)
 }
 
-// A multi-host URL New cannot use is StatusInvalidArgument, saying why, with the password
+// A multi-host URL New cannot use is ErrInvalidArgument, saying why, with the password
 // masked: in the credentials (u:***@) and in the Sentinels' sentinel_password.
 func TestBadMultiHostURLs(t *testing.T) {
-	invalidArgument := &redilock.Error{Status: redilock.StatusInvalidArgument} // errors.Is compares the status
 	for _, bad := range []struct{ url, masked, why string }{
 		{"redis+cluster://u:s3cret@127.0.0.1:1,,127.0.0.1:2", "redis+cluster://u:***@127.0.0.1:1,,127.0.0.1:2", "empty host"},
 		{"redis+sentinel://u:s3cret@127.0.0.1:1", "redis+sentinel://u:***@127.0.0.1:1", "no primary name"},
@@ -321,8 +320,8 @@ func TestBadMultiHostURLs(t *testing.T) {
 		if c != nil {
 			c.Close()
 		}
-		if !errors.Is(err, invalidArgument) {
-			t.Errorf("New(%q): %v, want StatusInvalidArgument", bad.masked, err)
+		if !errors.Is(err, redilock.ErrInvalidArgument) {
+			t.Errorf("New(%q): %v, want ErrInvalidArgument", bad.masked, err)
 			continue
 		}
 		message := err.Error()

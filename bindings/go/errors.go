@@ -22,6 +22,9 @@ type Error struct {
 // Sentinels for errors.Is. The errors returned are *Error values with the same Status and a
 // more specific Message.
 var (
+	// ErrInvalidArgument: an argument was refused before anything was sent (an empty name, a
+	// duration out of range, a URL that does not parse, shown with its password masked).
+	ErrInvalidArgument = &Error{Status: StatusInvalidArgument, Message: "invalid argument"}
 	// ErrNotAcquired: another owner holds the lock and the attempt or the wait ended, including
 	// at the context's deadline (then errors.Is(err, context.DeadlineExceeded) holds too).
 	ErrNotAcquired = &Error{Status: StatusNotAcquired, Message: "lock not acquired"}
