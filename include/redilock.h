@@ -10,7 +10,8 @@
  * The failure contract, whatever Redis or the network does (paused, killed, restarted,
  * connections cut mid-reply, replies dribbled):
  * - A call returns within its own bound: timeout_ms (when it waits) plus one command timeout,
- *   plus the connect timeout when it has to open a connection. A cancel ends a wait within
+ *   plus the connect timeout for each connection it has to open (behind Sentinel: a
+ *   sentinel's, then the primary's). A cancel ends a wait within
  *   milliseconds with REDILOCK_STATUS_CANCELLED; redilock_close ends it with CLOSED.
  * - A call that returns anything but OK leaves no lock behind: what an attempt may have taken
  *   (its reply lost, Redis paused) is given back by the client's own background thread as
@@ -374,7 +375,7 @@ redilock_status redilock_unlock(redilock *client, const char *name, const char *
  back, and the client gives it back itself as soon as Redis answers again.
 
  The call returns within `timeout_ms` (when it waits) plus one command timeout, plus the
- connect timeout when it has to open a connection, whatever Redis or the network does.
+ connect timeout for each connection it has to open, whatever Redis or the network does.
  */
 redilock_status redilock_lock(redilock *client, const char *name, int64_t ttl_ms, int64_t timeout_ms, char *token_out, size_t token_out_len);
 

@@ -245,7 +245,7 @@ fn lost_notice(
 /// back, and the client gives it back itself as soon as Redis answers again.
 ///
 /// The call returns within `timeout_ms` (when it waits) plus one command timeout, plus the
-/// connect timeout when it has to open a connection, whatever Redis or the network does.
+/// connect timeout for each connection it has to open, whatever Redis or the network does.
 #[no_mangle]
 pub extern "C" fn redilock_lock(
     client: *mut redilock,

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 /// A blocking lock client, safe to share between threads (`&Client` from any number of
 /// threads at once). Each call blocks the calling thread, for at most its own bound: the
-/// wait it asks for plus one command timeout (plus the connect timeout when it has to open a
-/// connection), whatever Redis or the network does.
+/// wait it asks for plus one command timeout (plus the connect timeout for each connection it
+/// has to open), whatever Redis or the network does.
 ///
 /// A call borrows one of a few direct connections and does its own network I/O, so an
 /// uncontended call costs its round trips and nothing more; a thread that finds them all
