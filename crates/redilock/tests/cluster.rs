@@ -194,6 +194,10 @@ fn a_slot_migrated_while_clients_lock_and_unlock_loses_no_exclusion_and_no_call(
                         if let Err(err) = client.unlock(name, &lease.token) {
                             errors.lock().unwrap().push(format!("unlock: {err}"));
                         }
+                        // A plain command (PTTL) is asked, too, after ASK.
+                        if let Err(err) = client.state(name) {
+                            errors.lock().unwrap().push(format!("state: {err}"));
+                        }
                         cycles.fetch_add(1, Ordering::SeqCst);
                     }
                 });

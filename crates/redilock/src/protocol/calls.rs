@@ -21,13 +21,14 @@ pub(crate) struct Call {
 pub(crate) enum Request {
     /// EVALSHA, with the script loaded on NOSCRIPT.
     Script(ScriptInvocation<'static>),
-    /// EVALSHA among other commands, written together on one connection and read together
-    /// (see [`then_wait`], [`after_role`], [`asking`]); the script is loaded on NOSCRIPT and
-    /// all sent again.
+    /// EVALSHA (or a command) among other commands, written together on one connection and
+    /// read together (see [`then_wait`], [`after_role`], [`asking`]); the script is loaded on
+    /// NOSCRIPT and all sent again.
     Pipelined {
-        script: &'static Script,
+        /// The script, if the call is one.
+        script: Option<&'static Script>,
         pipeline: Pipeline,
-        /// Where the script's reply is among the replies.
+        /// Where the script's (or the call's command's) reply is among the replies.
         script_at: usize,
         /// Which replies the caller reads.
         replies: Replies,
@@ -170,14 +171,18 @@ pub(crate) fn cluster_slots() -> Call {
 }
 
 /// `call` for the node a slot is being migrated to, which serves it only after `ASKING` on
-/// the same connection (a Redis Cluster ASK redirection). `None` for a call that is no script:
-/// it waits until the migration ends.
+/// the same connection (a Redis Cluster ASK redirection). `None` for a call that cannot be
+/// sent so (one that was asked already): it waits until the migration ends.
 pub(crate) fn asking(call: &Call) -> Option<Call> {
     let mut pipeline = redis::pipe();
     let (script, script_at, replies) = match &call.request {
         Request::Script(invocation) => {
             pipeline.cmd("ASKING").invoke_script(invocation);
-            (call.script?, 1, Replies::One(1))
+            (Some(call.script?), 1, Replies::One(1))
+        }
+        Request::Command(command) => {
+            pipeline.cmd("ASKING").add_command(command.clone());
+            (None, 1, Replies::One(1))
         }
         Request::Pipelined {
             script,
@@ -193,7 +198,7 @@ pub(crate) fn asking(call: &Call) -> Option<Call> {
             }
             (*script, script_at + 1, Replies::AllBut(*script_at))
         }
-        Request::Pipelined { .. } | Request::Command(_) => return None,
+        Request::Pipelined { .. } => return None,
     };
     pipeline.ignore_errors();
     Some(Call {
@@ -243,7 +248,7 @@ fn pipelined(
             pipeline.ignore_errors(); // each reply is read in its place: see script_in_pipeline
             match call.script {
                 Some(script) => Request::Pipelined {
-                    script,
+                    script: Some(script),
                     pipeline,
                     script_at,
                     replies: Replies::All,

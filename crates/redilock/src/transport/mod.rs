@@ -169,12 +169,16 @@ fn query<T: FromRedisValue>(
             script_at,
             replies,
         } => {
-            let replies = match script_in_pipeline(pipeline.query(conn)?, *script_at, *replies) {
-                Err(err) if is_noscript(&err) => {
+            let read = *replies;
+            let replies = match (
+                script_in_pipeline(pipeline.query(conn)?, *script_at, read),
+                script,
+            ) {
+                (Err(err), Some(script)) if is_noscript(&err) => {
                     script.load(conn)?;
-                    script_in_pipeline(pipeline.query(conn)?, *script_at, *replies)
+                    script_in_pipeline(pipeline.query(conn)?, *script_at, read)
                 }
-                replies => replies,
+                (replies, _) => replies,
             }?;
             Ok(redis::from_redis_value(replies)?)
         }
@@ -196,14 +200,14 @@ async fn query_async<T: FromRedisValue>(
             replies,
         } => {
             let read = *replies;
-            let replies =
-                match script_in_pipeline(pipeline.query_async(conn).await?, *script_at, read) {
-                    Err(err) if is_noscript(&err) => {
-                        script.load_async(conn).await?;
-                        script_in_pipeline(pipeline.query_async(conn).await?, *script_at, read)
-                    }
-                    replies => replies,
-                }?;
+            let sent = script_in_pipeline(pipeline.query_async(conn).await?, *script_at, read);
+            let replies = match (sent, script) {
+                (Err(err), Some(script)) if is_noscript(&err) => {
+                    script.load_async(conn).await?;
+                    script_in_pipeline(pipeline.query_async(conn).await?, *script_at, read)
+                }
+                (replies, _) => replies,
+            }?;
             Ok(redis::from_redis_value(replies)?)
         }
         Request::Command(cmd) => cmd.query_async(conn).await,
