@@ -6,7 +6,7 @@
 //! failover under way) are waited out within the call's time. None of them reaches the caller
 //! while the call has time left.
 
-use super::{share_of, HostList, Next, Server};
+use super::{ask_in_turn, HostList, Next, Server};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::protocol::calls;
@@ -142,25 +142,11 @@ impl Cluster {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         candidates.sort_by_key(|c| Some(c.address()) == unreachable.as_deref());
-        let mut answers = Vec::new();
-        let count = candidates.len();
-        for (asked, node) in candidates.iter().enumerate() {
-            let ask = calls::cluster_slots();
-            match via
-                .send_to::<Value>(node, &ask, share_of(deadline, count - asked))
-                .await
-            {
-                Ok(reply) => match self.parse_map(node, reply) {
-                    Ok(map) => return Ok(self.learned(map)),
-                    Err(err) => answers.push(err.to_string()),
-                },
-                Err(failure) => answers.push(failure.error().to_string()),
-            }
-        }
-        Err(Error::Connection(format!(
-            "no node of the cluster told its slots: {}",
-            answers.join("; ")
-        )))
+        let parsed = |node: &Server, reply: Value| self.parse_map(node, reply);
+        let failed = "no node of the cluster told its slots";
+        let ask = calls::cluster_slots();
+        let map = ask_in_turn(&candidates, &ask, via, deadline, parsed, failed).await?;
+        Ok(self.learned(map))
     }
 
     /// `CLUSTER SLOTS`: `[[first, last, [host, port, id, ...], replicas...], ...]`. A host

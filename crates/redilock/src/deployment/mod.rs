@@ -11,8 +11,10 @@ mod server;
 
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::protocol::calls::Call;
 use crate::transport::routing::{NodeSender, Redirect};
 use cluster::Cluster;
+use redis::FromRedisValue;
 use sentinel::Sentinel;
 pub(crate) use server::Server;
 use std::sync::Arc;
@@ -199,11 +201,36 @@ impl<'a> HostList<'a> {
     }
 }
 
-/// Divides what is left before `deadline` among `count` servers asked one after the other,
-/// so that one that does not answer leaves time for the others: the deadline of the next.
-fn share_of(deadline: Instant, count: usize) -> Instant {
-    let now = Instant::now();
-    now + deadline.saturating_duration_since(now) / count.max(1) as u32
+/// Asks `servers` one after the other with `call` until `understood` makes something of a
+/// reply, each with a share of what is left before `deadline` (so that one that does not
+/// answer leaves time for the others). Otherwise, CONNECTION: `failed`, then each server's
+/// answer.
+async fn ask_in_turn<R: FromRedisValue, T>(
+    servers: &[Server],
+    call: &Call,
+    via: &impl NodeSender,
+    deadline: Instant,
+    understood: impl Fn(&Server, R) -> Result<T>,
+    failed: &str,
+) -> Result<T> {
+    let count = servers.len();
+    let mut answers = Vec::new();
+    for (asked, server) in servers.iter().enumerate() {
+        let now = Instant::now();
+        let share = now + deadline.saturating_duration_since(now) / (count - asked) as u32;
+        let answer = match via.send_to::<R>(server, call, share).await {
+            Ok(reply) => understood(server, reply),
+            Err(failure) => Err(failure.error()),
+        };
+        match answer {
+            Ok(understood) => return Ok(understood),
+            Err(err) => answers.push(err.to_string()),
+        }
+    }
+    Err(Error::Connection(format!(
+        "{failed}: {}",
+        answers.join("; ")
+    )))
 }
 
 /// The URL as it was given, for messages, with what may be a password masked, whether or

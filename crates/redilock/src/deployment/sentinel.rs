@@ -3,7 +3,7 @@
 //! unreachable or demoted (a READONLY refusal), so the same client locks again once a replica
 //! is promoted. (The redis crate's own Sentinel client asks once and keeps that answer.)
 
-use super::{share_of, HostList, Server};
+use super::{ask_in_turn, HostList, Server};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::protocol::calls;
@@ -90,36 +90,21 @@ impl Sentinel {
         if let Some(primary) = self.lock_primary().clone() {
             return Ok(primary);
         }
-        let first = self.first.load(Ordering::Relaxed);
-        let count = self.sentinels.len();
-        let mut answers = Vec::new();
-        for (asked, sentinel) in self
-            .sentinels
-            .iter()
-            .cycle()
-            .skip(first)
-            .take(count)
-            .enumerate()
-        {
-            let ask = calls::primary_address(&self.name);
-            let answer = via
-                .send_to::<Option<(String, u16)>>(sentinel, &ask, share_of(deadline, count - asked))
-                .await;
-            match answer {
-                Ok(Some((host, port))) => {
-                    let primary = self.template.at(&host, port)?;
-                    self.learned(&primary);
-                    return Ok(primary);
-                }
-                Ok(None) => answers.push(format!("{} does not know it", sentinel.address())),
-                Err(failure) => answers.push(format!("{}", failure.error())),
-            }
-        }
-        Err(Error::Connection(format!(
-            "no sentinel named the primary '{}': {}",
-            self.name,
-            answers.join("; ")
-        )))
+        let first = self.first.load(Ordering::Relaxed) % self.sentinels.len();
+        let (earlier, from_first) = self.sentinels.split_at(first);
+        let in_turn: Vec<Server> = from_first.iter().chain(earlier).cloned().collect();
+        let named = |sentinel: &Server, address: Option<(String, u16)>| match address {
+            Some((host, port)) => self.template.at(&host, port),
+            None => Err(Error::Connection(format!(
+                "{} does not know it",
+                sentinel.address()
+            ))),
+        };
+        let ask = calls::primary_address(&self.name);
+        let failed = format!("no sentinel named the primary '{}'", self.name);
+        let primary = ask_in_turn(&in_turn, &ask, via, deadline, named, &failed).await?;
+        self.learned(&primary);
+        Ok(primary)
     }
 
     /// Forgets `server` as the primary: the next call asks the sentinels again, starting
