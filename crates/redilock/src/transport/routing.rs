@@ -109,7 +109,8 @@ pub(crate) trait NodeSender {
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const LAST_PAUSE: Duration = Duration::from_millis(100);
 
-/// Redirections followed per call, at most: more means the nodes disagree for now.
+/// MOVED and ASK redirections followed per call, at most: more means the nodes disagree for
+/// now. (Waits are bounded by the call's deadline.)
 const MAX_REDIRECTIONS: usize = 16;
 
 /// Sends `call` where `deployment` routes it, through `nodes`, and on where it is redirected,
@@ -145,15 +146,19 @@ pub(crate) async fn routed<T: FromRedisValue>(
             }
             Err(Failure::Redirected(redirect, error)) => (redirect, error),
         };
-        redirections += 1;
-        let go_on = redirections < MAX_REDIRECTIONS
-            && Instant::now() < deadline
-            && (call.idempotent || redirect != Redirect::HalfRun);
+        let go_on = Instant::now() < deadline && (call.idempotent || redirect != Redirect::HalfRun);
         match deployment.redirected(&server, &redirect)? {
             _ if !go_on => return Err(error),
-            Next::To(server) => next = Some((server, false)),
+            Next::To(_) | Next::Asking(_) if redirections == MAX_REDIRECTIONS => return Err(error),
+            Next::To(server) => {
+                redirections += 1;
+                next = Some((server, false));
+            }
             // A call that cannot be sent after ASKING waits for the migration to end.
-            Next::Asking(server) if calls::asking(call).is_some() => next = Some((server, true)),
+            Next::Asking(server) if calls::asking(call).is_some() => {
+                redirections += 1;
+                next = Some((server, true));
+            }
             Next::Asking(_) | Next::Later => {
                 if Instant::now() + pause >= deadline {
                     return Err(error);
