@@ -165,8 +165,9 @@ fn max_hold_caps_renewal_and_the_lease_then_runs_out() {
     let server = RedisServer::start();
     let c = client(&server);
     let (ttl, max_hold) = (Duration::from_millis(600), Duration::from_millis(1500));
-    let lease = c.lock("capped", Some(ttl), Wait::TryOnce).unwrap();
+    // The cap counts from when the request was sent, so the clock starts before the call.
     let acquired = Instant::now();
+    let lease = c.lock("capped", Some(ttl), Wait::TryOnce).unwrap();
     let keep = AutoRenew {
         max_hold: Some(max_hold),
         ..AutoRenew::default()
