@@ -29,6 +29,7 @@ pub struct Options {
     /// to the first in line. Not fair: this client's calls take a free lock whoever waits, and
     /// its waiters are only woken to try again. For short critical sections where throughput
     /// matters more than order; there is no bound on how long a waiter may be passed over.
+    /// A quorum client always barges: turns cannot be kept across independent masters.
     pub fair: bool,
     /// How many replicas must acknowledge each lock write (an acquisition, an extend, a
     /// renewal) before it counts: the client sends `WAIT` after the write, on the same
