@@ -57,10 +57,11 @@ define use_installed_gem
 	  status=$$?; rm -rf $$outside; exit $$status
 endef
 
-# The unit tests run beside a plain and a TLS-only Redis, a Redis Cluster and a primary behind
-# Sentinels (with-redis --tls --cluster --sentinel); then the installed gems, as above.
+# The unit tests run beside 5 plain Redis servers (the first is REDIS_URL; all 5 are the
+# masters of the quorum tests), a TLS-only Redis, a Redis Cluster and a primary behind
+# Sentinels (with-redis -n 5 --tls --cluster --sentinel); then the installed gems, as above.
 test-ruby: gem doc-ruby
-	REDILOCK_LIB=$(RUBY_LIB) $(WITH_REDIS) --tls --cluster --sentinel -- rake -C bindings/ruby test
+	REDILOCK_LIB=$(RUBY_LIB) $(WITH_REDIS) -n 5 --tls --cluster --sentinel -- rake -C bindings/ruby test
 	rm -rf $(GEM_HOMES)
 	$(call use_installed_gem,platform_gem,$(PLATFORM_GEM))
 	$(call use_installed_gem,plain_gem,$(PLAIN_GEM))

@@ -197,13 +197,4 @@ class DeploymentsTest < Minitest::Test
       redis_at(port, "LRANGE", key, 0, -1)
     end
   end
-
-  # The reply of one command sent to the node at `port`, over a connection of its own.
-  def redis_at(port, *args)
-    socket = TCPSocket.new("127.0.0.1", Integer(port))
-    socket.write("*#{args.size}\r\n", *args.map { |arg| "$#{arg.to_s.bytesize}\r\n#{arg}\r\n" })
-    read_reply(socket)
-  ensure
-    socket&.close
-  end
 end

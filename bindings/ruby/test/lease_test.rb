@@ -80,6 +80,8 @@ class LeaseTest < Minitest::Test
     refute_respond_to lock, :ttl, "one name per concept: remaining_ttl"
     assert_kind_of Float, lock.remaining_ttl
     assert_includes((5 - scaled(1))..5, lock.remaining_ttl)
+    assert_kind_of Float, lock.validity
+    assert_includes((5 - scaled(1))..5, lock.validity, "the TTL less the acquisition's time")
     redis("PERSIST", name)
     assert_nil lock.remaining_ttl, "no expiry"
     lock.unlock

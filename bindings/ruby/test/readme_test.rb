@@ -6,7 +6,8 @@ require "tmpdir"
 require_relative "test_helper"
 
 # Every ```ruby block of README.md runs as it is, the way a reader pastes it: in a Ruby process
-# of its own (with warnings on), against the test Redis, from an empty directory.
+# of its own (with warnings on), against the test Redis, from an empty directory. REDIS_MASTERS
+# lists the servers of with-redis -n for the quorum example.
 class ReadmeTest < Minitest::Test
   include RedilockTestHelper
 
@@ -42,9 +43,15 @@ class ReadmeTest < Minitest::Test
 
   private
 
+  # REDIS_URL_1, REDIS_URL_2, ... as far as they are set, space-separated; nil when none is.
+  def masters
+    urls = (1..).lazy.map { |k| ENV.fetch("REDIS_URL_#{k}", nil) }.take_while(&:itself).to_a
+    urls.join(" ") unless urls.empty?
+  end
+
   def assert_runs(code, line)
     output, status = Dir.mktmpdir do |dir|
-      Open3.popen2e({ "REDIS_URL" => @url }, RbConfig.ruby, "-w", "-I", LIB_DIR, "-", chdir: dir) do |input, out, wait|
+      Open3.popen2e({ "REDIS_URL" => @url, "REDIS_MASTERS" => masters }, RbConfig.ruby, "-w", "-I", LIB_DIR, "-", chdir: dir) do |input, out, wait|
         input.write(code)
         input.close
         reader = Thread.new { out.read }

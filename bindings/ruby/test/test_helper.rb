@@ -58,8 +58,16 @@ module RedilockTestHelper
   # connection of the test's own: Integer, String, nil or Array; an error reply raises.
   def redis(*args)
     @redis ||= open_redis
-    @redis.write("*#{args.size}\r\n", *args.map { |arg| "$#{arg.to_s.bytesize}\r\n#{arg}\r\n" })
-    read_reply(@redis)
+    command(@redis, *args)
+  end
+
+  # The reply of one command sent to the loopback server on `port` (a cluster node, a quorum
+  # client's master), over a connection of its own.
+  def redis_at(port, *args)
+    socket = TCPSocket.new("127.0.0.1", Integer(port))
+    command(socket, *args)
+  ensure
+    socket&.close
   end
 
   # The tokens waiting in the queue of lock `name`, first in line first. An entry is the
@@ -97,10 +105,15 @@ module RedilockTestHelper
 
   def open_redis
     uri = URI(@url)
-    @redis = TCPSocket.new(uri.host, uri.port)
+    socket = TCPSocket.new(uri.host, uri.port)
     db = uri.path.delete_prefix("/")
-    redis("SELECT", db) unless db.empty?
-    @redis
+    command(socket, "SELECT", db) unless db.empty?
+    socket
+  end
+
+  def command(socket, *args)
+    socket.write("*#{args.size}\r\n", *args.map { |arg| "$#{arg.to_s.bytesize}\r\n#{arg}\r\n" })
+    read_reply(socket)
   end
 
   def read_reply(socket)

@@ -1,10 +1,11 @@
 # frozen_string_literal: true
 
 module Redilock
-  # A client of one Redis server: one connection and one I/O thread in the native library,
-  # shared by every Ruby thread that uses it. Create one per process (after `fork`, create a
-  # new one in the child) and share it between threads. The native client is freed when the
-  # Client is garbage collected; {#close} ends its use earlier.
+  # A client of one Redis deployment (a server, a primary behind Sentinels, a Redis Cluster),
+  # or a quorum client over several independent masters: its connections and one I/O thread
+  # live in the native library, shared by every Ruby thread that uses it. Create one per
+  # process (after `fork`, create a new one in the child) and share it between threads. The
+  # native client is freed when the Client is garbage collected; {#close} ends its use earlier.
   #
   # Durations are seconds as Numeric (Integer, Float or Rational), like `Mutex#sleep` and
   # `Timeout.timeout`; they are rounded up to whole milliseconds (a positive duration never
@@ -20,9 +21,18 @@ module Redilock
       ttl: :redilock_options_set_default_ttl_ms,
       retry_interval: :redilock_options_set_retry_interval_ms,
       connect_timeout: :redilock_options_set_connect_timeout_ms,
-      command_timeout: :redilock_options_set_command_timeout_ms
+      command_timeout: :redilock_options_set_command_timeout_ms,
+      node_timeout: :redilock_options_set_node_timeout_ms
     }.freeze
     private_constant :DURATION_SETTERS
+
+    # The durations whose 0 the library reads as "the default", which Ruby spells nil: 0 is
+    # refused for them, with what nil means.
+    NIL_MEANS = {
+      ttl: "nil: every lock call passes its ttl:",
+      node_timeout: "nil: a tenth of each call's TTL, at least 50 ms"
+    }.freeze
+    private_constant :NIL_MEANS
 
     # Frees a client handle once the Client is garbage, and only in the process that created
     # it: a forked child inherits the parent's handle (and its finalizer) and must leave it to
@@ -40,8 +50,9 @@ module Redilock
     Renewal = Struct.new(:max_hold_ms, :on_lost)
     private_constant :Renewal
 
-    # One acquisition: its arguments and the buffers redilock_lock_ex writes results to.
-    Attempt = Struct.new(:c_name, :ttl_ms, :params, :token, :fence) do
+    # One acquisition: its arguments and the buffers redilock_lock_ex writes results to. The
+    # params hold only the address of `validity`: the Attempt keeps its memory alive.
+    Attempt = Struct.new(:c_name, :ttl_ms, :params, :token, :fence, :validity) do
       # @param handle [FFI::AutoPointer] the client
       # @param timeout_ms [Integer] how long this call may wait
       # @return [Array(Integer, String), Array(Integer, nil)] see Native.status_and_message
@@ -56,11 +67,25 @@ module Redilock
     # Creates a client. No I/O happens here: it connects on first use (see {#ping}) and
     # reconnects by itself after Redis comes back.
     #
-    # @param url [String] `redis://[user:password@]host[:port][/db]`, the same with
-    #   `rediss://` for TLS (a trailing `#insecure` skips verifying the server: tests only),
-    #   `unix:///path/to/redis.sock`, `redis+sentinel://host[:port],host[:port]/PRIMARY_NAME[/db]`
-    #   (the primary Sentinel names, followed across failovers) or
-    #   `redis+cluster://host:port,host:port` (a Redis Cluster), the last two also with `rediss+`
+    # Given an Array of URLs, it is a quorum client ("Redlock") over those independent masters
+    # (at least 3, each a separate server): a lock is held when a quorum of them (a majority
+    # by default) granted it with time left of its TTL ({Lock#validity}); extend and
+    # auto-renewal need a quorum too. Fences strictly increase across holders as long as no
+    # master loses its data (run them with persistence). Waiters are woken by a release on
+    # any master, but take no turns: a quorum client always barges (`fair:` does not apply).
+    #
+    # @param url [String, Array<String>] `redis://[user:password@]host[:port][/db]`, the same
+    #   with `rediss://` for TLS (a trailing `#insecure` skips verifying the server: tests
+    #   only), `unix:///path/to/redis.sock`,
+    #   `redis+sentinel://host[:port],host[:port]/PRIMARY_NAME[/db]` (the primary Sentinel
+    #   names, followed across failovers) or `redis+cluster://host:port,host:port` (a Redis
+    #   Cluster), the last two also with `rediss+`; or an Array of `redis://`, `rediss://` or
+    #   `unix://` URLs, the masters of a quorum client
+    # @param quorum [Integer, nil] quorum clients: how many masters must grant a lock, an
+    #   extension or a renewal, more than half of them and at most all; nil: a majority
+    # @param node_timeout [Numeric, nil] quorum clients: seconds one master may take to answer
+    #   one call before it counts as failed for that call (keep it small against the TTL);
+    #   nil: a tenth of the call's TTL, at least 50 ms, at most the command timeout
     # @param ttl [Numeric, nil] TTL in seconds for lock calls that pass none; nil: every call
     #   must pass `ttl:`
     # @param retry_interval [Numeric, nil] a safety net: how often a waiter looks at the lock
@@ -87,25 +112,35 @@ module Redilock
     # @param tls_client_key [String, Pathname, nil] the private key (PEM) of `tls_client_cert:`
     # @raise [ArgumentError] for an unusable URL (its message shows the URL with the password
     #   masked, `user:***@`) or option, or a TLS file the library cannot use (its message
-    #   names the file); certificate files need a `rediss://` URL
+    #   names the file); certificate files need a `rediss://` URL. For a quorum client also:
+    #   fewer than 3 URLs, a URL that is not one server, the same server twice, or a quorum
+    #   not more than half of the masters (or more than all); `quorum:` and `node_timeout:`
+    #   need an Array of URLs
     # @see https://github.com/redilock/redilock/blob/main/docs/operations.md#sentinel
     #   Sentinel: finding the primary, following failovers
     # @see https://github.com/redilock/redilock/blob/main/docs/operations.md#redis-cluster
     #   Redis Cluster: where locks live, redirections, wake-ups
-    def initialize(url, ttl: nil, retry_interval: nil, connect_timeout: nil, command_timeout: nil, key_prefix: nil,
-                   fair: true, replica_acks: :auto, replica_ack_timeout: nil, tls_ca_file: nil, tls_client_cert: nil,
-                   tls_client_key: nil)
+    def initialize(url, quorum: nil, node_timeout: nil, ttl: nil, retry_interval: nil, connect_timeout: nil,
+                   command_timeout: nil, key_prefix: nil, fair: true, replica_acks: :auto, replica_ack_timeout: nil,
+                   tls_ca_file: nil, tls_client_cert: nil, tls_client_key: nil)
       @closed = false
-      c_url = c_string(url, "url")
+      c_urls = url.is_a?(Array) ? url.each_with_index.map { |one, at| c_string(one, "urls[#{at}]") } : nil
+      c_url = c_string(url, "url") unless c_urls
       raise ArgumentError, "fair must be true or false, not #{fair.inspect}" unless [true, false].include?(fair)
+      if !c_urls && (quorum || node_timeout)
+        raise ArgumentError, "quorum: and node_timeout: are for quorum clients: give an Array of URLs"
+      end
 
       settings = duration_settings(ttl: ttl, retry_interval: retry_interval, connect_timeout: connect_timeout,
-                                   command_timeout: command_timeout)
+                                   command_timeout: command_timeout, node_timeout: node_timeout)
+      settings << quorum_setting(quorum) if quorum
       settings << [:redilock_options_set_key_prefix, c_string(key_prefix, "key_prefix")] if key_prefix
       settings << [:redilock_options_set_fair, false] unless fair
       settings << replica_acks_setting(replica_acks, replica_ack_timeout)
       settings.concat(tls_settings(tls_ca_file, tls_client_cert, tls_client_key))
-      @handle = open_handle(c_url, settings)
+      @handle = open_handle(settings) do |options, out|
+        c_urls ? new_quorum(c_urls, options, out) : Native.redilock_new_with_options(c_url, options, out)
+      end
     end
 
     # Holds the lock `name` while the block runs, like `Mutex#synchronize`, and always
@@ -253,8 +288,10 @@ module Redilock
     private
 
     # settings: [setter, *arguments] for each option, the setter a redilock_options_set_*
-    # function of Native, called in order on the options of the new client.
-    def open_handle(c_url, settings)
+    # function of Native, called in order on the options of the new client. The block creates
+    # the client from them: given the options and the pointer to write the handle to, it
+    # returns the constructor's status.
+    def open_handle(settings)
       out = FFI::MemoryPointer.new(:pointer)
       raise_unless_ok(*Native.status_and_message { Native.redilock_options_new(out) })
       options = out.read_pointer
@@ -262,23 +299,45 @@ module Redilock
         settings.each do |setter, *arguments|
           raise_unless_ok(*Native.status_and_message { Native.public_send(setter, options, *arguments) })
         end
-        raise_unless_ok(*Native.status_and_message { Native.redilock_new_with_options(c_url, options, out) })
+        raise_unless_ok(*Native.status_and_message { yield options, out })
       ensure
         Native.redilock_options_free(options)
       end
       FFI::AutoPointer.new(out.read_pointer, HandleFree.new(Process.pid))
     end
 
+    # redilock_new_quorum over a C array of the URLs' char pointers. The MemoryPointers of the
+    # strings are locals of this frame, so they stay alive until the call has returned; the
+    # library keeps none of them.
+    def new_quorum(c_urls, options, out)
+      strings = c_urls.map { |c_url| FFI::MemoryPointer.from_string(c_url) }
+      # One slot at least: an empty array is for the library to refuse, not a NULL pointer.
+      array = FFI::MemoryPointer.new(:pointer, [strings.size, 1].max)
+      array.write_array_of_pointer(strings)
+      Native.redilock_new_quorum(array, strings.size, options, out)
+    end
+
     # The settings of the durations given (not nil), in milliseconds.
     def duration_settings(durations)
       durations.compact.map do |option, seconds|
-        ms = if option == :ttl
-               nonzero_milliseconds(seconds, "ttl", "nil: every lock call passes its ttl:")
+        ms = if NIL_MEANS.key?(option)
+               nonzero_milliseconds(seconds, option, NIL_MEANS[option])
              else
                milliseconds(seconds, option)
              end
         [DURATION_SETTERS.fetch(option), ms]
       end
+    end
+
+    # The library takes a size_t, where 0 means "a majority", which Ruby spells nil. A count
+    # beyond size_t stays beyond any number of masters (refused by the library) instead of
+    # raising RangeError.
+    def quorum_setting(quorum)
+      unless quorum.is_a?(Integer) && quorum.positive?
+        raise ArgumentError, "quorum must be a positive Integer (nil: a majority), not #{quorum.inspect}"
+      end
+
+      [:redilock_options_set_quorum, [quorum, Native::SIZE_MAX].min]
     end
 
     # The library's count: REPLICA_ACKS_AUTO, or the Integer, kept within int32_t so that a
@@ -310,7 +369,7 @@ module Redilock
       settings
     end
 
-    # nil for a plain lock: the uncontended path then passes no parameters at all.
+    # nil for a plain lock, which starts no renewal.
     def renewal_settings(auto_renew, max_hold, on_lost)
       unless auto_renew
         raise ArgumentError, "max_hold: and on_lost: need auto_renew: true" if max_hold || on_lost
@@ -328,8 +387,9 @@ module Redilock
       c_name = c_string(name, "name")
       ttl_ms = ttl.nil? ? 0 : nonzero_milliseconds(ttl, "ttl", "nil: the client's ttl:")
       timeout_ms = timeout_milliseconds(timeout)
-      attempt = Attempt.new(c_name, ttl_ms, renewal && lock_params(renewal),
-                            FFI::MemoryPointer.new(:char, Native::TOKEN_LEN), FFI::MemoryPointer.new(:uint64))
+      validity = FFI::MemoryPointer.new(:int64)
+      attempt = Attempt.new(c_name, ttl_ms, lock_params(renewal, validity),
+                            FFI::MemoryPointer.new(:char, Native::TOKEN_LEN), FFI::MemoryPointer.new(:uint64), validity)
       asked_at = Process.clock_gettime(Process::CLOCK_MONOTONIC, :millisecond)
       # Trying once first keeps the helper thread of #wait_for off the uncontended path. A
       # negative timeout is passed as it is, for the library to refuse.
@@ -342,9 +402,10 @@ module Redilock
       new_lock(attempt, renewal)
     end
 
-    def lock_params(renewal)
+    def lock_params(renewal, validity)
       params = Native::LockParams.new
       raise_unless_ok(*Native.status_and_message { Native.redilock_lock_params_init(params) })
+      params[:validity_ms_out] = validity
       if renewal
         params[:auto_renew] = true
         params[:max_hold_ms] = renewal.max_hold_ms
@@ -353,7 +414,8 @@ module Redilock
     end
 
     def new_lock(attempt, renewal)
-      lock = Lock.new(self, attempt.c_name, attempt.token.read_string, attempt.fence.read_uint64, !renewal.nil?)
+      lock = Lock.new(self, attempt.c_name, attempt.token.read_string, attempt.fence.read_uint64,
+                      attempt.validity.read_int64 / 1000.0, !renewal.nil?)
       watch_for_loss(lock, renewal.on_lost) if renewal&.on_lost
       lock
     end
@@ -367,7 +429,6 @@ module Redilock
     # Waits for the lock on a helper thread (see #interruptibly). A lock taken just as this
     # thread was interrupted is unlocked, which also ends the auto-renewal it may have started.
     def wait_for(attempt, timeout_ms)
-      attempt.params ||= lock_params(nil)
       unlock_if_taken = lambda do |status, _message|
         Native.redilock_unlock(@handle, attempt.c_name, attempt.token.read_string) if status == Native::STATUS_OK
       end

@@ -78,6 +78,12 @@ module Redilock
     # asks for: the lock was released (a failover could have lost it).
     STATUS_NOT_REPLICATED = 303
 
+    # A quorum client (`redilock_new_quorum`) could not reach enough masters: more than N − quorum
+    # failed or did not answer within the node timeout, so whether the lock is free is unknown
+    # (NOT_ACQUIRED, by contrast, means enough masters answered that it is held). The last error
+    # names each master and its answer. Nothing is left held once they answer again.
+    STATUS_QUORUM_UNAVAILABLE = 304
+
     # A bug in the library was caught at the boundary; the handle may be unusable.
     STATUS_PANIC = 900
   end

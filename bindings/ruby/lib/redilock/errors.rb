@@ -39,6 +39,12 @@ module Redilock
   # Too few replicas acknowledged the lock write in time: the lock was released, since a
   # failover could have lost it.
   class NotReplicated < Error; end
+  # A quorum client could not reach enough of its masters: more of them failed or did not
+  # answer within the node timeout than the quorum allows, so whether the lock is free is
+  # unknown ({NotAcquired}, by contrast, means enough masters answered that it is held). The
+  # message names each master (its address, never a password) and its answer.
+  class QuorumUnavailable < Error; end
+
   # The TLS handshake with Redis failed, or a certificate was refused (rediss:// URLs).
   class TLSError < Error; end
 
@@ -74,7 +80,8 @@ module Redilock
     Native::STATUS_CONNECTION => ConnectionError,
     Native::STATUS_REDIS => RedisError,
     Native::STATUS_TLS => TLSError,
-    Native::STATUS_NOT_REPLICATED => NotReplicated
+    Native::STATUS_NOT_REPLICATED => NotReplicated,
+    Native::STATUS_QUORUM_UNAVAILABLE => QuorumUnavailable
   }.freeze
   private_constant :ERROR_CLASSES
 

@@ -16,17 +16,24 @@ module Redilock
     #   newest it has seen: that stops the late writes of a holder paused past its lease.
     attr_reader :fence
 
+    # @return [Float] seconds the lock was sure to stay held from when the lock call returned,
+    #   unless extended: the TTL less the time the acquisition took (and, for a quorum client,
+    #   less an allowance for clock drift). Work that must finish under the lock has to fit in
+    #   it; it does not count down (see {#remaining_ttl}).
+    attr_reader :validity
+
     # What {#lost?} and {#unlock} learn, kept apart from the lock's own instance variables so
     # that `lock.freeze` (a shallow freeze) leaves them working.
     State = Struct.new(:lost, :unlocked)
     private_constant :State
 
     # @api private
-    def initialize(client, name, token, fence, auto_renew)
+    def initialize(client, name, token, fence, validity, auto_renew)
       @client = client
       @name = name
       @token = token.freeze
       @fence = fence
+      @validity = validity
       @auto_renew = auto_renew
       @state = State.new(false, false)
     end

@@ -37,6 +37,9 @@ module Redilock
     # The smallest int32_t (see INT32_MAX).
     INT32_MIN = -2**31
 
+    # The largest size_t, the type of the quorum.
+    SIZE_MAX = 2**(8 * FFI.type_size(:size_t)) - 1
+
     typedef :uint32, :status
 
     # redilock_lock_params. Initialise with redilock_lock_params_init (it sets struct_size);
@@ -51,7 +54,8 @@ module Redilock
              :max_hold_ms, :int64,
              :on_lost, :pointer,
              :on_lost_data, :pointer,
-             :on_lost_data_drop, :pointer
+             :on_lost_data_drop, :pointer,
+             :validity_ms_out, :pointer
     end
 
     attach_function :redilock_options_new, [:pointer], :status
@@ -61,11 +65,14 @@ module Redilock
     attach_function :redilock_options_set_default_ttl_ms, %i[pointer int64], :status
     attach_function :redilock_options_set_key_prefix, %i[pointer string], :status
     attach_function :redilock_options_set_fair, %i[pointer bool], :status
+    attach_function :redilock_options_set_quorum, %i[pointer size_t], :status
+    attach_function :redilock_options_set_node_timeout_ms, %i[pointer int64], :status
     attach_function :redilock_options_set_replica_acks, %i[pointer int32 int64], :status
     attach_function :redilock_options_set_tls_ca_file, %i[pointer string], :status
     attach_function :redilock_options_set_tls_client_cert_file, %i[pointer string string], :status
     attach_function :redilock_options_free, [:pointer], :void
     attach_function :redilock_new_with_options, %i[string pointer pointer], :status
+    attach_function :redilock_new_quorum, %i[pointer size_t pointer pointer], :status
     attach_function :redilock_lock_params_init, [:pointer], :status
     attach_function :redilock_lock_ex, %i[pointer string int64 int64 pointer pointer size_t pointer], :status,
                     blocking: true
