@@ -2,7 +2,7 @@
 //! (examples/man.rs includes this file, so it names its sibling modules through `super`).
 
 use super::{duration, exit};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use redilock::{Options, ReplicaAcks, TlsClientCert, Wait};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -23,7 +23,8 @@ pub const EXIT_CODES: &[(&str, &str)] = &[
     (
         "69",
         "Redis unavailable: unreachable, timed out, refused the command (NOAUTH, READONLY…),\n\
-         or the TLS handshake failed; or too few replicas acknowledged the lock, which was released",
+         or the TLS handshake failed; or too few replicas acknowledged the lock, which was released;\n\
+         or, with 3 or more --url, too few masters answered (the message names each one)",
     ),
     ("70", "internal error"),
     (
@@ -76,6 +77,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "",
     ),
     ("redilock state nightly-report --json", ""),
+    (
+        "REDIS_URL='redis://a:6379 redis://b:6379 redis://c:6379' redilock run report -- ./report.sh",
+        "held on 2 of 3 independent masters",
+    ),
 ];
 
 /// `title:` and the rows of a table, aligned as clap aligns its own lists.
@@ -131,6 +136,10 @@ fn run_after_help() -> String {
 redilock runs a command while it holds a lock in Redis, so that one process at a time runs it \
 across every host that uses the same Redis server; or it takes, extends and releases a lock \
 for a shell script.
+
+Given several independent Redis masters (--url 3 or more times), it holds the lock when a \
+quorum of them (a majority unless --quorum says) granted it: locks go on working while a quorum of \
+them answers. Waiters then take the lock in no set order, not in turn.
 
 A lock lives for its TTL unless renewed or released, so the lock of a holder that crashed \
 frees itself. run renews its lock while the command runs; lock, extend and unlock leave \
@@ -251,15 +260,34 @@ pub struct ConnectionArgs {
     /// (#insecure at the end skips verifying the server's certificate),
     /// unix:///path/to/socket, redis+sentinel://host[:port],host[:port]/PRIMARY_NAME[/db]
     /// (Sentinel), or redis+cluster://host:port,host:port (Redis Cluster); the last two also
-    /// as rediss+sentinel:// and rediss+cluster://
+    /// as rediss+sentinel:// and rediss+cluster://. Given 3 or more times (in REDIS_URL:
+    /// separated by spaces), a quorum of independent masters, each one server (redis://,
+    /// rediss:// or unix://)
     #[arg(
         long,
         global = true,
         env = "REDIS_URL",
         hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379"
+        default_value = "redis://127.0.0.1:6379",
+        action = ArgAction::Append
     )]
-    pub url: String,
+    pub url: Vec<String>,
+
+    /// With 3 or more --url: how many masters must grant a lock and its renewals; more than
+    /// half of them [default: a majority]
+    #[arg(long, global = true, env = "REDILOCK_QUORUM", value_name = "N")]
+    pub quorum: Option<usize>,
+
+    /// With 3 or more --url: how long one master may take to answer before it counts as
+    /// failed for that call [default: a tenth of the TTL, from 50ms to 2s]
+    #[arg(
+        long,
+        global = true,
+        env = "REDILOCK_NODE_TIMEOUT",
+        value_parser = duration::parse,
+        value_name = "DURATION"
+    )]
+    pub node_timeout: Option<Duration>,
 
     /// rediss://: trust the certificate authorities of this PEM file to sign the server's
     /// certificate, instead of the system's root certificates
@@ -328,6 +356,8 @@ impl ConnectionArgs {
             replica_ack_timeout: self.replica_ack_timeout,
             tls_ca_file: self.tls_ca.clone(),
             tls_client_cert,
+            quorum: self.quorum,
+            node_timeout: self.node_timeout,
             ..Options::default()
         }
     }

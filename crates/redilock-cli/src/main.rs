@@ -16,13 +16,14 @@ mod sys;
 
 use args::{Cli, Command, ConnectionArgs};
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use exit::Failure;
 use redilock::blocking::Client;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse_command_line() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
@@ -52,8 +53,36 @@ fn report(failure: Failure) -> ExitCode {
     ExitCode::from(failure.code)
 }
 
+/// The command line. REDIS_URL may list several URLs separated by whitespace, which no URL
+/// holds (Sentinel and Cluster URLs hold commas); a --url is taken whole.
+fn parse_command_line() -> Result<Cli, clap::Error> {
+    let matches = Cli::command().try_get_matches()?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut Cli::command()))?;
+    if matches.value_source("url") == Some(ValueSource::EnvVariable) {
+        let listed = cli
+            .connection
+            .url
+            .iter()
+            .flat_map(|url| url.split_whitespace());
+        cli.connection.url = listed.map(String::from).collect();
+    }
+    Ok(cli)
+}
+
+/// One deployment, or a quorum of independent masters when several URLs are given (the
+/// library refuses two, and checks --quorum against their number).
 pub fn connect(connection: &ConnectionArgs) -> Result<Client, Failure> {
-    Ok(Client::new(&connection.url, connection.options())?)
+    let options = connection.options();
+    match connection.url.as_slice() {
+        [] => Err(Failure::new(exit::USAGE, "REDIS_URL names no Redis URL")),
+        [_] if options.quorum.is_some() || options.node_timeout.is_some() => Err(Failure::new(
+            exit::USAGE,
+            "--quorum and --node-timeout are for a quorum of 3 or more masters (--url given \
+             3 or more times), not for one Redis URL",
+        )),
+        [url] => Ok(Client::new(url, options)?),
+        urls => Ok(Client::new_quorum(urls, options)?),
+    }
 }
 
 /// `--help` and `--version` print and succeed; anything else clap refuses is a usage error,

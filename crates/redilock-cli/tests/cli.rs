@@ -914,3 +914,189 @@ fn a_failure_on_a_paused_redis_is_said_within_the_call_bound_before_the_give_bac
         "said after {said:?}"
     );
 }
+
+/// `redilock` over a quorum of `masters`, each given by its own --url.
+fn redilock_quorum(masters: &[RedisServer]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redilock"));
+    command.env_remove("REDIS_URL");
+    for master in masters {
+        command.arg("--url").arg(master.url());
+    }
+    command
+}
+
+fn start_masters(count: usize) -> Vec<RedisServer> {
+    (0..count).map(|_| RedisServer::start()).collect()
+}
+
+#[test]
+fn a_command_runs_under_a_quorum_of_five_while_two_masters_are_down() {
+    let mut masters = start_masters(5);
+    let ports: Vec<String> = masters.iter().map(|m| m.port.to_string()).collect();
+    let script = format!(
+        "echo \"$REDILOCK_TOKEN $REDILOCK_FENCE\"; for port in {}; do redis-cli -p $port GET job; done",
+        ports.join(" ")
+    );
+    let run = finish(redilock_quorum(&masters).args(["run", "job", "--", "sh", "-c", &script]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut lines = run.stdout.lines();
+    let (token, fence) = lines.next().unwrap().split_once(' ').unwrap();
+    let fence: u64 = fence.parse().unwrap();
+    assert_eq!(
+        lines.collect::<Vec<_>>(),
+        [token; 5],
+        "every master holds the lock for the command"
+    );
+    for master in &masters {
+        assert_eq!(master.cli(&["EXISTS", "job"]), "0", "released everywhere");
+    }
+
+    // One master crashed, one frozen (it answers nothing): 3 of 5 still grant the lock. The
+    // node timeout spares waiting on the frozen one for the whole command timeout.
+    let node_timeout_ms = scaled(Duration::from_secs(1)).as_millis();
+    let node_timeout = format!("{node_timeout_ms}ms");
+    masters[0].kill();
+    masters[1].pause();
+    let run = finish(
+        redilock_quorum(&masters)
+            .args(["--node-timeout", &node_timeout, "run", "job", "--"])
+            .args(["sh", "-c", PROBE]),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let next_fence: u64 = run
+        .stdout
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(next_fence > fence, "{next_fence} after {fence}");
+
+    // A third down: the lock cannot be had, and the message says how each master answered.
+    masters[2].kill();
+    let run = finish(
+        redilock_quorum(&masters)
+            .args(["--node-timeout", &node_timeout, "run", "job", "--"])
+            .args(["echo", "ran"]),
+    );
+    masters[1].resume();
+    assert_eq!((run.code, run.stdout.as_str()), (69, ""), "{}", run.stderr);
+    let line = error_line(&run);
+    assert!(
+        line.contains("lock 'job': fewer than 3 of 5 masters answered in time"),
+        "{line}"
+    );
+    for (master, answer) in [
+        (&masters[0], "refused"),
+        (
+            &masters[1],
+            &format!("no answer within the node timeout ({node_timeout_ms} ms)"),
+        ),
+        (&masters[2], "refused"),
+        (&masters[3], "granted"),
+        (&masters[4], "granted"),
+    ] {
+        let named = format!("127.0.0.1:{}: ", master.port);
+        let said = line
+            .split(&named)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{named}{line}"));
+        assert!(
+            said.split(';').next().unwrap().contains(answer),
+            "{named}{answer}: {line}"
+        );
+    }
+    for master in &masters[3..] {
+        assert_eq!(master.cli(&["EXISTS", "job"]), "0", "given back");
+    }
+}
+
+/// REDIS_URL lists the masters separated by whitespace, as a crontab or a unit file sets it.
+#[test]
+fn redis_url_may_list_the_masters_of_a_quorum() {
+    let masters = start_masters(3);
+    let urls: Vec<String> = masters.iter().map(RedisServer::url).collect();
+    let listed = format!("{} {}\n\t{} ", urls[0], urls[1], urls[2]);
+    let redilock = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_redilock"));
+        command.env("REDIS_URL", &listed);
+        command
+    };
+    let lock = finish(redilock().args(["lock", "migrate", "--ttl", "1m"]));
+    assert_eq!(lock.code, 0, "{}", lock.stderr);
+    let token = lock.stdout.trim();
+    for master in &masters {
+        assert_eq!(master.cli(&["GET", "migrate"]), token);
+    }
+    let state = finish(redilock().args(["state", "migrate"]));
+    assert!(state.stdout.starts_with("held, "), "{}", state.stderr);
+    let unlock = finish(redilock().args(["unlock", "migrate", token]));
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    for master in &masters {
+        assert_eq!(master.cli(&["EXISTS", "migrate"]), "0");
+    }
+}
+
+#[test]
+fn quorums_that_cannot_be_are_usage_errors_and_the_one_set_is_counted() {
+    let mut masters = start_masters(5);
+    let sentinel_url = "redis+sentinel://127.0.0.1:26379/mymaster";
+    let usage_error = |command: &mut Command, said: &str| {
+        let finished = finish(command.args(["state", "job"]));
+        assert_eq!(finished.code, 64, "{said}: {}", finished.stderr);
+        let line = error_line(&finished);
+        assert!(line.contains(said), "{said}: {line}");
+    };
+    usage_error(
+        &mut redilock_quorum(&masters[..2]),
+        "a quorum client needs at least 3 masters, got 2",
+    );
+    for quorum in ["2", "6"] {
+        usage_error(
+            redilock_quorum(&masters).args(["--quorum", quorum]),
+            &format!("the quorum must be more than half of the 5 masters and at most all of them, got {quorum}"),
+        );
+    }
+    usage_error(
+        redilock_quorum(&masters).env("REDILOCK_QUORUM", "2"),
+        "more than half of the 5 masters",
+    );
+    usage_error(
+        redilock_quorum(&masters).args(["--node-timeout", "0ms"]),
+        "the node timeout must be greater than 0",
+    );
+    usage_error(
+        redilock_quorum(&masters[..2]).args(["--url", sentinel_url]),
+        "each master of a quorum client must be one server",
+    );
+    for option in [["--quorum", "1"], ["--node-timeout", "100ms"]] {
+        usage_error(
+            redilock_quorum(&masters[..1]).args(option),
+            "--quorum and --node-timeout are for a quorum of 3 or more masters",
+        );
+    }
+    usage_error(
+        redilock_quorum(&[]).env("REDIS_URL", " \n"),
+        "REDIS_URL names no Redis URL",
+    );
+    // The quorum set is the one counted: with one master down, 4 of 5 can be had, 5 cannot.
+    masters[4].kill();
+    let run = |quorum: &str| {
+        finish(
+            redilock_quorum(&masters)
+                .args(["--quorum", quorum, "run", "job", "--"])
+                .args(["echo", "ran"]),
+        )
+    };
+    let all = run("5");
+    assert_eq!(all.code, 69, "{}", all.stderr);
+    assert!(error_line(&all).contains("fewer than 5 of 5 masters"));
+    let four = run("4");
+    assert_eq!(
+        (four.code, four.stdout.as_str()),
+        (0, "ran\n"),
+        "{}",
+        four.stderr
+    );
+}

@@ -84,6 +84,8 @@ fn the_man_page_names_every_command_exit_code_and_variable_and_renders_cleanly()
         "REDILOCK_TLS_KEY",
         "REDILOCK_REPLICA_ACKS",
         "REDILOCK_REPLICA_ACK_TIMEOUT",
+        "REDILOCK_QUORUM",
+        "REDILOCK_NODE_TIMEOUT",
         "REDILOCK_NAME",
         "REDILOCK_TOKEN",
         "REDILOCK_FENCE",
