@@ -55,7 +55,9 @@ pub struct Options {
     /// Quorum clients only: how long one master may take to answer one call before it counts
     /// as failed for that call. Small against the TTL, so that a dead or paused master costs
     /// little of the lease. `None` (the default): a tenth of the TTL, at least 50 ms, at most
-    /// the command timeout.
+    /// the command timeout (500 ms for calls without a TTL: unlock, remaining TTL, state,
+    /// ping). It includes connecting: a client's first call to a master also opens the
+    /// connection and loads the scripts there, so leave room for that on a busy host.
     pub node_timeout: Option<Duration>,
 }
 
