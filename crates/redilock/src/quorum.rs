@@ -30,6 +30,7 @@ use crate::state::LockState;
 use crate::token::{ClientId, Token};
 use crate::wakeups::Waiter;
 use futures_util::future::{join_all, select_all};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -384,22 +385,43 @@ impl Quorum {
         let lease_was_lost = self.renewals.stop(token);
         self.check_open()?;
         let key = &self.first().key(name)?;
-        let answers = self
-            .on_every_master(None, |master| {
+        let until = Instant::now() + self.node_timeout(None);
+        let mut unlocking: FuturesUnordered<_> = (self.masters.iter().enumerate())
+            .map(|(at, master)| {
                 let engine = &master.engine;
                 async move {
-                    let unlocked = engine.unlock(&*engine.connection, name, token);
-                    let until = Instant::now() + self.node_timeout(None);
-                    timeout_at(until, unlocked).await.unwrap_or_else(|_| {
-                        engine.give_back(key, token, Duration::ZERO); // no place in a queue
-                        Err(Error::Connection(
-                            "no answer in time; released once it answers".into(),
-                        ))
-                    })
+                    (
+                        at,
+                        timeout_at(until, engine.unlock(&*engine.connection, name, token)).await,
+                    )
                 }
             })
-            .await;
-        let released = answers.iter().filter(|answer| answer.is_ok()).count();
+            .collect();
+        let mut answers: Vec<Option<Result<()>>> = vec![None; self.masters.len()];
+        let mut released = 0;
+        // Done once a quorum released it: the lock was held, and the rest need not be waited for.
+        while released < self.needed {
+            let Some((at, answer)) = unlocking.next().await else {
+                break;
+            };
+            released += usize::from(matches!(answer, Ok(Ok(()))));
+            answers[at] = Some(answer.unwrap_or_else(|_| {
+                Err(Error::Connection(format!(
+                    "no answer within the node timeout ({} ms); released once it answers",
+                    self.node_timeout(None).as_millis()
+                )))
+            }));
+        }
+        drop(unlocking);
+        // Masters not waited for, or silent: their cleanup task releases the lock there.
+        let answers: Vec<Result<()>> = (answers.into_iter().zip(&self.masters))
+            .map(|(answer, master)| {
+                if !matches!(answer, Some(Ok(()) | Err(Error::NotOwner(_)))) {
+                    master.engine.give_back(key, token, Duration::ZERO); // no place in a queue
+                }
+                answer.unwrap_or(Ok(())) // only when a quorum released it: not shown
+            })
+            .collect();
         let not_owner = (answers.iter())
             .filter(|answer| matches!(answer, Err(Error::NotOwner(_))))
             .count();

@@ -236,7 +236,12 @@ fn fences_strictly_increase_while_random_pairs_of_masters_are_paused() {
             lease.fence
         );
         last = lease.fence;
-        c.unlock("fenced", &lease.token).unwrap();
+        if c.unlock("fenced", &lease.token).is_err() {
+            // Too slow to answer on a loaded machine: the lock expires instead.
+            wait_until("the lock is free again", || {
+                c.state("fenced") == Ok(LockState::Free)
+            });
+        }
     }
 }
 
