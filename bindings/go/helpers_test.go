@@ -246,6 +246,13 @@ func newClient(t testing.TB, options ...redilock.Option) *redilock.Client {
 func newClientAt(t testing.TB, url string, options ...redilock.Option) *redilock.Client {
 	t.Helper()
 	c, err := redilock.New(url, options...)
+	return closedAtEnd(t, c, err)
+}
+
+// closedAtEnd is a new client c, closed when the test ends; err (its constructor's) fails the
+// test.
+func closedAtEnd(t testing.TB, c *redilock.Client, err error) *redilock.Client {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,11 +40,7 @@ func masterURLs() []string {
 func newQuorumClient(t testing.TB, urls []string, options ...redilock.Option) *redilock.Client {
 	t.Helper()
 	c, err := redilock.NewQuorum(urls, options...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return closedAtEnd(t, c, err)
 }
 
 // holders is how many of the masters at urls hold lock name.
