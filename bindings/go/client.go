@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 )
 
-// Client is a lock client: one multiplexed Redis connection and one wake-up subscription,
-// served by one I/O thread of the C library. It is safe for use by any number of goroutines;
-// share one per process and Close it when done.
+// Client is a lock client: one multiplexed Redis connection and one wake-up subscription
+// (one of each per master for NewQuorum), served by one I/O thread of the C library. It is
+// safe for use by any number of goroutines; share one per process and Close it when done.
 type Client struct {
 	// mu is read-held by every call that uses handle; Close write-locks it to free the handle,
 	// so that no call runs during or after the free.
