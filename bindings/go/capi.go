@@ -33,6 +33,7 @@ enum {
 	GO_SET_COMMAND_TIMEOUT = 4,
 	GO_SET_DEFAULT_TTL = 8,
 	GO_SET_REPLICA_ACKS = 16,
+	GO_SET_NODE_TIMEOUT = 32,
 };
 
 // The options of New but its texts, which are arguments of their own: Go memory passed to C
@@ -46,10 +47,15 @@ typedef struct {
 	bool fair;
 	int32_t replica_acks;
 	int64_t replica_ack_timeout_ms;
+	size_t quorum; // 0: a majority
+	int64_t node_timeout_ms;
 } go_settings;
 
-// A NULL key prefix or file keeps the default; the library reads the files.
-static go_result go_new(const char *url, const go_settings *settings, const char *key_prefix,
+// quorum false: a client of urls[0] (redilock_new_with_options); true: a quorum client over
+// the url_count masters of urls. A NULL key prefix or file keeps the default; the library
+// reads the files.
+static go_result go_new(const char *const *urls, size_t url_count, bool quorum,
+                        const go_settings *settings, const char *key_prefix,
                         const char *tls_ca_file, const char *tls_client_cert_file,
                         const char *tls_client_key_file, redilock **client_out) {
 	redilock_options *options = NULL;
@@ -73,8 +79,13 @@ static go_result go_new(const char *url, const go_settings *settings, const char
 		status = redilock_options_set_tls_ca_file(options, tls_ca_file);
 	if (status == REDILOCK_STATUS_OK && tls_client_cert_file != NULL)
 		status = redilock_options_set_tls_client_cert_file(options, tls_client_cert_file, tls_client_key_file);
+	if (status == REDILOCK_STATUS_OK && settings->quorum != 0)
+		status = redilock_options_set_quorum(options, settings->quorum);
+	if (status == REDILOCK_STATUS_OK && (settings->set & GO_SET_NODE_TIMEOUT))
+		status = redilock_options_set_node_timeout_ms(options, settings->node_timeout_ms);
 	if (status == REDILOCK_STATUS_OK)
-		status = redilock_new_with_options(url, options, client_out);
+		status = quorum ? redilock_new_quorum(urls, url_count, options, client_out)
+		                : redilock_new_with_options(urls[0], options, client_out);
 	redilock_options_free(options);
 	return go_result_of(status);
 }
@@ -97,10 +108,11 @@ static void go_lost_data_drop(void *renewal) {
 // outcome, the library drops the renewal's handle through go_lost_data_drop exactly once.
 static go_result go_lock(redilock *client, const char *name, int64_t ttl_ms, int64_t timeout_ms,
                          const redilock_cancel *cancel, uintptr_t renewal, int64_t max_hold_ms,
-                         char *token_out, uint64_t *fence_out) {
+                         char *token_out, uint64_t *fence_out, int64_t *validity_ms_out) {
 	redilock_lock_params params;
 	redilock_lock_params_init(&params); // fails only for NULL
 	params.cancel = cancel;
+	params.validity_ms_out = validity_ms_out;
 	if (renewal != 0) {
 		params.auto_renew = true;
 		params.max_hold_ms = max_hold_ms;
@@ -136,6 +148,7 @@ static go_result go_cancel_new(redilock_cancel **cancel_out) {
 import "C"
 
 import (
+	"fmt"
 	"math"
 	"runtime/cgo"
 	"sync/atomic"
@@ -173,6 +186,9 @@ const (
 	// StatusNotReplicated: too few replicas acknowledged the lock in time; it was released.
 	// Matches ErrNotReplicated.
 	StatusNotReplicated Status = C.REDILOCK_STATUS_NOT_REPLICATED
+	// StatusQuorumUnavailable: a quorum client (NewQuorum) heard from too few masters in time
+	// to know whether the lock is free. Matches ErrQuorumUnavailable.
+	StatusQuorumUnavailable Status = C.REDILOCK_STATUS_QUORUM_UNAVAILABLE
 	// StatusPanic: the library caught an internal bug; the client may be unusable.
 	StatusPanic Status = C.REDILOCK_STATUS_PANIC
 )
@@ -231,9 +247,28 @@ func cString(text []byte) *C.char {
 	return (*C.char)(unsafe.Pointer(&text[0]))
 }
 
-// newClientHandle takes the URL NUL-terminated. The options that were given are passed on as
-// they are; the library refuses an invalid one.
-func newClientHandle(url []byte, cfg *config, texts *configTexts) (clientHandle, *Error) {
+// newClientHandle creates a client of urls[0], or with quorum a quorum client over urls. The
+// options that were given are passed on as they are; the library refuses an invalid one.
+func newClientHandle(urls []string, quorum bool, cfg *config, texts *configTexts) (clientHandle, *Error) {
+	if cfg.quorum < 0 { // size_t would wrap it around to a huge count
+		return nil, invalidArgument("the quorum must not be negative, not %d", cfg.quorum)
+	}
+	// C takes an array of pointers, which Go memory passed to C may hold only to C memory. Its
+	// capacity of at least one keeps the array pointer non-NULL for an empty list, which the
+	// library then refuses for its count.
+	cURLs := make([]*C.char, len(urls), max(len(urls), 1))
+	for i, url := range urls {
+		what := "the URL"
+		if quorum {
+			what = fmt.Sprintf("master URL %d", i+1)
+		}
+		cURL, err := nulTerminated(what, url)
+		if err != nil {
+			return nil, err
+		}
+		cURLs[i] = (*C.char)(C.CBytes(cURL))
+		defer C.free(unsafe.Pointer(cURLs[i]))
+	}
 	settings := C.go_settings{
 		retry_interval_ms:  C.int64_t(millis(cfg.retryInterval.value)),
 		connect_timeout_ms: C.int64_t(millis(cfg.connectTimeout.value)),
@@ -244,6 +279,8 @@ func newClientHandle(url []byte, cfg *config, texts *configTexts) (clientHandle,
 		// takes) instead of wrapping around to another count.
 		replica_acks:           C.int32_t(min(max(cfg.replicaAcks.count, math.MinInt32), math.MaxInt32)),
 		replica_ack_timeout_ms: C.int64_t(millis(cfg.replicaAcks.timeout)),
+		quorum:                 C.size_t(cfg.quorum),
+		node_timeout_ms:        C.int64_t(millis(cfg.nodeTimeout.value)),
 	}
 	for _, option := range []struct {
 		given bool
@@ -254,14 +291,16 @@ func newClientHandle(url []byte, cfg *config, texts *configTexts) (clientHandle,
 		{cfg.commandTimeout.given, C.GO_SET_COMMAND_TIMEOUT},
 		{cfg.defaultTTL.given, C.GO_SET_DEFAULT_TTL},
 		{cfg.replicaAcks.given, C.GO_SET_REPLICA_ACKS},
+		{cfg.nodeTimeout.given, C.GO_SET_NODE_TIMEOUT},
 	} {
 		if option.given {
 			settings.set |= option.bit
 		}
 	}
 	var handle clientHandle
-	err := failure(C.go_new(cString(url), &settings, cString(texts.keyPrefix), cString(texts.tlsCAFile),
-		cString(texts.tlsClientCert), cString(texts.tlsClientKey), &handle))
+	err := failure(C.go_new(unsafe.SliceData(cURLs), C.size_t(len(urls)), C.bool(quorum), &settings,
+		cString(texts.keyPrefix), cString(texts.tlsCAFile), cString(texts.tlsClientCert),
+		cString(texts.tlsClientKey), &handle))
 	return handle, err
 }
 
@@ -278,18 +317,21 @@ func freeClientHandle(handle clientHandle) {
 // that each one is given back.
 var renewalHandles atomic.Int64
 
-// lockCall writes the token and the fencing number of the lock it takes. With a renewal, the
-// lock is auto-renewed and a loss is reported to r.lockLost.
+// lockCall writes the token, the fencing number and the validity of the lock it takes. With a
+// renewal, the lock is auto-renewed and a loss is reported to r.lockLost.
 func lockCall(handle clientHandle, name []byte, ttl time.Duration, timeoutMs int64, cancel cancelHandle,
-	r *renewal, maxHold time.Duration, token *tokenBuffer, fence *uint64) *Error {
+	r *renewal, maxHold time.Duration, token *tokenBuffer, fence *uint64, validity *time.Duration) *Error {
 	var renewalHandle cgo.Handle // 0: none
 	if r != nil {
 		renewalHandles.Add(1)
 		renewalHandle = cgo.NewHandle(r)
 	}
-	return failure(C.go_lock(handle, cString(name), C.int64_t(millis(ttl)), C.int64_t(timeoutMs),
+	var validityMs C.int64_t
+	failed := failure(C.go_lock(handle, cString(name), C.int64_t(millis(ttl)), C.int64_t(timeoutMs),
 		cancel, C.uintptr_t(renewalHandle), C.int64_t(millis(maxHold)),
-		token.cString(), (*C.uint64_t)(unsafe.Pointer(fence))))
+		token.cString(), (*C.uint64_t)(unsafe.Pointer(fence)), &validityMs))
+	*validity = durationOfMillis(int64(validityMs))
+	return failed
 }
 
 // goLockLost is the loss callback, called at most once per renewal on a thread of the

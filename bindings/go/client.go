@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 )
 
-// Client is a lock client: one multiplexed Redis connection and one wake-up subscription,
-// served by one I/O thread of the C library. It is safe for use by any number of goroutines;
-// share one per process and Close it when done.
+// Client is a lock client: one multiplexed Redis connection and one wake-up subscription
+// (one of each per master for NewQuorum), served by one I/O thread of the C library. It is
+// safe for use by any number of goroutines; share one per process and Close it when done.
 type Client struct {
 	// mu is read-held by every call that uses handle; Close write-locks it to free the handle,
 	// so that no call runs during or after the free.
@@ -37,19 +37,37 @@ type Client struct {
 // A URL it cannot parse is StatusInvalidArgument, whose message shows it with the password
 // masked (user:***@).
 func New(url string, options ...Option) (*Client, error) {
+	return newClient([]string{url}, false, options)
+}
+
+// NewQuorum creates a quorum client ("Redlock") over independent masters: at least 3, each a
+// single-server URL as New takes it (redis://, rediss:// or unix://), each a separate server.
+// Every method works as on a client of New, asking every master at once: a lock is held when
+// a quorum of them (a majority unless WithQuorum says otherwise) granted it with time left of
+// its TTL, its Validity; Extend and AutoRenew need a quorum too. Too many masters failing or
+// silent past WithNodeTimeout is ErrQuorumUnavailable, never ErrNotAcquired.
+//
+// Fence numbers strictly increase across holders as long as no master loses its data (run
+// the masters with persistence). Waiters are woken by a release on any master, but they do
+// not take turns across masters: a quorum client always barges (WithFair does not apply).
+//
+// Fewer than 3 URLs, a URL that is not one server, the same server twice and a quorum out of
+// range are StatusInvalidArgument. Like New, it does no I/O.
+func NewQuorum(urls []string, options ...Option) (*Client, error) {
+	return newClient(urls, true, options)
+}
+
+// newClient is New (quorum false, one URL) or NewQuorum.
+func newClient(urls []string, quorum bool, options []Option) (*Client, error) {
 	var cfg config
 	for _, option := range options {
 		option(&cfg)
-	}
-	cURL, err := nulTerminated("the URL", url)
-	if err != nil {
-		return nil, err
 	}
 	texts, err := cfg.texts()
 	if err != nil {
 		return nil, err
 	}
-	handle, err := newClientHandle(cURL, &cfg, texts)
+	handle, err := newClientHandle(urls, quorum, &cfg, texts)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,14 @@
 // lock lives on the master of its name's slot and waiters are woken from every master
 // ([Redis Cluster]). New lists the URL forms.
 //
+// Quorum ("Redlock"): NewQuorum takes the URLs of at least 3 independent masters, and every
+// method asks them all at once; a lock is held when a quorum (a majority, or WithQuorum)
+// granted it, and Validity is how long it is sure to stay held (its TTL less the time taken
+// and a clock-drift allowance). Masters silent past WithNodeTimeout count as failed: too many
+// is ErrQuorumUnavailable, whose message names each master, never ErrNotAcquired. Fences
+// increase across holders only while no master loses its data (run them with persistence),
+// and waiters are woken from any master but take no turns: a quorum client always barges.
+//
 // Linking: the package needs cgo. By default it links the static libredilock the module
 // carries for linux/amd64 and linux/arm64 (internal/clib), so `go get` is all a program needs
 // and it loads no libredilock.so. With -tags redilock_system it links the libredilock installed

@@ -37,6 +37,11 @@ var (
 	// ErrNotReplicated: too few replicas acknowledged the lock write in time, so the lock was
 	// released (a failover could have lost it).
 	ErrNotReplicated = &Error{Status: StatusNotReplicated, Message: "lock not acknowledged by enough replicas"}
+	// ErrQuorumUnavailable: a quorum client (NewQuorum) could not reach enough masters: more
+	// than N − quorum failed or did not answer within the node timeout, so whether the lock is
+	// free is unknown. The message names each master and its answer (passwords masked).
+	// ErrNotAcquired, by contrast, means enough masters answered that the lock is held.
+	ErrQuorumUnavailable = &Error{Status: StatusQuorumUnavailable, Message: "too few masters answered for a quorum"}
 	// ErrTLS: the TLS handshake with Redis failed, or a certificate was refused (rediss://).
 	ErrTLS = &Error{Status: StatusTLS, Message: "TLS handshake with Redis failed"}
 	// ErrClosed: the Client was closed, before or during the call.

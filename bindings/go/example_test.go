@@ -143,3 +143,29 @@ func ExampleLock_Extend() {
 	// more than 50 s left: true <nil>
 	// negative: redilock: the TTL must not be negative, not -1000 ms
 }
+
+func ExampleNewQuorum() {
+	// Independent masters, no replication between them: a lock needs a majority (2 of 3).
+	masters := []string{os.Getenv("REDIS_URL_1"), os.Getenv("REDIS_URL_2"), os.Getenv("REDIS_URL_3")}
+	c, err := redilock.NewQuorum(masters, redilock.WithNodeTimeout(200*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	lock, err := c.Lock(ctx, "example:ledger", 10*time.Second)
+	if errors.Is(err, redilock.ErrQuorumUnavailable) {
+		log.Fatal("too few masters answered: ", err) // the message names each one
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lock.Unlock(ctx)
+	// Finish within the validity, and send the fence with every write.
+	fmt.Println("validity under the TTL:", lock.Validity() > 0 && lock.Validity() < 10*time.Second)
+	fmt.Println("fence > 0:", lock.Fence() > 0)
+	// Output:
+	// validity under the TTL: true
+	// fence > 0: true
+}

@@ -22,20 +22,30 @@ import (
 	redilock "github.com/redilock/redilock/bindings/go"
 )
 
-// TestMain uses the server of tests/harness/with-redis ($REDIS_URL), or starts one so that a
-// plain `go test` works too.
+// TestMain uses the servers of tests/harness/with-redis -n 5 ($REDIS_URL, the first, and
+// $REDIS_URL_1..5, the masters of the quorum tests), or starts those missing, so that a plain
+// `go test` works too.
 func TestMain(m *testing.M) {
-	if os.Getenv("REDIS_URL") != "" {
-		os.Exit(m.Run())
+	var started []*redisServer
+	for _, variable := range masterURLVariables() {
+		if os.Getenv(variable) != "" {
+			continue
+		}
+		server, err := startRedis(freePort())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		started = append(started, server)
+		os.Setenv(variable, server.url)
 	}
-	server, err := startRedis(freePort())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if os.Getenv("REDIS_URL") == "" {
+		os.Setenv("REDIS_URL", os.Getenv("REDIS_URL_1"))
 	}
-	os.Setenv("REDIS_URL", server.url)
 	code := m.Run()
-	server.stop()
+	for _, server := range started {
+		server.stop()
+	}
 	os.Exit(code)
 }
 
@@ -236,6 +246,13 @@ func newClient(t testing.TB, options ...redilock.Option) *redilock.Client {
 func newClientAt(t testing.TB, url string, options ...redilock.Option) *redilock.Client {
 	t.Helper()
 	c, err := redilock.New(url, options...)
+	return closedAtEnd(t, c, err)
+}
+
+// closedAtEnd is a new client c, closed when the test ends; err (its constructor's) fails the
+// test.
+func closedAtEnd(t testing.TB, c *redilock.Client, err error) *redilock.Client {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}

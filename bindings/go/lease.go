@@ -113,6 +113,14 @@ func (l *Lock) Fence() uint64 {
 	return l.fence
 }
 
+// Validity is how long the lock was sure to stay held when the lock call returned, unless
+// extended or renewed: its TTL less the time the acquisition took and, for a quorum client
+// (NewQuorum), less an allowance for the masters' clocks drifting apart. Work that must finish
+// under the lock has to fit in it.
+func (l *Lock) Validity() time.Duration {
+	return l.validity
+}
+
 // Lost is closed as soon as an auto-renewed lock is lost (see AutoRenew); Unlock then
 // returns ErrNotOwner. It stays open after a successful Unlock. For a lock taken without
 // AutoRenew it is nil, which blocks forever in a select: no loss is watched for such a lock,
@@ -148,8 +156,8 @@ func (l *Lock) RemainingTTL(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if remainingMs == noExpiry || remainingMs > int64(math.MaxInt64/time.Millisecond) {
+	if remainingMs == noExpiry {
 		return math.MaxInt64, nil
 	}
-	return time.Duration(remainingMs) * time.Millisecond, nil
+	return durationOfMillis(remainingMs), nil
 }

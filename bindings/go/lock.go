@@ -13,12 +13,13 @@ import (
 // ends it (with AutoRenew: Close or a loss ends it, or, as a backstop, the garbage collector
 // once the Lock is unreachable). A Lock may be used from any goroutine.
 type Lock struct {
-	client  *Client
-	name    string
-	cName   []byte // name with a NUL, as C takes it
-	token   tokenBuffer
-	fence   uint64
-	renewal *renewal // nil without AutoRenew
+	client   *Client
+	name     string
+	cName    []byte // name with a NUL, as C takes it
+	token    tokenBuffer
+	fence    uint64
+	validity time.Duration
+	renewal  *renewal // nil without AutoRenew
 }
 
 // Lock acquires the lock name for ttl (0: the client's default TTL), waiting while another
@@ -153,7 +154,7 @@ func (c *Client) lock(ctx context.Context, name string, ttl time.Duration, wait 
 	if settings.autoRenew {
 		lock.renewal = newRenewal(c.closing)
 	}
-	failed := lockCall(handle, cName, ttl, timeoutMs, cancel, lock.renewal, settings.maxHold, &lock.token, &lock.fence)
+	failed := lockCall(handle, cName, ttl, timeoutMs, cancel, lock.renewal, settings.maxHold, &lock.token, &lock.fence, &lock.validity)
 	switch {
 	case failed == nil:
 		if lock.renewal != nil {

@@ -3,6 +3,7 @@
 package redilock
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -21,6 +22,8 @@ type config struct {
 	tlsCAFile      string // "": the system's root certificates
 	tlsClientCert  string // "": no client certificate
 	tlsClientKey   string
+	quorum         int // 0: a majority, the library's default
+	nodeTimeout    durationOption
 }
 
 // replicaAcksOption is WithReplicaAcks, passed on as it is once given.
@@ -113,6 +116,23 @@ func WithTLSClientCert(certFile, keyFile string) Option {
 	return func(c *config) { c.tlsClientCert, c.tlsClientKey = certFile, keyFile }
 }
 
+// WithQuorum sets how many masters of a quorum client (NewQuorum) must grant a lock, an
+// Extend or a renewal: more than half of them and at most all of them, or 0 for a majority
+// (N/2 + 1, the default). NewQuorum refuses any other count (StatusInvalidArgument); New
+// ignores it.
+func WithQuorum(quorum int) Option {
+	return func(c *config) { c.quorum = quorum }
+}
+
+// WithNodeTimeout sets how long one master of a quorum client (NewQuorum) may take to answer
+// one call before it counts as failed for that call; keep it small against the TTL, as the
+// time the masters take comes off the lock's validity. 0 (the default): a tenth of the call's
+// TTL, at least 50 ms (500 ms for calls without a TTL: Unlock, RemainingTTL, Ping), at most
+// the command timeout. A negative one is refused (StatusInvalidArgument); New ignores it.
+func WithNodeTimeout(timeout time.Duration) Option {
+	return func(c *config) { c.nodeTimeout.set(timeout) }
+}
+
 // millis converts a duration to the whole milliseconds the library takes, rounding away from
 // zero: a positive duration never becomes 0 (which would mean "the default" or "none"), nor
 // does a negative one, which the library refuses with its own message. The range is never
@@ -127,6 +147,15 @@ func millis(d time.Duration) int64 {
 		ms--
 	}
 	return ms
+}
+
+// durationOfMillis is the duration of ms milliseconds from the library, the largest Duration
+// for more than a Duration holds.
+func durationOfMillis(ms int64) time.Duration {
+	if ms > int64(math.MaxInt64/time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // configTexts is the text options of a config as C takes them: NUL-terminated, nil where
