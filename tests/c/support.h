@@ -158,9 +158,11 @@ static inline int redis_cli_on(int port, const char *arguments, char *first, siz
     }
     int lines = 0;
     while (fgets(line, sizeof line, pipe) != NULL) {
-        if (lines++ == 0) {
-            line[strcspn(line, "\r\n")] = '\0';
-            snprintf(first, first_len, "%s", line);
+        if (lines++ == 0) { /* cut to fit, without its line break */
+            size_t length = strcspn(line, "\r\n");
+            if (length >= first_len) length = first_len - 1;
+            memcpy(first, line, length);
+            first[length] = '\0';
         }
     }
     if (pclose(pipe) != 0) report_failure(__FILE__, __LINE__, command);

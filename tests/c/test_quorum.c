@@ -53,7 +53,7 @@ static redilock *new_quorum_client(void) {
 
 /* How many masters hold the key `name`. */
 static int masters_holding(const char *name) {
-    char arguments[256], reply[256];
+    char arguments[256], reply[64];
     snprintf(arguments, sizeof arguments, "EXISTS '%s'", name);
     int holding = 0;
     for (int i = 0; i < MASTERS; i++) {
@@ -194,7 +194,7 @@ static bool accepts_connections(int port) {
 
 /* Stops the master on `port` for good, and waits until it refuses connections. */
 static void shut_down(int port) {
-    char reply[256];
+    char reply[64];
     redis_cli_on(port, "SHUTDOWN NOSAVE", reply, sizeof reply);
     WAIT_UNTIL(!accepts_connections(port));
 }
