@@ -454,9 +454,10 @@ private:
 
 }  // namespace detail
 
-/// A connection to one Redis server or deployment (one multiplexed connection and one I/O
-/// thread), or to several independent masters (Client::quorum), owning the C handle (`redilock *`, spelled `redilock_handle *` here). Move-only; a moved-from client is empty and every lock call on it fails with
-/// errc::null_argument. Any number of threads may use one client at once; moving or destroying
+/// A connection to one Redis server (one multiplexed connection and one I/O thread), or to
+/// several independent masters (Client::quorum), owning the C handle (`redilock *`, spelled
+/// `redilock_handle *` here). Move-only; a moved-from client is empty and every lock call on it
+/// fails with errc::null_argument. Any number of threads may use one client at once; moving or destroying
 /// it must not overlap other calls. Constructors do no I/O: the client connects on first use
 /// and reconnects by itself. Destroying it does not release locks still held (their TTL ends
 /// them); every Lock, Mutex and pending lock_async must be done with it first: close() ends
