@@ -77,6 +77,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace redilock {
 
@@ -94,6 +95,7 @@ enum class errc : redilock_status {
     redis = REDILOCK_STATUS_REDIS,
     tls = REDILOCK_STATUS_TLS,
     not_replicated = REDILOCK_STATUS_NOT_REPLICATED,
+    quorum_unavailable = REDILOCK_STATUS_QUORUM_UNAVAILABLE,
     panic = REDILOCK_STATUS_PANIC,
 };
 
@@ -314,6 +316,15 @@ struct ClientOptions {
     /// (mutual TLS). Read when the Client is built, as tls_ca_file; a key that does not belong
     /// to the certificate is refused too.
     std::optional<TlsClientCert> tls_client_cert;
+    /// Client::quorum only: how many masters must grant a lock, an extension or a renewal. 0
+    /// (the default) is a majority, N/2 + 1; otherwise more than half of the masters and at
+    /// most all of them, or Client::quorum throws errc::invalid_argument.
+    std::size_t quorum = 0;
+    /// Client::quorum only: how long one master may take to answer one call before it counts
+    /// as failed for that call; keep it small against the TTL. 0 (the default): a tenth of
+    /// the call's TTL, at least 50 ms (500 ms for calls without a TTL), at most the command
+    /// timeout.
+    std::chrono::milliseconds node_timeout{0};
 };
 
 /// A cancellation signal: trigger() ends, from any thread, every lock wait given this signal
@@ -443,9 +454,10 @@ private:
 
 }  // namespace detail
 
-/// A connection to one Redis server (one multiplexed connection and one I/O thread), owning
-/// the C handle (`redilock *`, spelled `redilock_handle *` here). Move-only; a moved-from client is empty and every lock call on it fails with
-/// errc::null_argument. Any number of threads may use one client at once; moving or destroying
+/// A connection to one Redis server (one multiplexed connection and one I/O thread), or to
+/// several independent masters (Client::quorum), owning the C handle (`redilock *`, spelled
+/// `redilock_handle *` here). Move-only; a moved-from client is empty and every lock call on it
+/// fails with errc::null_argument. Any number of threads may use one client at once; moving or destroying
 /// it must not overlap other calls. Constructors do no I/O: the client connects on first use
 /// and reconnects by itself. Destroying it does not release locks still held (their TTL ends
 /// them); every Lock, Mutex and pending lock_async must be done with it first: close() ends
@@ -480,6 +492,25 @@ public:
     /// Like the constructor above; on failure sets `ec` and leaves the client empty.
     Client(const std::string& url, const ClientOptions& options, std::error_code& ec) noexcept
         : handle_(open(url, options, ec)) {}
+
+    /// A quorum client ("Redlock") over `urls`, at least 3 independent masters, each a
+    /// single-server URL (`redis://`, `rediss://` or `unix://`). Every call asks every master
+    /// at once: a lock is held when a quorum (ClientOptions::quorum, a majority by default)
+    /// granted it with time left of its TTL (Lock::validity()). Too many masters failing or
+    /// not answering within ClientOptions::node_timeout throws errc::quorum_unavailable, never
+    /// "not acquired". Fencing numbers strictly increase across holders as long as no master
+    /// loses its data; FIFO turns are not kept across masters (`fair` does not apply). Throws
+    /// redilock::error: errc::invalid_argument for fewer than 3 URLs, one that is not a single
+    /// server, a master given twice or a quorum out of range.
+    [[nodiscard]] static Client quorum(const std::vector<std::string>& urls, const ClientOptions& options = {}) {
+        return Client(detail::throw_on_error([&](std::error_code& ec) { return open(urls, options, ec); }));
+    }
+
+    /// Like quorum() above; on failure sets `ec` and returns an empty client.
+    [[nodiscard]] static Client quorum(const std::vector<std::string>& urls, const ClientOptions& options,
+                                       std::error_code& ec) noexcept {
+        return Client(open(urls, options, ec));
+    }
 
     Client(Client&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
 
@@ -540,6 +571,10 @@ public:
     [[nodiscard]] redilock_handle* c_handle() const noexcept { return handle_; }
 
 private:
+    using OwnedOptions = std::unique_ptr<redilock_options, void (*)(redilock_options*)>;
+
+    explicit Client(redilock_handle* handle) noexcept : handle_(handle) {}
+
     static redilock_handle* open(const std::string& url, std::chrono::milliseconds default_ttl,
                           std::error_code& ec) noexcept {
         redilock_handle* client = nullptr;
@@ -548,9 +583,33 @@ private:
     }
 
     static redilock_handle* open(const std::string& url, const ClientOptions& options, std::error_code& ec) noexcept {
+        const OwnedOptions raw = c_options(options, ec);
+        redilock_handle* client = nullptr;
+        if (raw) detail::succeeded(redilock_new_with_options(url.c_str(), raw.get(), &client), ec);
+        return client;
+    }
+
+    static redilock_handle* open(const std::vector<std::string>& urls, const ClientOptions& options,
+                                 std::error_code& ec) noexcept {
+        std::vector<const char*> c_urls;
+        try {
+            c_urls.reserve(urls.size());
+        } catch (const std::bad_alloc&) {
+            ec = std::make_error_code(std::errc::not_enough_memory);
+            return nullptr;
+        }
+        for (const std::string& url : urls) c_urls.push_back(url.c_str());
+        const OwnedOptions raw = c_options(options, ec);
+        redilock_handle* client = nullptr;
+        if (raw) detail::succeeded(redilock_new_quorum(c_urls.data(), c_urls.size(), raw.get(), &client), ec);
+        return client;
+    }
+
+    // `options` as the C ABI's options; empty with `ec` set when the library refuses a value.
+    static OwnedOptions c_options(const ClientOptions& options, std::error_code& ec) noexcept {
         redilock_options* raw = nullptr;
-        if (!detail::succeeded(redilock_options_new(&raw), ec)) return nullptr;
-        const std::unique_ptr<redilock_options, void (*)(redilock_options*)> owned(raw, redilock_options_free);
+        if (!detail::succeeded(redilock_options_new(&raw), ec)) return OwnedOptions(nullptr, redilock_options_free);
+        OwnedOptions owned(raw, redilock_options_free);
         const auto set_interval = [&](auto setter, const std::optional<std::chrono::milliseconds>& value) {
             return !value || detail::succeeded(setter(raw, value->count()), ec);
         };
@@ -571,10 +630,11 @@ private:
             (!options.tls_client_cert ||
              detail::succeeded(redilock_options_set_tls_client_cert_file(raw, options.tls_client_cert->cert_file.c_str(),
                                                                          options.tls_client_cert->key_file.c_str()),
-                               ec));
-        redilock_handle* client = nullptr;
-        if (applied) detail::succeeded(redilock_new_with_options(url.c_str(), raw, &client), ec);
-        return client;
+                               ec)) &&
+            detail::succeeded(redilock_options_set_quorum(raw, options.quorum), ec) &&
+            detail::succeeded(redilock_options_set_node_timeout_ms(raw, options.node_timeout.count()), ec);
+        if (!applied) owned.reset();
+        return owned;
     }
 
     redilock_handle* handle_;
@@ -759,6 +819,12 @@ public:
     /// it has seen, so that a holder paused past its lease cannot overwrite its successor's work.
     [[nodiscard]] std::uint64_t fence() const noexcept { return fence_; }
 
+    /// How long the current hold was sure to last when the lock call returned, unless extended
+    /// or renewed: its TTL less the time the acquisition took (for a quorum client, less an
+    /// allowance for clock drift too). Work that must finish under the lock without renewal
+    /// has to fit in it. Zero when nothing is owned.
+    [[nodiscard]] std::chrono::milliseconds validity() const noexcept { return validity_; }
+
     /// Gives up ownership without releasing: the lock stays in Redis until someone unlocks it
     /// with the returned token (e.g. redilock_unlock) or its TTL ends; with auto-renewal it is
     /// renewed until that unlock (or until the client is closed). The on_lost callback is no
@@ -778,6 +844,7 @@ public:
         std::swap(options_, other.options_);
         std::swap(token_, other.token_);
         std::swap(fence_, other.fence_);
+        std::swap(validity_, other.validity_);
         std::swap(lost_notice_, other.lost_notice_);
     }
 
@@ -813,21 +880,22 @@ private:
             ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
             return false;
         }
-        // Without a cancel signal, renewal or hold limit there are no parameters: the plain
-        // lock's cost. (A hold limit is passed even without renewal, for the library to check.)
-        const bool plain = cancel == nullptr && !options_.auto_renew_ && !options_.max_hold_;
         redilock_lock_params params{};
-        if (!plain && !fill_params(cancel, params, ec)) return false;
-        const redilock_status result = redilock_lock_ex(client_, name_.c_str(), ttl_.count(), timeout_ms,
-                                                        plain ? nullptr : &params, token_.data(), token_.size(), &fence_);
+        std::int64_t validity_ms = 0;
+        if (!fill_params(cancel, params, ec)) return false;
+        params.validity_ms_out = &validity_ms;
+        const redilock_status result = redilock_lock_ex(client_, name_.c_str(), ttl_.count(), timeout_ms, &params,
+                                                        token_.data(), token_.size(), &fence_);
         const bool acquired = result == REDILOCK_STATUS_OK;
+        validity_ = std::chrono::milliseconds(validity_ms);
         if (!acquired) end_hold();  // ownership is "token non-empty", whatever the C side wrote
         detail::succeeded(result == REDILOCK_STATUS_NOT_ACQUIRED ? REDILOCK_STATUS_OK : result, ec);
         return acquired;
     }
 
     // Fills the parameters of an acquisition with `cancel` and this guard's options, handing
-    // the library the hold's on_lost callback; false with `ec` set when out of memory.
+    // the library the hold's on_lost callback; false with `ec` set when out of memory. (A hold
+    // limit is passed even without renewal, for the library to check.)
     bool fill_params(const redilock_cancel* cancel, redilock_lock_params& params, std::error_code& ec) noexcept {
         static_cast<void>(redilock_lock_params_init(&params));
         params.cancel = cancel;
@@ -859,6 +927,7 @@ private:
         lost_notice_.reset();
         token_[0] = '\0';
         fence_ = 0;
+        validity_ = std::chrono::milliseconds::zero();
     }
 
     redilock_handle* client_ = nullptr;
@@ -867,6 +936,7 @@ private:
     LockOptions options_;
     std::array<char, REDILOCK_TOKEN_LEN> token_{};  // "" when nothing is owned
     std::uint64_t fence_ = 0;
+    std::chrono::milliseconds validity_{0};
     std::shared_ptr<detail::LostNotice> lost_notice_;  // the hold's on_lost callback, if any
 };
 
@@ -973,6 +1043,12 @@ public:
     [[nodiscard]] std::uint64_t fence() const noexcept {
         const std::lock_guard<std::mutex> guard(state_);
         return held_.fence();
+    }
+
+    /// The validity of the current hold (Lock::validity()); zero when not held.
+    [[nodiscard]] std::chrono::milliseconds validity() const noexcept {
+        const std::lock_guard<std::mutex> guard(state_);
+        return held_.validity();
     }
 
     /// The lock's name.

@@ -19,8 +19,9 @@ $(OUT)/c-clang/%: tests/c/%.c $(C_TEST_DEPS) | $(OUT)
 	clang $(CFLAGS_C) -D_GNU_SOURCE $< -o $@ $(LINK_LIB) -lpthread
 
 # with-redis for the test the loops below run ($$t): test_deployments also needs a Redis Cluster
-# and Sentinels, which take a few seconds to start, so only it gets them.
-C_WITH_REDIS = $(WITH_REDIS) $$(case $$t in */test_deployments) echo --cluster --sentinel ;; esac)
+# and Sentinels, which take a few seconds to start, so only it gets them; test_quorum needs 5
+# independent masters, and shuts some of them down.
+C_WITH_REDIS = $(WITH_REDIS) $$(case $$t in */test_deployments) echo --cluster --sentinel ;; */test_quorum) printf '%s' '-n 5' ;; esac)
 
 test-c: $(C_TESTS) $(C_TESTS_CLANG)
 	@for t in $(C_TESTS) $(C_TESTS_CLANG); do echo "== $$t"; $(C_WITH_REDIS) -- $$t || exit 1; done

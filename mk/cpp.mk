@@ -27,8 +27,8 @@ $(OUT)/cpp/test-cpp-asan: $(CPP_TEST_DEPS) $(GTEST_LIB_DIR)/libgtest.a lib | $(O
 # (the program linked to the shared library and to the static one) and a pkg-config build of the
 # same program, against a fresh `make install`.
 test-cpp: $(OUT)/cpp/test-cpp $(OUT)/cpp/test-cpp-asan
-	$(WITH_REDIS) --tls --cluster --sentinel -- $(OUT)/cpp/test-cpp --gtest_brief=1
-	$(WITH_REDIS) --tls --cluster --sentinel -- $(OUT)/cpp/test-cpp-asan --gtest_brief=1
+	$(WITH_REDIS) -n 5 --tls --cluster --sentinel -- $(OUT)/cpp/test-cpp --gtest_brief=1
+	$(WITH_REDIS) -n 5 --tls --cluster --sentinel -- $(OUT)/cpp/test-cpp-asan --gtest_brief=1
 	rm -rf $(CPP_PREFIX) $(OUT)/cpp/consumer
 	$(MAKE) --no-print-directory install PREFIX=$(CPP_PREFIX) >/dev/null
 	cmake -S tests/cpp/consumer -B $(OUT)/cpp/consumer -DCMAKE_PREFIX_PATH=$(CPP_PREFIX) >/dev/null

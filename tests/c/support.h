@@ -145,6 +145,30 @@ static inline void redis_cli(const char *arguments, char *out, size_t out_len) {
     if (pclose(pipe) != 0) report_failure(__FILE__, __LINE__, command);
 }
 
+/* Runs `redis-cli -p PORT ARGUMENTS` (split by the shell: names here are plain words) against
+ * one node, and returns how many lines it printed; the first goes to `first` ("" if none). */
+static inline int redis_cli_on(int port, const char *arguments, char *first, size_t first_len) {
+    char command[512], line[256];
+    snprintf(command, sizeof command, "redis-cli -p %d %s", port, arguments);
+    first[0] = '\0';
+    FILE *pipe = popen(command, "r");
+    if (pipe == NULL) {
+        report_failure(__FILE__, __LINE__, command);
+        return 0;
+    }
+    int lines = 0;
+    while (fgets(line, sizeof line, pipe) != NULL) {
+        if (lines++ == 0) { /* cut to fit, without its line break */
+            size_t length = strcspn(line, "\r\n");
+            if (length >= first_len) length = first_len - 1;
+            memcpy(first, line, length);
+            first[length] = '\0';
+        }
+    }
+    if (pclose(pipe) != 0) report_failure(__FILE__, __LINE__, command);
+    return lines;
+}
+
 /* redis-cli's integer reply to `command` on the key `name`. */
 static inline long redis_integer(const char *command, const char *name) {
     char arguments[256], reply[64];

@@ -47,28 +47,6 @@ static bool deployments_setup(void) {
     return test_setup();
 }
 
-/* Runs `redis-cli -p PORT ARGUMENTS` (split by the shell: names here are plain words) against
- * one node, and returns how many lines it printed; the first goes to `first` ("" if none). */
-static int redis_cli_on(int port, const char *arguments, char *first, size_t first_len) {
-    char command[512], line[256];
-    snprintf(command, sizeof command, "redis-cli -p %d %s", port, arguments);
-    first[0] = '\0';
-    FILE *pipe = popen(command, "r");
-    if (pipe == NULL) {
-        report_failure(__FILE__, __LINE__, command);
-        return 0;
-    }
-    int lines = 0;
-    while (fgets(line, sizeof line, pipe) != NULL) {
-        if (lines++ == 0) {
-            line[strcspn(line, "\r\n")] = '\0';
-            snprintf(first, first_len, "%s", line);
-        }
-    }
-    if (pclose(pipe) != 0) report_failure(__FILE__, __LINE__, command);
-    return lines;
-}
-
 /* How many keys matching `pattern` the node on `port` holds itself (SCAN does not look at other
  * nodes); the first of them goes to `first`. */
 static int keys_on(int port, const char *pattern, char *first, size_t first_len) {

@@ -24,6 +24,12 @@ using Clock = std::chrono::steady_clock;
 
 inline std::string redis_url() { return std::getenv("REDIS_URL"); }
 
+// The value of an environment variable, "" when unset.
+inline std::string environment(const char* name) {
+    const char* const value = std::getenv(name);
+    return value == nullptr ? "" : value;
+}
+
 // For the tests of a lock that expires: the scoped forms renew by default.
 inline const redilock::LockOptions without_renewal = redilock::LockOptions().auto_renew(false);
 
@@ -66,10 +72,15 @@ redilock::error thrown_by(Statement&& statement) {
     return redilock::error(std::error_code());
 }
 
-// Runs redis-cli against the test server (arguments are split by the shell; lock names have
-// no spaces). Returns its output without the final newline.
-inline std::string redis_cli(const std::string& arguments) {
-    const std::string command = "redis-cli -u '" + redis_url() + "' " + arguments;
+// Whether what() of `e` includes `text`.
+inline bool mentions(const redilock::error& e, const std::string& text) {
+    return std::string(e.what()).find(text) != std::string::npos;
+}
+
+// Runs redis-cli with `server` (its option naming the server) and `arguments` (both split by
+// the shell; lock names have no spaces). Returns its output without the final newline.
+inline std::string redis_cli_at(const std::string& server, const std::string& arguments) {
+    const std::string command = "redis-cli " + server + " " + arguments;
     FILE* const pipe = popen(command.c_str(), "r");
     if (pipe == nullptr) {
         ADD_FAILURE() << "cannot run " << command;
@@ -81,6 +92,14 @@ inline std::string redis_cli(const std::string& arguments) {
     EXPECT_EQ(pclose(pipe), 0) << command;
     while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
     return output;
+}
+
+// redis-cli against the test server.
+inline std::string redis_cli(const std::string& arguments) { return redis_cli_at("-u '" + redis_url() + "'", arguments); }
+
+// redis-cli against the node on `port`.
+inline std::string redis_cli_on(const std::string& port, const std::string& arguments) {
+    return redis_cli_at("-p " + port, arguments);
 }
 
 // Whether `key` exists in Redis: a lock's key is its name (the tests use no prefix).

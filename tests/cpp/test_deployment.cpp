@@ -24,16 +24,6 @@
 
 namespace {
 
-// The value of an environment variable, "" when unset.
-std::string environment(const char* name) {
-    const char* const value = std::getenv(name);
-    return value == nullptr ? "" : value;
-}
-
-bool mentions(const redilock::error& e, const std::string& text) {
-    return std::string(e.what()).find(text) != std::string::npos;
-}
-
 // A file in the temporary folder, removed with the object.
 class ScratchFile {
 public:
@@ -235,23 +225,6 @@ TEST(DeploymentOptions, BadMultiHostUrlsThrowInvalidArgumentWithThePasswordMaske
         EXPECT_EQ(empty.c_handle(), nullptr);
         EXPECT_EQ(redilock::last_error().find("hunter2"), std::string::npos) << redilock::last_error();
     }
-}
-
-// Runs redis-cli against the node on `port` (arguments are split by the shell; lock names have
-// no spaces). Returns its output without the final newline.
-std::string redis_cli_on(const std::string& port, const std::string& arguments) {
-    const std::string command = "redis-cli -p " + port + " " + arguments;
-    FILE* const pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) {
-        ADD_FAILURE() << "cannot run " << command;
-        return "";
-    }
-    std::string output;
-    char buffer[256];
-    for (size_t read; (read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, read);
-    EXPECT_EQ(pclose(pipe), 0) << command;
-    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
-    return output;
 }
 
 // The keys matching `pattern` that the node on `port` holds itself (SCAN sees no other node's).
