@@ -502,7 +502,8 @@ redilock_status redilock_options_set_quorum(redilock_options *options, size_t qu
  Quorum clients only: how long one master may take to answer one call before it counts as
  failed for that call; keep it small against the TTL. 0 (the default): a tenth of the
  call's TTL, at least 50 ms (500 ms for calls without a TTL: unlock, remaining TTL, ping),
- at most the command timeout. It includes connecting: a client's first call to a master
+ at most the command timeout; one set is capped by the command timeout too. It includes
+ connecting: a client's first call to a master
  also opens the connection and loads the scripts there. Must not be negative.
  */
 redilock_status redilock_options_set_node_timeout_ms(redilock_options *options, int64_t node_timeout_ms);

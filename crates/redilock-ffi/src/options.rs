@@ -125,7 +125,8 @@ pub extern "C" fn redilock_options_set_quorum(
 /// Quorum clients only: how long one master may take to answer one call before it counts as
 /// failed for that call; keep it small against the TTL. 0 (the default): a tenth of the
 /// call's TTL, at least 50 ms (500 ms for calls without a TTL: unlock, remaining TTL, ping),
-/// at most the command timeout. It includes connecting: a client's first call to a master
+/// at most the command timeout; one set is capped by the command timeout too. It includes
+/// connecting: a client's first call to a master
 /// also opens the connection and loads the scripts there. Must not be negative.
 #[no_mangle]
 pub extern "C" fn redilock_options_set_node_timeout_ms(

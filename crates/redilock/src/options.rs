@@ -56,7 +56,8 @@ pub struct Options {
     /// as failed for that call. Small against the TTL, so that a dead or paused master costs
     /// little of the lease. `None` (the default): a tenth of the TTL, at least 50 ms, at most
     /// the command timeout (500 ms for calls without a TTL: unlock, remaining TTL, state,
-    /// ping). It includes connecting: a client's first call to a master also opens the
+    /// ping). Never more than the command timeout, which bounds each master's call anyway.
+    /// It includes connecting: a client's first call to a master also opens the
     /// connection and loads the scripts there, so leave room for that on a busy host.
     pub node_timeout: Option<Duration>,
 }
