@@ -170,6 +170,13 @@ typedef struct {
    `struct_size` is not read at all, so its drop is not called either.
    */
   redilock_data_drop on_lost_data_drop;
+  /*
+   On OK, when not NULL: how long the lock is sure to stay held from when the call
+   returned, unless extended (the TTL less the time the acquisition took, and for a quorum
+   client less an allowance for clock drift). Work that must finish under the lock has to
+   fit in it.
+   */
+  int64_t *validity_ms_out;
 } redilock_lock_params;
 
 /*
@@ -237,6 +244,14 @@ typedef struct {
 #define REDILOCK_STATUS_NOT_REPLICATED 303
 
 /*
+ A quorum client (`redilock_new_quorum`) could not reach enough masters: more than N − quorum
+ failed or did not answer within the node timeout, so whether the lock is free is unknown
+ (NOT_ACQUIRED, by contrast, means enough masters answered that it is held). The last error
+ names each master and its answer. Nothing is left held once they answer again.
+ */
+#define REDILOCK_STATUS_QUORUM_UNAVAILABLE 304
+
+/*
  A bug in the library was caught at the boundary; the handle may be unusable.
  */
 #define REDILOCK_STATUS_PANIC 900
@@ -289,7 +304,27 @@ redilock_status redilock_new(const char *redis_url, int64_t default_ttl_ms, redi
 redilock_status redilock_new_with_options(const char *redis_url, const redilock_options *options, redilock **client_out);
 
 /*
- Sends PING: OK when Redis answers (connecting first if needed).
+ Creates a quorum client over `url_count` independent masters (at least 3), each given by a
+ single-server URL (`redis://`, `rediss://` or `unix://`, as for `redilock_new`), with
+ `options` (NULL: the defaults; `redilock_options_set_quorum` and
+ `redilock_options_set_node_timeout_ms` apply to quorum clients only).
+
+ Every call on the handle works as on a single-server client, asking every master at once:
+ a lock is held when a quorum (a majority by default) granted it with time left of its TTL
+ (the validity, given by `redilock_lock_params.validity_ms_out`); extend and auto-renewal
+ need a quorum too. Too many masters failing is REDILOCK_STATUS_QUORUM_UNAVAILABLE, never
+ NOT_ACQUIRED. Fencing numbers strictly increase across holders as long as no master loses
+ its data (run them with persistence). Waiters are woken by a release on any master, but
+ FIFO turns are not kept across masters (the fair option does not apply).
+
+ On success `*client_out` owns a new client; free it with `redilock_free`. On failure it is
+ set to NULL. Neither the array nor its strings are retained.
+ */
+redilock_status redilock_new_quorum(const char *const *urls, size_t url_count, const redilock_options *options, redilock **client_out);
+
+/*
+ Sends PING: OK when Redis answers (connecting first if needed); a quorum client: when a
+ quorum of its masters answers.
  */
 redilock_status redilock_ping(redilock *client);
 
@@ -455,6 +490,21 @@ redilock_status redilock_options_set_key_prefix(redilock_options *options, const
  throughput matters more than order (a waiter may be passed over any number of times).
  */
 redilock_status redilock_options_set_fair(redilock_options *options, bool fair);
+
+/*
+ Quorum clients only (`redilock_new_quorum`): how many masters must grant a lock, an
+ extension or a renewal. 0 (the default): a majority, N/2 + 1. More than half of the
+ masters and at most all of them, checked when the client is created.
+ */
+redilock_status redilock_options_set_quorum(redilock_options *options, size_t quorum);
+
+/*
+ Quorum clients only: how long one master may take to answer one call before it counts as
+ failed for that call; keep it small against the TTL. 0 (the default): a tenth of the
+ call's TTL, at least 50 ms (500 ms for calls without a TTL: unlock, remaining TTL, ping),
+ at most the command timeout. Must not be negative.
+ */
+redilock_status redilock_options_set_node_timeout_ms(redilock_options *options, int64_t node_timeout_ms);
 
 /*
  How many replicas must acknowledge each lock write (an acquisition, an extend, a renewal)

@@ -59,9 +59,11 @@ impl From<Error> for Failure {
             Error::InvalidArgument(_) => USAGE,
             Error::NotAcquired(_) => NOT_ACQUIRED,
             Error::NotOwner(_) => LOST,
-            Error::Connection(_) | Error::Redis(_) | Error::Tls(_) | Error::NotReplicated(_) => {
-                UNAVAILABLE
-            }
+            Error::Connection(_)
+            | Error::Redis(_)
+            | Error::Tls(_)
+            | Error::NotReplicated(_)
+            | Error::QuorumUnavailable(_) => UNAVAILABLE,
             Error::Cancelled(_) | Error::Closed(_) => INTERNAL,
         };
         Failure::new(code, err.message())

@@ -96,7 +96,48 @@ pub extern "C" fn redilock_new_with_options(
     })
 }
 
-/// Sends PING: OK when Redis answers (connecting first if needed).
+/// Creates a quorum client over `url_count` independent masters (at least 3), each given by a
+/// single-server URL (`redis://`, `rediss://` or `unix://`, as for `redilock_new`), with
+/// `options` (NULL: the defaults; `redilock_options_set_quorum` and
+/// `redilock_options_set_node_timeout_ms` apply to quorum clients only).
+///
+/// Every call on the handle works as on a single-server client, asking every master at once:
+/// a lock is held when a quorum (a majority by default) granted it with time left of its TTL
+/// (the validity, given by `redilock_lock_params.validity_ms_out`); extend and auto-renewal
+/// need a quorum too. Too many masters failing is REDILOCK_STATUS_QUORUM_UNAVAILABLE, never
+/// NOT_ACQUIRED. Fencing numbers strictly increase across holders as long as no master loses
+/// its data (run them with persistence). Waiters are woken by a release on any master, but
+/// FIFO turns are not kept across masters (the fair option does not apply).
+///
+/// On success `*client_out` owns a new client; free it with `redilock_free`. On failure it is
+/// set to NULL. Neither the array nor its strings are retained.
+#[no_mangle]
+pub extern "C" fn redilock_new_quorum(
+    urls: *const *const c_char,
+    url_count: usize,
+    options: *const redilock_options,
+    client_out: *mut *mut redilock,
+) -> redilock_status {
+    boundary(|| {
+        clear(client_out);
+        non_null(urls, "urls")?;
+        // SAFETY: non-NULL; the caller promises `url_count` readable pointers.
+        let urls = unsafe { std::slice::from_raw_parts(urls, url_count) };
+        let urls = (urls.iter().enumerate())
+            .map(|(at, &url)| {
+                std::str::from_utf8(c_str(url, &format!("urls[{at}]"))?)
+                    .map_err(|_| ErrorStatus::invalid(format!("urls[{at}] is not valid UTF-8")))
+            })
+            .collect::<Result<Vec<&str>, ErrorStatus>>()?;
+        let options = optional(options).map(|o| o.options.clone());
+        let client = Client::new_quorum(&urls, options.unwrap_or_default())?;
+        let owner_pid = std::process::id();
+        hand_out(client_out, redilock { client, owner_pid })
+    })
+}
+
+/// Sends PING: OK when Redis answers (connecting first if needed); a quorum client: when a
+/// quorum of its masters answers.
 #[no_mangle]
 pub extern "C" fn redilock_ping(client: *mut redilock) -> redilock_status {
     boundary(|| Ok(live_client(client)?.ping()?))

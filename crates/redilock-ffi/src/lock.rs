@@ -63,6 +63,11 @@ pub struct redilock_lock_params {
     /// NULL: the caller frees it, after unlock (since 0.2). A parameter block refused for its
     /// `struct_size` is not read at all, so its drop is not called either.
     pub on_lost_data_drop: redilock_data_drop,
+    /// On OK, when not NULL: how long the lock is sure to stay held from when the call
+    /// returned, unless extended (the TTL less the time the acquisition took, and for a quorum
+    /// client less an allowance for clock drift). Work that must finish under the lock has to
+    /// fit in it.
+    pub validity_ms_out: *mut i64,
 }
 
 /// The size of `redilock_lock_params` in 0.1, the smallest `struct_size` accepted.
@@ -81,6 +86,7 @@ fn clear_token(token_out: *mut c_char, token_out_len: usize) {
 struct LockExtras<'a> {
     options: LockOptions<'a>,
     fence_out: Option<&'a mut u64>,
+    validity_out: Option<&'a mut i64>,
 }
 
 fn lock_into(
@@ -113,6 +119,9 @@ fn lock_into(
     if let Some(fence_out) = extras.fence_out {
         *fence_out = lease.fence;
     }
+    if let Some(validity_out) = extras.validity_out {
+        *validity_out = i64::try_from(lease.validity.as_millis()).unwrap_or(i64::MAX);
+    }
     Ok(())
 }
 
@@ -136,6 +145,8 @@ fn lock_extras<'a>(
         drop: params.on_lost_data_drop,
     };
     extras.options.cancel = optional(params.cancel).map(|cancel| &cancel.signal);
+    // SAFETY: the caller promises NULL or a writable int64_t.
+    extras.validity_out = unsafe { params.validity_ms_out.as_mut() };
     let max_hold = millis::optional(params.max_hold_ms, "maximum hold time")?;
     if params.auto_renew {
         let on_lost = params
@@ -191,6 +202,7 @@ fn default_params() -> redilock_lock_params {
         on_lost: None,
         on_lost_data: ptr::null_mut(),
         on_lost_data_drop: None,
+        validity_ms_out: ptr::null_mut(),
     }
 }
 

@@ -108,6 +108,35 @@ pub extern "C" fn redilock_options_set_fair(
     })
 }
 
+/// Quorum clients only (`redilock_new_quorum`): how many masters must grant a lock, an
+/// extension or a renewal. 0 (the default): a majority, N/2 + 1. More than half of the
+/// masters and at most all of them, checked when the client is created.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_quorum(
+    options: *mut redilock_options,
+    quorum: usize,
+) -> redilock_status {
+    set(options, |o| {
+        o.quorum = (quorum > 0).then_some(quorum);
+        Ok(())
+    })
+}
+
+/// Quorum clients only: how long one master may take to answer one call before it counts as
+/// failed for that call; keep it small against the TTL. 0 (the default): a tenth of the
+/// call's TTL, at least 50 ms (500 ms for calls without a TTL: unlock, remaining TTL, ping),
+/// at most the command timeout. Must not be negative.
+#[no_mangle]
+pub extern "C" fn redilock_options_set_node_timeout_ms(
+    options: *mut redilock_options,
+    node_timeout_ms: i64,
+) -> redilock_status {
+    set(options, |o| {
+        o.node_timeout = millis::optional(node_timeout_ms, "node timeout")?;
+        Ok(())
+    })
+}
+
 /// `count` of `redilock_options_set_replica_acks`: one replica when the server is a primary
 /// with replicas connected, none otherwise (the default).
 pub const REDILOCK_REPLICA_ACKS_AUTO: i32 = -1;

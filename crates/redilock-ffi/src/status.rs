@@ -36,6 +36,11 @@ pub const REDILOCK_STATUS_TLS: redilock_status = 302;
 /// Fewer replicas acknowledged a lock write in time than `redilock_options_set_replica_acks`
 /// asks for: the lock was released (a failover could have lost it).
 pub const REDILOCK_STATUS_NOT_REPLICATED: redilock_status = 303;
+/// A quorum client (`redilock_new_quorum`) could not reach enough masters: more than N − quorum
+/// failed or did not answer within the node timeout, so whether the lock is free is unknown
+/// (NOT_ACQUIRED, by contrast, means enough masters answered that it is held). The last error
+/// names each master and its answer. Nothing is left held once they answer again.
+pub const REDILOCK_STATUS_QUORUM_UNAVAILABLE: redilock_status = 304;
 /// A bug in the library was caught at the boundary; the handle may be unusable.
 pub const REDILOCK_STATUS_PANIC: redilock_status = 900;
 
@@ -70,6 +75,7 @@ impl From<Error> for ErrorStatus {
             Error::Redis(_) => REDILOCK_STATUS_REDIS,
             Error::Tls(_) => REDILOCK_STATUS_TLS,
             Error::NotReplicated(_) => REDILOCK_STATUS_NOT_REPLICATED,
+            Error::QuorumUnavailable(_) => REDILOCK_STATUS_QUORUM_UNAVAILABLE,
         };
         ErrorStatus::new(status, err.to_string())
     }
@@ -111,6 +117,7 @@ pub extern "C" fn redilock_status_str(status: redilock_status) -> *const c_char 
         REDILOCK_STATUS_REDIS => c"Redis replied with an error",
         REDILOCK_STATUS_TLS => c"TLS handshake with Redis failed",
         REDILOCK_STATUS_NOT_REPLICATED => c"lock write not acknowledged by enough replicas",
+        REDILOCK_STATUS_QUORUM_UNAVAILABLE => c"too few masters answered to form a quorum",
         REDILOCK_STATUS_PANIC => c"internal error",
         _ => c"unknown status",
     };

@@ -8,27 +8,35 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
 
+#[derive(Clone)]
 pub(crate) enum BackgroundRuntime {
     /// The async client: the runtime of the caller that first needs it, over the client's
     /// own connection.
     CallersRuntime,
-    /// The blocking client: a thread of its own, with its own runtime and connection (a
-    /// connection is bound to the runtime that drives it), started on first need.
-    OwnThread(OnceCell<BackgroundThread>),
+    /// The blocking client: a thread of its own with its own runtime, started on first need,
+    /// and a connection of its own for each server (a connection is bound to the runtime that
+    /// drives it). The masters of a quorum client share the thread.
+    OwnThread(Arc<OnceCell<BackgroundThread>>),
 }
 
 pub(crate) struct BackgroundThread {
     runtime: Handle,
-    connection: Arc<SharedConnection>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl BackgroundRuntime {
-    /// The runtime the client's background tasks run on, and the connection they send over.
+    /// A thread of its own, for a blocking client.
+    pub(crate) fn own_thread() -> BackgroundRuntime {
+        BackgroundRuntime::OwnThread(Arc::default())
+    }
+
+    /// The runtime the client's background tasks run on, and the connection they send over:
+    /// `own` itself on the caller's runtime, else `background` (made on first need).
     pub(crate) fn place(
         &self,
         own: &Arc<SharedConnection>,
+        background: &OnceCell<Arc<SharedConnection>>,
         connect_timeout: Duration,
     ) -> Result<(Handle, Arc<SharedConnection>)> {
         match self {
@@ -41,18 +49,18 @@ impl BackgroundRuntime {
                     )
                 }),
             BackgroundRuntime::OwnThread(thread) => {
-                let thread = thread.get_or_try_init(|| {
-                    let connection = SharedConnection::new(own.deployment().clone(), connect_timeout);
-                    BackgroundThread::start(connection)
-                })?;
-                Ok((thread.runtime.clone(), thread.connection.clone()))
+                let thread = thread.get_or_try_init(BackgroundThread::start)?;
+                let connection = background.get_or_init(|| {
+                    Arc::new(SharedConnection::new(own.deployment().clone(), connect_timeout))
+                });
+                Ok((thread.runtime.clone(), connection.clone()))
             }
         }
     }
 }
 
 impl BackgroundThread {
-    fn start(connection: SharedConnection) -> Result<BackgroundThread> {
+    fn start() -> Result<BackgroundThread> {
         let runtime = new_runtime()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -64,7 +72,6 @@ impl BackgroundThread {
             .map_err(|e| Error::Connection(format!("cannot start the background thread: {e}")))?;
         Ok(BackgroundThread {
             runtime: handle,
-            connection: Arc::new(connection),
             stop: Some(stop),
             thread: Some(thread),
         })

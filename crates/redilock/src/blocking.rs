@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::lease::Lease;
 use crate::options::{LockOptions, Options, Wait};
 use crate::protocol::calls::Attempt;
+use crate::quorum::Quorum;
 use crate::renewal::{AutoRenew, Renewal};
 use crate::state::LockState;
 use crate::token::Token;
@@ -33,16 +34,24 @@ use tokio::time::Instant;
 /// Do not call it from inside an async runtime; use [`crate::Client`] there.
 pub struct Client {
     runtime: tokio::runtime::Runtime,
-    engine: Engine,
-    pool: ConnectionPool,
+    backend: Backend,
+}
+
+/// One deployment over the calling threads' connections, or a quorum of independent masters
+/// (whose calls go to every master at once, so they run on the runtime).
+enum Backend {
+    One {
+        engine: Engine,
+        pool: ConnectionPool,
+    },
+    Quorum(Quorum),
 }
 
 impl Client {
     /// Creates a client for `redis_url` (see [`crate::Client::new`]); it reads the TLS files of
     /// `options`, and connects on the first call.
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
-        let background = BackgroundRuntime::OwnThread(Default::default());
-        let engine = Engine::new(redis_url, options, background)?;
+        let engine = Engine::new(redis_url, options, BackgroundRuntime::own_thread())?;
         let opts = &engine.options;
         let pool = ConnectionPool::new(
             engine.connection.deployment().clone(),
@@ -51,14 +60,26 @@ impl Client {
         );
         Ok(Client {
             runtime: new_runtime()?,
-            engine,
-            pool,
+            backend: Backend::One { engine, pool },
+        })
+    }
+
+    /// Creates a quorum client over independent masters (see [`crate::Client::new_quorum`]).
+    /// Its background work runs on one thread for all the masters.
+    pub fn new_quorum(urls: &[impl AsRef<str>], options: Options) -> Result<Client> {
+        let quorum = Quorum::new(urls, options, BackgroundRuntime::own_thread())?;
+        Ok(Client {
+            runtime: new_runtime()?,
+            backend: Backend::Quorum(quorum),
         })
     }
 
     /// The options this client was created with.
     pub fn options(&self) -> &Options {
-        &self.engine.options
+        match &self.backend {
+            Backend::One { engine, .. } => &engine.options,
+            Backend::Quorum(quorum) => quorum.options(),
+        }
     }
 
     /// See [`crate::Client::lock`].
@@ -91,64 +112,87 @@ impl Client {
         wait: Wait,
         options: LockOptions<'_>,
     ) -> Result<Lease> {
-        let request = self
-            .engine
-            .lock_request(name.as_ref(), ttl, wait, options)?;
+        let (engine, pool) = match &self.backend {
+            Backend::One { engine, pool } => (engine, pool),
+            Backend::Quorum(quorum) => {
+                let request = quorum.lock_request(name.as_ref(), ttl, wait, options)?;
+                return self.runtime.block_on(quorum.lock(&request));
+            }
+        };
+        let request = engine.lock_request(name.as_ref(), ttl, wait, options)?;
         let asked = Instant::now();
-        let waiter = match self.engine.register(&request)? {
+        let waiter = match engine.register(&request)? {
             Some((waiter, true)) => Some(waiter),
             // Once per client: starting to listen for wake-ups needs the runtime.
             Some((waiter, false)) => self
                 .runtime
-                .block_on(self.engine.listen(&request))?
+                .block_on(engine.listen(&request))?
                 .then_some(waiter),
             None => None,
         };
-        let first = self.run(self.engine.first_attempt(
-            &self.transport(),
-            &request,
-            waiter.is_some(),
-        ))?;
+        let transport = calling_thread(engine, pool);
+        let first = self.run(engine.first_attempt(&transport, &request, waiter.is_some()))?;
         match (first, waiter) {
             (Attempt::Acquired(fence), _) => {
-                self.run(self.engine.keep(&self.transport(), &request, fence, asked))
+                self.run(engine.keep(&transport, &request, fence, asked))
             }
             (Attempt::Held(held), Some(waiter)) => self
                 .runtime
-                .block_on(self.engine.wait_for_turn(&request, waiter, held)),
+                .block_on(engine.wait_for_turn(&request, waiter, held)),
             _ => Err(request.not_acquired()),
         }
     }
 
     /// See [`crate::Client::unlock`].
     pub fn unlock(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<()> {
-        self.run(self.engine.unlock(&self.transport(), name.as_ref(), token))
+        let name = name.as_ref();
+        match &self.backend {
+            Backend::One { engine, pool } => {
+                self.run(engine.unlock(&calling_thread(engine, pool), name, token))
+            }
+            Backend::Quorum(quorum) => self.runtime.block_on(quorum.unlock(name, token)),
+        }
     }
 
     /// See [`crate::Client::extend`].
     pub fn extend(&self, name: impl AsRef<[u8]>, token: &Token, ttl: Duration) -> Result<()> {
-        self.run(
-            self.engine
-                .extend(&self.transport(), name.as_ref(), token, ttl),
-        )
+        let name = name.as_ref();
+        match &self.backend {
+            Backend::One { engine, pool } => {
+                self.run(engine.extend(&calling_thread(engine, pool), name, token, ttl))
+            }
+            Backend::Quorum(quorum) => self.runtime.block_on(quorum.extend(name, token, ttl)),
+        }
     }
 
     /// See [`crate::Client::remaining_ttl`].
     pub fn remaining_ttl(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<Option<Duration>> {
-        self.run(
-            self.engine
-                .remaining_ttl(&self.transport(), name.as_ref(), token),
-        )
+        let name = name.as_ref();
+        match &self.backend {
+            Backend::One { engine, pool } => {
+                self.run(engine.remaining_ttl(&calling_thread(engine, pool), name, token))
+            }
+            Backend::Quorum(quorum) => self.runtime.block_on(quorum.remaining_ttl(name, token)),
+        }
     }
 
     /// See [`crate::Client::state`].
     pub fn state(&self, name: impl AsRef<[u8]>) -> Result<LockState> {
-        self.run(self.engine.state(&self.transport(), name.as_ref()))
+        let name = name.as_ref();
+        match &self.backend {
+            Backend::One { engine, pool } => {
+                self.run(engine.state(&calling_thread(engine, pool), name))
+            }
+            Backend::Quorum(quorum) => self.runtime.block_on(quorum.state(name)),
+        }
     }
 
     /// See [`crate::Client::ping`].
     pub fn ping(&self) -> Result<()> {
-        self.run(self.engine.ping(&self.transport()))
+        match &self.backend {
+            Backend::One { engine, pool } => self.run(engine.ping(&calling_thread(engine, pool))),
+            Backend::Quorum(quorum) => self.runtime.block_on(quorum.ping()),
+        }
     }
 
     /// See [`crate::Client::auto_renew`]; renewals run on this client's background thread.
@@ -158,12 +202,18 @@ impl Client {
         lease: &Lease,
         settings: AutoRenew,
     ) -> Result<Renewal> {
-        self.engine.auto_renew(name.as_ref(), lease, settings)
+        match &self.backend {
+            Backend::One { engine, .. } => engine.auto_renew(name.as_ref(), lease, settings),
+            Backend::Quorum(quorum) => quorum.auto_renew(name.as_ref(), lease, settings),
+        }
     }
 
     /// See [`crate::Client::renewal_lost`].
     pub fn renewal_lost(&self, token: &Token) -> Result<bool> {
-        self.engine.renewal_lost(token)
+        match &self.backend {
+            Backend::One { engine, .. } => engine.renewal_lost(token),
+            Backend::Quorum(quorum) => quorum.renewal_lost(token),
+        }
     }
 
     /// Blocks until the auto-renewed lease of `token` is lost (`Ok(true)`; closing the
@@ -176,32 +226,49 @@ impl Client {
         wait: Wait,
         cancel: Option<&CancelSignal>,
     ) -> Result<bool> {
-        self.runtime
-            .block_on(self.engine.wait_for_loss(token, wait, cancel))
+        match &self.backend {
+            Backend::One { engine, .. } => self
+                .runtime
+                .block_on(engine.wait_for_loss(token, wait, cancel)),
+            Backend::Quorum(quorum) => self
+                .runtime
+                .block_on(quorum.wait_for_loss(token, wait, cancel)),
+        }
     }
 
     /// See [`crate::Client::close`]. Safe to call from any thread while other calls are in
     /// progress; they end within their own bounds, and a lock one of them takes afterwards is
     /// given back.
     pub fn close(&self) {
-        self.runtime.block_on(self.engine.close());
-        self.pool.close();
+        match &self.backend {
+            Backend::One { engine, pool } => {
+                self.runtime.block_on(engine.close());
+                pool.close();
+            }
+            Backend::Quorum(quorum) => self.runtime.block_on(quorum.close()),
+        }
     }
 
     /// Whether [`Client::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.engine.check_open().is_err()
-    }
-
-    fn transport(&self) -> CallingThread<'_> {
-        CallingThread {
-            pool: &self.pool,
-            overflow: &self.engine,
+        match &self.backend {
+            Backend::One { engine, .. } => engine.check_open().is_err(),
+            Backend::Quorum(quorum) => quorum.check_open().is_err(),
         }
     }
 
+    /// Runs an operation over the calling thread's connections (a quorum's go through the
+    /// runtime, which drives its connections to every master at once).
     fn run<F: std::future::Future>(&self, operation: F) -> F::Output {
         run_now(&self.runtime, operation)
+    }
+}
+
+/// The calling thread's connections, with the engine's shared one as the overflow.
+fn calling_thread<'a>(engine: &'a Engine, pool: &'a ConnectionPool) -> CallingThread<'a> {
+    CallingThread {
+        pool,
+        overflow: engine,
     }
 }
 
@@ -210,10 +277,13 @@ impl Drop for Client {
     /// back; when it was closed before, waits for what calls that ended after the close have
     /// to give back. One bounded wait either way.
     fn drop(&mut self) {
-        if self.is_closed() {
-            self.runtime.block_on(self.engine.flush_cleanups());
-        } else {
+        if !self.is_closed() {
             self.close();
+            return;
+        }
+        match &self.backend {
+            Backend::One { engine, .. } => self.runtime.block_on(engine.flush_cleanups()),
+            Backend::Quorum(quorum) => self.runtime.block_on(quorum.flush_cleanups()),
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::lease::Lease;
 use crate::options::{LockOptions, Options, Wait};
+use crate::quorum::Quorum;
 use crate::renewal::{AutoRenew, Renewal};
 use crate::state::LockState;
 use crate::token::Token;
@@ -18,7 +19,13 @@ use std::time::Duration;
 /// cleanups) runs on the tokio runtime of the call that first needs it.
 #[derive(Clone)]
 pub struct Client {
-    engine: Arc<Engine>,
+    backend: Arc<Backend>,
+}
+
+/// One deployment, or a quorum of independent masters.
+enum Backend {
+    One(Engine),
+    Quorum(Quorum),
 }
 
 impl Client {
@@ -29,18 +36,32 @@ impl Client {
     /// or a Redis Cluster (`redis+cluster://[user:password@]host:port,host:port`); the last
     /// two with `rediss+` for TLS. The TLS files of `options` are read here.
     pub fn new(redis_url: &str, options: Options) -> Result<Client> {
+        let engine = Engine::new(redis_url, options, BackgroundRuntime::CallersRuntime)?;
         Ok(Client {
-            engine: Arc::new(Engine::new(
-                redis_url,
-                options,
-                BackgroundRuntime::CallersRuntime,
-            )?),
+            backend: Arc::new(Backend::One(engine)),
+        })
+    }
+
+    /// Creates a quorum client over independent masters (at least 3), each given by a
+    /// single-server URL (`redis://`, `rediss://`, `unix://`): a lock is held when a quorum of
+    /// them granted it ([`Options::quorum`], a majority by default) with time left of its TTL
+    /// (the lease's [`Lease::validity`]); extensions and renewals need a quorum too. Fencing
+    /// numbers strictly increase across holders as long as no master loses its data (run them
+    /// with persistence). Waiters are woken by a release on any master, without FIFO turns.
+    /// [`crate::Error::QuorumUnavailable`] means too many masters failed to answer.
+    pub fn new_quorum(urls: &[impl AsRef<str>], options: Options) -> Result<Client> {
+        let quorum = Quorum::new(urls, options, BackgroundRuntime::CallersRuntime)?;
+        Ok(Client {
+            backend: Arc::new(Backend::Quorum(quorum)),
         })
     }
 
     /// The options this client was created with.
     pub fn options(&self) -> &Options {
-        &self.engine.options
+        match &*self.backend {
+            Backend::One(engine) => &engine.options,
+            Backend::Quorum(quorum) => quorum.options(),
+        }
     }
 
     /// Acquires `name` for `ttl` (or the client's default TTL), waiting as `wait` says.
@@ -83,10 +104,17 @@ impl Client {
         wait: Wait,
         options: LockOptions<'_>,
     ) -> Result<Lease> {
-        let request = self
-            .engine
-            .lock_request(name.as_ref(), ttl, wait, options)?;
-        self.engine.lock(&*self.engine.connection, &request).await
+        let name = name.as_ref();
+        match &*self.backend {
+            Backend::One(engine) => {
+                let request = engine.lock_request(name, ttl, wait, options)?;
+                engine.lock(&*engine.connection, &request).await
+            }
+            Backend::Quorum(quorum) => {
+                let request = quorum.lock_request(name, ttl, wait, options)?;
+                quorum.lock(&request).await
+            }
+        }
     }
 
     /// Releases `name` if `token` holds it; [`crate::Error::NotOwner`] (and nothing deleted) otherwise.
@@ -94,19 +122,23 @@ impl Client {
     /// [`crate::Error::Connection`] means the outcome is unknown, and the client releases the lock
     /// itself as soon as Redis answers (or the lock expires).
     pub async fn unlock(&self, name: impl AsRef<[u8]>, token: &Token) -> Result<()> {
-        let engine = &self.engine;
-        engine
-            .unlock(&*engine.connection, name.as_ref(), token)
-            .await
+        match &*self.backend {
+            Backend::One(engine) => {
+                (engine.unlock(&*engine.connection, name.as_ref(), token)).await
+            }
+            Backend::Quorum(quorum) => quorum.unlock(name.as_ref(), token).await,
+        }
     }
 
     /// Resets the TTL of a held lock to `ttl`, atomically and only for its owner. Never
     /// re-creates an expired lock: [`crate::Error::NotOwner`] then.
     pub async fn extend(&self, name: impl AsRef<[u8]>, token: &Token, ttl: Duration) -> Result<()> {
-        let engine = &self.engine;
-        engine
-            .extend(&*engine.connection, name.as_ref(), token, ttl)
-            .await
+        match &*self.backend {
+            Backend::One(engine) => {
+                (engine.extend(&*engine.connection, name.as_ref(), token, ttl)).await
+            }
+            Backend::Quorum(quorum) => quorum.extend(name.as_ref(), token, ttl).await,
+        }
     }
 
     /// The remaining TTL of a lock `token` holds (`None`: it has no expiry, which only a lock
@@ -116,21 +148,28 @@ impl Client {
         name: impl AsRef<[u8]>,
         token: &Token,
     ) -> Result<Option<Duration>> {
-        let engine = &self.engine;
-        engine
-            .remaining_ttl(&*engine.connection, name.as_ref(), token)
-            .await
+        match &*self.backend {
+            Backend::One(engine) => {
+                (engine.remaining_ttl(&*engine.connection, name.as_ref(), token)).await
+            }
+            Backend::Quorum(quorum) => quorum.remaining_ttl(name.as_ref(), token).await,
+        }
     }
 
     /// Whether anyone holds `name`, read without a token (for displays).
     pub async fn state(&self, name: impl AsRef<[u8]>) -> Result<LockState> {
-        let engine = &self.engine;
-        engine.state(&*engine.connection, name.as_ref()).await
+        match &*self.backend {
+            Backend::One(engine) => engine.state(&*engine.connection, name.as_ref()).await,
+            Backend::Quorum(quorum) => quorum.state(name.as_ref()).await,
+        }
     }
 
-    /// Checks that Redis answers.
+    /// Checks that Redis answers (a quorum client: that a quorum of masters answers).
     pub async fn ping(&self) -> Result<()> {
-        self.engine.ping(&*self.engine.connection).await
+        match &*self.backend {
+            Backend::One(engine) => engine.ping(&*engine.connection).await,
+            Backend::Quorum(quorum) => quorum.ping().await,
+        }
     }
 
     /// Keeps `lease` on `name` alive until it is unlocked: renews it at about a third of its
@@ -144,13 +183,19 @@ impl Client {
         lease: &Lease,
         settings: AutoRenew,
     ) -> Result<Renewal> {
-        self.engine.auto_renew(name.as_ref(), lease, settings)
+        match &*self.backend {
+            Backend::One(engine) => engine.auto_renew(name.as_ref(), lease, settings),
+            Backend::Quorum(quorum) => quorum.auto_renew(name.as_ref(), lease, settings),
+        }
     }
 
     /// Whether the auto-renewed lease of `token` was lost, without I/O.
     /// [`crate::Error::InvalidArgument`] when it is not auto-renewed (or was unlocked).
     pub fn renewal_lost(&self, token: &Token) -> Result<bool> {
-        self.engine.renewal_lost(token)
+        match &*self.backend {
+            Backend::One(engine) => engine.renewal_lost(token),
+            Backend::Quorum(quorum) => quorum.renewal_lost(token),
+        }
     }
 
     /// Closes the client: waits in progress end with [`crate::Error::Closed`], later calls get it at
@@ -160,11 +205,17 @@ impl Client {
     /// Redis. Locks still held are not released: their TTL ends them. Idempotent; a second
     /// call returns at once.
     pub async fn close(&self) {
-        self.engine.close().await
+        match &*self.backend {
+            Backend::One(engine) => engine.close().await,
+            Backend::Quorum(quorum) => quorum.close().await,
+        }
     }
 
     /// Whether [`Client::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.engine.check_open().is_err()
+        match &*self.backend {
+            Backend::One(engine) => engine.check_open().is_err(),
+            Backend::Quorum(quorum) => quorum.check_open().is_err(),
+        }
     }
 }

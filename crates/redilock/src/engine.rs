@@ -10,17 +10,16 @@ use crate::error::{Error, Result};
 use crate::latch::Latch;
 use crate::lease::Lease;
 use crate::options::{LockOptions, Options, Wait};
-use crate::protocol::calls::{self, Attempt, Held, Queueing};
-use crate::renewal::{renew, AutoRenew, Loss, Renewal, RenewalState};
+use crate::protocol::calls::{self, Attempt, Held, Queueing, Turns};
+use crate::renewal::{renew, AutoRenew, OneServer, Renewal, Renewals};
 use crate::replication::Replication;
 use crate::state::LockState;
 use crate::token::{ClientId, Token};
 use crate::transport::{Overflow, SharedConnection, Transport};
 use crate::wakeups::{Event, Waiter, Wakeups};
 use once_cell::sync::OnceCell;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
@@ -32,6 +31,10 @@ pub(crate) struct Engine {
     /// What lock writes ask of replicas; shared with the renewals.
     replication: Arc<Replication>,
     background: BackgroundRuntime,
+    /// The connection of the background work, when it runs on a thread of its own.
+    background_connection: OnceCell<Arc<SharedConnection>>,
+    /// How its lock calls take turns with others'.
+    turns: Turns,
     /// Names this client in its tokens, and its wake-up channel.
     client_id: ClientId,
     /// Started on the first wait.
@@ -40,31 +43,27 @@ pub(crate) struct Engine {
     /// hold something.
     cleanup: OnceCell<Arc<Cleanup>>,
     /// Leases being renewed, by token: unlock stops their renewal and reports a lost one.
-    renewals: Mutex<HashMap<Token, Arc<RenewalState>>>,
+    renewals: Renewals,
     closed: Latch,
 }
 
 /// One lock call, checked before anything is sent.
 pub(crate) struct LockRequest<'a> {
-    name: &'a [u8],
-    key: Vec<u8>,
-    token: Token,
-    ttl: Duration,
-    wait: Wait,
-    deadline: Option<Instant>,
-    cancel: Option<&'a CancelSignal>,
+    pub(crate) name: &'a [u8],
+    pub(crate) key: Vec<u8>,
+    pub(crate) token: Token,
+    pub(crate) ttl: Duration,
+    pub(crate) wait: Wait,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) cancel: Option<&'a CancelSignal>,
     /// Taken out when the lock is: the renewal starts before the lease is handed out.
     auto_renew: Mutex<Option<AutoRenew>>,
 }
 
 impl LockRequest<'_> {
-    fn lease(&self, fence: u64, acquired_at: Instant) -> Lease {
-        Lease {
-            token: self.token.clone(),
-            fence,
-            ttl: self.ttl,
-            acquired_at,
-        }
+    /// The lease an attempt sent at `acquired_at` took, sure until `ends_at`.
+    pub(crate) fn lease(&self, fence: u64, acquired_at: Instant, ends_at: Instant) -> Lease {
+        Lease::new(self.token.clone(), fence, self.ttl, acquired_at, ends_at)
     }
 
     /// The refusal: the lock is someone else's (taken, or handed to a waiter queued earlier).
@@ -73,14 +72,22 @@ impl LockRequest<'_> {
         Error::NotAcquired(format!("lock '{name}' is held by another owner"))
     }
 
-    fn cancelled(&self) -> Error {
+    /// The auto-renewal asked for, taken out (once) when the lock is taken.
+    pub(crate) fn take_auto_renew(&self) -> Option<AutoRenew> {
+        self.auto_renew
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    pub(crate) fn cancelled(&self) -> Error {
         Error::Cancelled(format!(
             "waiting for lock '{}' was cancelled",
             display_name(self.name)
         ))
     }
 
-    fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.is_some_and(CancelSignal::is_cancelled)
     }
 }
@@ -91,17 +98,39 @@ impl Engine {
         options: Options,
         background: BackgroundRuntime,
     ) -> Result<Engine> {
-        options.validate()?;
         let deployment = Deployment::from_url(redis_url, &options)?;
+        let turns = match options.fair {
+            true => Turns::Fair,
+            false => Turns::Barging,
+        };
+        Engine::over(
+            deployment,
+            options,
+            background,
+            (ClientId::generate(), turns),
+        )
+    }
+
+    /// An engine over `deployment` whose tokens and wake-up channel are `client_id`'s (the
+    /// masters of a quorum client share one), taking `turns` with others.
+    pub(crate) fn over(
+        deployment: Deployment,
+        options: Options,
+        background: BackgroundRuntime,
+        (client_id, turns): (ClientId, Turns),
+    ) -> Result<Engine> {
+        options.validate()?;
         Ok(Engine {
+            turns,
             connection: Arc::new(SharedConnection::new(deployment, options.connect_timeout)),
             replication: Arc::new(Replication::new(&options)),
             options,
             background,
-            client_id: ClientId::generate(),
+            background_connection: OnceCell::new(),
+            client_id,
             wakeups: OnceCell::new(),
             cleanup: OnceCell::new(),
-            renewals: Mutex::new(HashMap::new()),
+            renewals: Renewals::default(),
             closed: Latch::default(),
         })
     }
@@ -187,17 +216,27 @@ impl Engine {
         request: &LockRequest<'_>,
         queue: bool,
     ) -> Result<Attempt> {
-        self.check_open()?;
-        if request.is_cancelled() {
-            return Err(request.cancelled());
-        }
         let queueing = if queue {
             Queueing::Join
         } else {
             Queueing::TryOnce
         };
-        let barging = !self.options.fair;
-        let call = || calls::acquire(&request.key, &request.token, request.ttl, queueing, barging);
+        self.attempt(transport, request, queueing).await
+    }
+
+    /// One attempt, queueing as `queueing` says when refused; see [`Engine::first_attempt`].
+    pub(crate) async fn attempt(
+        &self,
+        transport: &impl Transport,
+        request: &LockRequest<'_>,
+        queueing: Queueing,
+    ) -> Result<Attempt> {
+        self.check_open()?;
+        if request.is_cancelled() {
+            return Err(request.cancelled());
+        }
+        let turns = self.turns;
+        let call = || calls::acquire(&request.key, &request.token, request.ttl, queueing, turns);
         let deadline = self.call_deadline();
         let in_flight = GiveBack::armed(self, request);
         match self
@@ -236,18 +275,16 @@ impl Engine {
         fence: u64,
         asked: Instant,
     ) -> Result<Lease> {
-        let lease = request.lease(fence, asked);
+        let lease = request.lease(fence, asked, asked + request.ttl);
         let refusal = if self.closed.is_set() {
             self.closed_error()
         } else if request.is_cancelled() {
             request.cancelled()
         } else {
-            let settings = request
-                .auto_renew
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            match settings.map(|settings| self.auto_renew(request.name, &lease, settings)) {
+            match request
+                .take_auto_renew()
+                .map(|settings| self.auto_renew(request.name, &lease, settings))
+            {
                 None | Some(Ok(_)) => return Ok(lease),
                 Some(Err(err)) => err,
             }
@@ -272,7 +309,7 @@ impl Engine {
 
     /// Gives back what `token` (which asked for `ttl`) may hold on `key`, waiting for Redis
     /// until `deadline`; after that, the cleanup task takes over.
-    async fn give_back_by(
+    pub(crate) async fn give_back_by(
         &self,
         transport: &impl Transport,
         key: &[u8],
@@ -331,10 +368,10 @@ impl Engine {
                 Some(Event::Recheck) | None => {}
             }
             let asked = Instant::now();
-            let barging = !self.options.fair;
+            let turns = self.turns;
             let call = || {
                 let (key, token) = (&request.key, &request.token);
-                calls::acquire(key, token, request.ttl, Queueing::Stay, barging)
+                calls::acquire(key, token, request.ttl, Queueing::Stay, turns)
             };
             let attempt = self.replication.send(
                 &*self.connection,
@@ -421,7 +458,7 @@ impl Engine {
 
     /// `step`, unless the client closes or the wait is cancelled first (an error) or the
     /// wait's limit passes (`None`).
-    async fn until_deadline<T>(
+    pub(crate) async fn until_deadline<T>(
         &self,
         request: &LockRequest<'_>,
         step: impl Future<Output = Result<T>>,
@@ -466,7 +503,7 @@ impl Engine {
     ) -> Result<()> {
         let key = self.key(name)?;
         // Even on a closed client: when unlock returns, the loss callback is done.
-        let lease_was_lost = self.stop_renewal(token);
+        let lease_was_lost = self.renewals.stop(token);
         self.check_open()?;
         let deadline = self.call_deadline();
         let why = match transport
@@ -562,41 +599,30 @@ impl Engine {
         self.check_open()?;
         let key = self.key(name)?;
         let (runtime, connection) = self.background()?;
-        let state = RenewalState::new(settings.on_lost);
-        self.lock_renewals()
-            .insert(lease.token.clone(), state.clone());
-        if self.closed.is_set() {
-            // Closed meanwhile: close may have missed this renewal.
-            self.stop_renewal(&lease.token);
-            return Err(self.closed_error());
-        }
-        runtime.spawn(renew(
+        let state = self
+            .renewals
+            .register(&lease.token, settings.on_lost, &self.closed, || {
+                self.closed_error()
+            })?;
+        let server = OneServer {
             connection,
-            self.replication.clone(),
-            self.options.command_timeout,
+            replication: self.replication.clone(),
+            command_timeout: self.options.command_timeout,
+        };
+        runtime.spawn(renew(
+            server,
             key,
-            lease.token.clone(),
-            lease.ttl,
-            lease.acquired_at,
+            lease.clone(),
             settings.max_hold,
             state.clone(),
         ));
         Ok(Renewal { state })
     }
 
-    /// The renewal of `token`'s lease.
-    fn renewal(&self, token: &Token) -> Result<Arc<RenewalState>> {
-        self.check_open()?;
-        self.lock_renewals().get(token).cloned().ok_or_else(|| {
-            Error::InvalidArgument(
-                "this token has no auto-renewal (never requested, or already unlocked)".into(),
-            )
-        })
-    }
-
     /// Whether the auto-renewed lease of `token` was lost, without I/O.
     pub(crate) fn renewal_lost(&self, token: &Token) -> Result<bool> {
-        Ok(self.renewal(token)?.is_lost())
+        self.check_open()?;
+        Ok(self.renewals.get(token)?.is_lost())
     }
 
     /// Waits until the auto-renewed lease of `token` is lost (`true`; closing the client counts
@@ -608,19 +634,8 @@ impl Engine {
         wait: Wait,
         cancel: Option<&CancelSignal>,
     ) -> Result<bool> {
-        let renewal = self.renewal(token)?;
-        let deadline = match wait {
-            Wait::TryOnce => Some(Instant::now()),
-            Wait::AtMost(limit) => Instant::now().checked_add(limit),
-            Wait::Forever => None,
-        };
-        tokio::select! {
-            biased;
-            lost = renewal.lost_or_stopped() => Ok(lost),
-            _ = wait_for(cancel) => Err(Error::Cancelled("waiting for the loss of a lease was cancelled".into())),
-            // No arm for close: closing counts as the loss of every renewed lease.
-            _ = sleep_until_opt(deadline) => Ok(false),
-        }
+        self.check_open()?;
+        self.renewals.wait_for_loss(token, wait, cancel).await
     }
 
     pub(crate) async fn close(&self) {
@@ -646,15 +661,7 @@ impl Engine {
     /// Stops what runs between calls, except the cleanups: renewals (their leases count as
     /// lost, and their callbacks have returned) and wake-ups.
     fn end_background(&self) {
-        // They stay registered, so that an unlock racing the close still finds its renewal and
-        // waits for the callback; the client's drop forgets them.
-        let renewals: Vec<_> = self.lock_renewals().values().cloned().collect();
-        for state in &renewals {
-            state.mark_lost(Loss::Closed);
-        }
-        for state in &renewals {
-            state.stop();
-        }
+        self.renewals.end_all();
         if let Some(wakeups) = self.wakeups.get() {
             wakeups.stop();
         }
@@ -669,8 +676,13 @@ impl Engine {
         }
     }
 
-    fn closed_error(&self) -> Error {
+    pub(crate) fn closed_error(&self) -> Error {
         Error::Closed("the client was closed".into())
+    }
+
+    /// What lock writes ask of replicas.
+    pub(crate) fn replication(&self) -> &Arc<Replication> {
+        &self.replication
     }
 
     /// When a call that sends now must have its reply.
@@ -679,8 +691,11 @@ impl Engine {
     }
 
     pub(crate) fn background(&self) -> Result<(tokio::runtime::Handle, Arc<SharedConnection>)> {
-        self.background
-            .place(&self.connection, self.options.connect_timeout)
+        self.background.place(
+            &self.connection,
+            &self.background_connection,
+            self.options.connect_timeout,
+        )
     }
 
     fn wakeups(&self) -> Result<&Wakeups> {
@@ -715,16 +730,6 @@ impl Engine {
         }
     }
 
-    /// Stops the renewal of `token`'s lease, if any; true when that lease was already lost.
-    fn stop_renewal(&self, token: &Token) -> bool {
-        let renewal = self.lock_renewals().remove(token);
-        renewal.is_some_and(|state| state.stop())
-    }
-
-    fn lock_renewals(&self) -> MutexGuard<'_, HashMap<Token, Arc<RenewalState>>> {
-        self.renewals.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub(crate) fn key(&self, name: &[u8]) -> Result<Vec<u8>> {
         if name.is_empty() {
             return Err(Error::InvalidArgument(
@@ -754,14 +759,14 @@ const ACQUISITION: &str = "the acquisition";
 
 /// How long a cancel or a close waits for Redis to confirm a give-back before leaving it to
 /// the background: the wait must end promptly.
-const PROMPT_END: Duration = Duration::from_millis(50);
+pub(crate) const PROMPT_END: Duration = Duration::from_millis(50);
 
 /// How often the first in line polls a lock held by other software (python-redilock), which
 /// announces no release: python-redilock's own interval.
 const FOREIGN_POLL: Duration = Duration::from_millis(250);
 
 /// How long after a holder's TTL the first in line looks: Redis has dropped the key by then.
-const EXPIRY_SLACK: Duration = Duration::from_millis(2);
+pub(crate) const EXPIRY_SLACK: Duration = Duration::from_millis(2);
 
 /// What a lock call gives back if it ends without its lease: a lock an attempt in flight
 /// may have taken, or its place in the queue. Dropped while armed (an attempt failed, the
@@ -821,7 +826,7 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 }
 
 /// Ok when an owner-checked call found `token` holding the lock, NotOwner otherwise.
-fn owner_checked(name: &[u8], held: bool) -> Result<()> {
+pub(crate) fn owner_checked(name: &[u8], held: bool) -> Result<()> {
     if held {
         return Ok(());
     }
@@ -873,12 +878,14 @@ mod tests {
 
     #[test]
     fn auto_renewal_outside_a_runtime_is_an_error_not_a_panic() {
-        let lease = Lease {
-            token: Token::generate(&ClientId::generate()),
-            fence: 1,
-            ttl: Duration::from_secs(1),
-            acquired_at: Instant::now(),
-        };
+        let (ttl, now) = (Duration::from_secs(1), Instant::now());
+        let lease = Lease::new(
+            Token::generate(&ClientId::generate()),
+            1,
+            ttl,
+            now,
+            now + ttl,
+        );
         let err = engine()
             .auto_renew(b"x", &lease, AutoRenew::default())
             .err()

@@ -31,6 +31,11 @@ pub enum Error {
     /// certificate was refused (the server's by this client, or this client's by the server).
     /// Nothing was sent: it happens while connecting.
     Tls(String),
+    /// A quorum client could not reach enough masters: more than N − quorum of them failed
+    /// or did not answer in time, so whether the lock is free is unknown. The message names
+    /// each master and its answer. Nothing is left held once they answer again. Distinct from
+    /// [`Error::NotAcquired`], which means enough masters answered that the lock is held.
+    QuorumUnavailable(String),
 }
 
 impl Error {
@@ -45,7 +50,8 @@ impl Error {
             | Error::Connection(m)
             | Error::Redis(m)
             | Error::NotReplicated(m)
-            | Error::Tls(m) => m,
+            | Error::Tls(m)
+            | Error::QuorumUnavailable(m) => m,
         }
     }
 }

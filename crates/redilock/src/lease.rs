@@ -15,8 +15,36 @@ pub struct Lease {
     pub token: Token,
     /// The fencing number of this acquisition (see above).
     pub fence: u64,
+    /// How long the lock was sure to stay this lease's when the lock call returned, unless
+    /// extended: the TTL less the time the acquisition took (with a quorum client, less an
+    /// allowance for the masters' clocks drifting apart too). Work that must finish while the
+    /// lock is held has to fit in it.
+    pub validity: Duration,
     /// The TTL it was taken with, and when the successful attempt was sent (the lease runs
     /// from then, by the holder's clock): what auto-renewal needs.
     pub(crate) ttl: Duration,
     pub(crate) acquired_at: Instant,
+    /// When the lease ends by the holder's clock, unless extended.
+    pub(crate) ends_at: Instant,
+}
+
+impl Lease {
+    /// The lease of `token` under `fence`, taken with `ttl` by an attempt sent at
+    /// `acquired_at`, sure until `ends_at`.
+    pub(crate) fn new(
+        token: Token,
+        fence: u64,
+        ttl: Duration,
+        acquired_at: Instant,
+        ends_at: Instant,
+    ) -> Lease {
+        Lease {
+            token,
+            fence,
+            validity: ends_at.saturating_duration_since(Instant::now()),
+            ttl,
+            acquired_at,
+            ends_at,
+        }
+    }
 }

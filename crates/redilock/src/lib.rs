@@ -42,6 +42,7 @@ mod lease;
 pub mod millis;
 mod options;
 mod protocol;
+mod quorum;
 mod renewal;
 mod replication;
 mod state;

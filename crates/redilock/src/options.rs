@@ -29,6 +29,7 @@ pub struct Options {
     /// to the first in line. Not fair: this client's calls take a free lock whoever waits, and
     /// its waiters are only woken to try again. For short critical sections where throughput
     /// matters more than order; there is no bound on how long a waiter may be passed over.
+    /// A quorum client always barges: turns cannot be kept across independent masters.
     pub fair: bool,
     /// How many replicas must acknowledge each lock write (an acquisition, an extend, a
     /// renewal) before it counts: the client sends `WAIT` after the write, on the same
@@ -47,6 +48,15 @@ pub struct Options {
     /// `rediss://` only: the certificate this client presents to servers that ask for one
     /// (mutual TLS). Read when the client is created.
     pub tls_client_cert: Option<TlsClientCert>,
+    /// Quorum clients only (see [`crate::Client::new_quorum`]): how many masters must grant a
+    /// lock (and its extensions) for it to count. `None` (the default): a majority, N/2 + 1.
+    /// More than half of the masters, so that two holders can never both have one.
+    pub quorum: Option<usize>,
+    /// Quorum clients only: how long one master may take to answer one call before it counts
+    /// as failed for that call. Small against the TTL, so that a dead or paused master costs
+    /// little of the lease. `None` (the default): a tenth of the TTL, at least 50 ms, at most
+    /// the command timeout.
+    pub node_timeout: Option<Duration>,
 }
 
 /// How many replicas must acknowledge a lock write (see [`Options::replica_acks`]).
@@ -84,6 +94,8 @@ impl Default for Options {
             replica_ack_timeout: None,
             tls_ca_file: None,
             tls_client_cert: None,
+            quorum: None,
+            node_timeout: None,
         }
     }
 }
@@ -103,6 +115,11 @@ impl Options {
         }
         if let Some(ttl) = self.default_ttl {
             check_ttl(ttl)?;
+        }
+        if self.node_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(Error::InvalidArgument(
+                "the node timeout must be greater than 0".into(),
+            ));
         }
         self.check_replica_ack_timeout()
     }

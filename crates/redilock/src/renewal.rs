@@ -1,12 +1,18 @@
 //! Auto-renewal: keeps a lease alive while its holder works, and tells the holder at once when
 //! the lease is lost. A renewal needs an owner-checked PEXPIRE on a connection, nothing more.
 
+use crate::cancel::CancelSignal;
+use crate::error::{Error, Result};
 use crate::latch::Latch;
+use crate::lease::Lease;
+use crate::options::Wait;
 use crate::protocol::calls;
 use crate::replication::Replication;
 use crate::token::Token;
 use crate::transport::SharedConnection;
 use crate::unwind::catching;
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -22,6 +28,98 @@ pub struct AutoRenew {
     /// client's `close`) has returned, it is neither running nor will it run, and it has been
     /// dropped: whatever it captured may be freed then.
     pub on_lost: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// The leases a client renews, by token: unlock stops their renewal and reports a lost one,
+/// close marks them all lost.
+#[derive(Default)]
+pub(crate) struct Renewals(Mutex<HashMap<Token, Arc<RenewalState>>>);
+
+impl Renewals {
+    /// Registers the renewal of `token`'s lease, unless `closed` is set (then `closed_error`):
+    /// a close that ran meanwhile may have missed it.
+    pub(crate) fn register(
+        &self,
+        token: &Token,
+        on_lost: Option<Box<dyn FnOnce() + Send>>,
+        closed: &Latch,
+        closed_error: impl FnOnce() -> Error,
+    ) -> Result<Arc<RenewalState>> {
+        let state = RenewalState::new(on_lost);
+        self.lock().insert(token.clone(), state.clone());
+        if closed.is_set() {
+            self.stop(token);
+            return Err(closed_error());
+        }
+        Ok(state)
+    }
+
+    /// The renewal of `token`'s lease.
+    pub(crate) fn get(&self, token: &Token) -> Result<Arc<RenewalState>> {
+        self.lock().get(token).cloned().ok_or_else(|| {
+            Error::InvalidArgument(
+                "this token has no auto-renewal (never requested, or already unlocked)".into(),
+            )
+        })
+    }
+
+    /// Stops the renewal of `token`'s lease, if any; true when that lease was already lost.
+    pub(crate) fn stop(&self, token: &Token) -> bool {
+        let renewal = self.lock().remove(token);
+        renewal.is_some_and(|state| state.stop())
+    }
+
+    /// Marks every lease lost because the client closes, and stops renewing them. They stay
+    /// registered, so that an unlock racing the close still finds its renewal and waits for
+    /// the callback; the client's drop forgets them.
+    pub(crate) fn end_all(&self) {
+        let renewals: Vec<_> = self.lock().values().cloned().collect();
+        for state in &renewals {
+            state.mark_lost(Loss::Closed);
+        }
+        for state in &renewals {
+            state.stop();
+        }
+    }
+
+    /// Waits until the lease of `token` is lost (`true`), its renewal ends without a loss
+    /// (unlock) or `wait` ends (`false`); `cancel` ends it with [`Error::Cancelled`].
+    pub(crate) async fn wait_for_loss(
+        &self,
+        token: &Token,
+        wait: Wait,
+        cancel: Option<&CancelSignal>,
+    ) -> Result<bool> {
+        let renewal = self.get(token)?;
+        let deadline = match wait {
+            Wait::TryOnce => Some(Instant::now()),
+            Wait::AtMost(limit) => Instant::now().checked_add(limit),
+            Wait::Forever => None,
+        };
+        let cancelled = async {
+            match cancel {
+                Some(cancel) => cancel.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let ended = async {
+            match deadline {
+                Some(deadline) => sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            lost = renewal.lost_or_stopped() => Ok(lost),
+            _ = cancelled => Err(Error::Cancelled("waiting for the loss of a lease was cancelled".into())),
+            // No arm for close: closing counts as the loss of every renewed lease.
+            _ = ended => Ok(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Token, Arc<RenewalState>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Why an auto-renewed lease was lost (see [`Renewal::loss`]).
@@ -213,39 +311,92 @@ impl LossNotice {
     }
 }
 
+/// What one renewal found.
+pub(crate) enum Extension {
+    /// Extended: the lease is sure to last this long from when the renewal was sent.
+    Extended(Duration),
+    /// Extended, but fewer replicas acknowledged it than the options ask for.
+    NotReplicated,
+    /// The lock is gone, or someone else's.
+    NotHeld,
+    /// No answer in time (Redis unreachable, stopped, too slow, or replying with errors).
+    NoAnswer,
+}
+
+/// Where a renewal sends its extensions: one server, or every master of a quorum client.
+pub(crate) trait Extender: Send + Sync + 'static {
+    /// Extends `token`'s lease on `key` to `by`, with the answer due by `deadline`.
+    fn extend(
+        &self,
+        key: &[u8],
+        token: &Token,
+        by: Duration,
+        deadline: std::time::Instant,
+    ) -> impl Future<Output = Extension> + Send;
+
+    /// Releases a lease lost for want of replica acknowledgements.
+    fn release(&self, key: &[u8], token: &Token) -> impl Future<Output = ()> + Send;
+
+    /// How long one renewal may wait for its answer.
+    fn timeout(&self) -> Duration;
+}
+
+/// One server: the owner-checked PEXPIRE, with `WAIT` when replicas must acknowledge it.
+pub(crate) struct OneServer {
+    pub(crate) connection: Arc<SharedConnection>,
+    pub(crate) replication: Arc<Replication>,
+    pub(crate) command_timeout: Duration,
+}
+
+impl Extender for OneServer {
+    async fn extend(
+        &self,
+        key: &[u8],
+        token: &Token,
+        by: Duration,
+        deadline: std::time::Instant,
+    ) -> Extension {
+        let call = || calls::extend(key, token, by);
+        let renewal = self
+            .replication
+            .send(&*self.connection, call, calls::extended, deadline);
+        match renewal.await {
+            Ok((1, acks)) if acks.suffice() => Extension::Extended(by),
+            Ok((1, _)) => Extension::NotReplicated,
+            Ok(_) => Extension::NotHeld,
+            Err(_) => Extension::NoAnswer,
+        }
+    }
+
+    async fn release(&self, key: &[u8], token: &Token) {
+        let release = calls::cleanup(key, token, Duration::ZERO); // no place in a queue
+        let deadline = std::time::Instant::now() + self.command_timeout;
+        let _ = self.connection.send::<i64>(&release, deadline).await; // else its TTL ends it
+    }
+
+    fn timeout(&self) -> Duration {
+        self.command_timeout
+    }
+}
+
 /// Keeps a lease alive until renewal is stopped; marks it lost when it is gone, could not be
 /// renewed before it ran out, or the renewal itself failed (a bug caught here). A lease lost
 /// for want of replica acknowledgements is released after its holder is told: the lock must
 /// not outlive a failover.
-#[allow(clippy::too_many_arguments)] // one lease's whole description, passed once
 pub(crate) async fn renew(
-    connection: Arc<SharedConnection>,
-    replication: Arc<Replication>,
-    command_timeout: Duration,
+    extender: impl Extender,
     key: Vec<u8>,
-    token: Token,
-    ttl: Duration,
-    acquired_at: Instant,
+    lease: Lease,
     max_hold: Option<Duration>,
     state: Arc<RenewalState>,
 ) {
-    let lost = catching(renew_until_lost(
-        (&connection, &replication),
-        command_timeout,
-        &key,
-        &token,
-        ttl,
-        acquired_at,
-        max_hold,
-    ));
+    let lost = catching(renew_until_lost(&extender, &key, &lease, max_hold));
     tokio::select! {
         loss = lost => {
             let loss = loss.unwrap_or(Loss::Failed);
             state.mark_lost(loss);
             if loss == Loss::NotReplicated {
-                let release = calls::cleanup(&key, &token, Duration::ZERO); // no place in a queue
-                let deadline = std::time::Instant::now() + command_timeout;
-                let _ = connection.send::<i64>(&release, deadline).await; // else its TTL ends it
+                extender.release(&key, &lease.token).await;
             }
         }
         _ = state.stopped.wait() => {}
@@ -255,17 +406,15 @@ pub(crate) async fn renew(
 /// Extends the lease at about a third of its TTL and retries quickly while Redis cannot be
 /// reached or too few replicas acknowledge; returns why once the lease is lost.
 async fn renew_until_lost(
-    (connection, replication): (&SharedConnection, &Replication),
-    command_timeout: Duration,
+    extender: &impl Extender,
     key: &[u8],
-    token: &Token,
-    ttl: Duration,
-    acquired_at: Instant,
+    lease: &Lease,
     max_hold: Option<Duration>,
 ) -> Loss {
+    let (ttl, acquired_at) = (lease.ttl, lease.acquired_at);
     let interval = (ttl / 3).max(Duration::from_millis(1));
     let hold_until = max_hold.and_then(|hold| acquired_at.checked_add(hold));
-    let mut lease_ends = acquired_at + ttl;
+    let mut lease_ends = lease.ends_at;
     let mut next = acquired_at + interval;
     // Why the lease is lost if it runs out before a renewal goes through.
     let mut unrenewed = Loss::NoAnswer;
@@ -281,22 +430,21 @@ async fn renew_until_lost(
             Some(limit) => ttl.min(limit - now).max(Duration::from_millis(1)),
             None => ttl,
         };
-        let call = || calls::extend(key, token, extend_by);
-        let deadline = lease_ends.min(now + command_timeout).into_std();
-        let renewal = replication.send(connection, call, calls::extended, deadline);
+        let deadline = lease_ends.min(now + extender.timeout()).into_std();
+        let renewal = extender.extend(key, &lease.token, extend_by, deadline);
         match timeout_at(lease_ends, renewal).await {
-            Ok(Ok((1, acks))) if acks.suffice() => {
-                lease_ends = now + extend_by;
+            Ok(Extension::Extended(lasts)) => {
+                lease_ends = now + lasts;
                 next = now + (extend_by / 3).max(Duration::from_millis(1));
                 continue;
             }
             // Extended on the primary only: the lease lasts as long as the last acknowledged
             // renewal made it.
-            Ok(Ok((1, _))) => unrenewed = Loss::NotReplicated,
-            Ok(Ok(_)) => return Loss::NotHeld, // the lock is gone or someone else's
+            Ok(Extension::NotReplicated) => unrenewed = Loss::NotReplicated,
+            Ok(Extension::NotHeld) => return Loss::NotHeld, // the lock is gone or someone else's
             // Cut short by the lease's end: that says nothing new about Redis.
-            Ok(Err(_)) if Instant::now() >= lease_ends => return unrenewed,
-            Ok(Err(_)) => unrenewed = Loss::NoAnswer,
+            Ok(Extension::NoAnswer) if Instant::now() >= lease_ends => return unrenewed,
+            Ok(Extension::NoAnswer) => unrenewed = Loss::NoAnswer,
             Err(_) => return unrenewed, // the lease ran out while waiting for Redis
         }
         // Try again soon, while the lease lasts.

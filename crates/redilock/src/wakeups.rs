@@ -157,6 +157,11 @@ impl Wakeups {
 
 impl Waiter {
     /// The next event: a hand-over first, then news of being first, then a recheck.
+    /// Drops what it was told so far (a quorum waiter about to look at every master anyway).
+    pub(crate) fn forget_events(&self) {
+        while self.slot.take().is_some() {}
+    }
+
     pub(crate) async fn next(&self) -> Event {
         loop {
             let notified = self.slot.notify.notified();

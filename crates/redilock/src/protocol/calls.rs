@@ -1,7 +1,7 @@
 //! Every call the lock sends to Redis and what its replies mean, whichever transport sends it.
 
 use super::keys::{fence_key, queue_key, slot, withdrawn_key};
-use super::scripts::{ACQUIRE, CLEANUP, EXTEND, RELEASE, REMAINING};
+use super::scripts::{ACQUIRE, CLEANUP, EXTEND, RAISE_FENCE, RELEASE, REMAINING};
 use crate::token::Token;
 use redis::{Cmd, Pipeline, RedisResult, Script, ScriptInvocation, Value};
 use std::time::Duration;
@@ -63,16 +63,28 @@ pub(crate) enum Queueing {
     Stay,
 }
 
-/// Takes the lock when it is free and nobody waits for it (or, when `barging`, whoever waits),
-/// or when it is the caller's turn; otherwise queues the caller as `queueing` says. The reply
-/// becomes an [`Attempt`]. Sending it again is harmless: an attempt that finds the lock
-/// already its own says so.
+/// How a client takes turns with others on a lock.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Turns {
+    /// Waiters take turns in arrival order; a release hands the lock to the first in line.
+    Fair,
+    /// A free lock goes to whoever asks first; waiters are only woken to try again.
+    Barging,
+    /// Barging, on one master of a quorum client: fencing counters count on from their own
+    /// value, so the masters' counters stay equal while they all grant (see turns.lua).
+    Quorum,
+}
+
+/// Takes the lock when it is free and nobody waits for it (or, unless `turns` is fair,
+/// whoever waits), or when it is the caller's turn; otherwise queues the caller as
+/// `queueing` says. The reply becomes an [`Attempt`]. Sending it again is harmless: an
+/// attempt that finds the lock already its own says so.
 pub(crate) fn acquire(
     key: &[u8],
     token: &Token,
     ttl: Duration,
     queueing: Queueing,
-    barging: bool,
+    turns: Turns,
 ) -> Call {
     let mut call = ACQUIRE.key(key);
     call.key(fence_key(key))
@@ -80,18 +92,21 @@ pub(crate) fn acquire(
         .key(withdrawn_key(key))
         .arg(token.as_str())
         .arg(millis(ttl));
-    // Trying once sends one argument less: Redis refuses more than 10 from a client that has
-    // not authenticated, and that client should hear NOAUTH, not a protocol error.
-    let mode = match (barging, queueing) {
-        (false, Queueing::TryOnce) => None,
-        (false, Queueing::Join) => Some("join"),
-        (false, Queueing::Stay) => Some("stay"),
-        (true, Queueing::TryOnce) => Some("barge"),
-        (true, Queueing::Join) => Some("barge join"),
-        (true, Queueing::Stay) => Some("barge stay"),
+    let taking = match turns {
+        Turns::Fair => None,
+        Turns::Barging => Some("barge"),
+        Turns::Quorum => Some("quorum barge"),
     };
-    if let Some(mode) = mode {
-        call.arg(mode);
+    let queue = match queueing {
+        Queueing::TryOnce => None,
+        Queueing::Join => Some("join"),
+        Queueing::Stay => Some("stay"),
+    };
+    // Trying once fairly sends one argument less: Redis refuses more than 10 from a client
+    // that has not authenticated, and that client should hear NOAUTH, not a protocol error.
+    let mode: Vec<&str> = taking.into_iter().chain(queue).collect();
+    if !mode.is_empty() {
+        call.arg(mode.join(" "));
     }
     script(&ACQUIRE, call, key, true)
 }
@@ -133,6 +148,14 @@ pub(crate) fn extend(key: &[u8], token: &Token, ttl: Duration) -> Call {
         .arg(token.as_str())
         .arg(millis(ttl));
     script(&EXTEND, call, key, true)
+}
+
+/// Raises the fencing counter of `key` to `fence` if it is lower (a quorum acquisition's
+/// second phase); safe to send again.
+pub(crate) fn raise_fence(key: &[u8], fence: u64) -> Call {
+    let mut call = RAISE_FENCE.key(fence_key(key));
+    call.arg(fence);
+    script(&RAISE_FENCE, call, key, true)
 }
 
 /// The owner's remaining TTL in ms: -1 without expiry, -3 when `token` does not hold it.

@@ -26,6 +26,8 @@ pub(crate) static EXTEND: Lazy<Script> = Lazy::new(|| {
 });
 pub(crate) static REMAINING: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/remaining.lua")));
+pub(crate) static RAISE_FENCE: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/raise_fence.lua")));
 pub(crate) static CLEANUP: Lazy<Script> = Lazy::new(|| {
     Script::new(concat!(
         include_str!("scripts/turns.lua"),

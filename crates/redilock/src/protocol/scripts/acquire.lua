@@ -7,13 +7,18 @@
 -- withdrawn by callers that stopped (see cleanup.lua); all in one cluster slot.
 -- ARGV[1]: the caller's token; ARGV[2]: the TTL in ms; ARGV[3]: absent to try once, 'join' to
 -- queue when refused, 'stay' to keep (or take back) a place in the queue when refused; with
--- 'barge ' in front (or just 'barge', to try once) for a caller that barges.
+-- 'barge ' in front (or just 'barge', to try once) for a caller that barges, and 'quorum ' in
+-- front of that for a master of a quorum client (see next_fence).
 -- Returns {1, fencing number} when taken, else {0, the holder's remaining TTL in ms (-1: no
 -- expiry, -3: this token was withdrawn), the caller's place in the queue (0: first; -1: not
 -- queued), 1 when the holder is other software (which announces no release)}.
-local token, ttl, mode = ARGV[1], ARGV[2], ARGV[3] or ''
-local barging = string.sub(mode, 1, 5) == 'barge'
-mode = string.gsub(mode, '^barge ?', '')
+local token, ttl = ARGV[1], ARGV[2]
+local words = {}
+for word in string.gmatch(ARGV[3] or '', '%S+') do
+  words[word] = true
+end
+local barging, quorum = words.barge, words.quorum
+local mode = (words.join and 'join') or (words.stay and 'stay') or ''
 -- A late copy of an attempt whose caller already gave up (its reply was lost, Redis was
 -- paused) must take nothing and queue nowhere: the caller's cleanup withdrew the token.
 local function withdrawn()
@@ -25,7 +30,11 @@ if (barging or redis.call('LLEN', KEYS[3]) == 0) and redis.call('SET', KEYS[1], 
     redis.call('DEL', KEYS[1])
     return {0, -3, -1, 0}
   end
-  return {1, next_fence(KEYS[2])}
+  if barging and mode == 'stay' then
+    -- Its place is no longer needed: left there, it would swallow the next release's wake-up.
+    redis.call('LREM', KEYS[3], 1, token .. 'b' .. ttl)
+  end
+  return {1, next_fence(KEYS[2], quorum)}
 end
 local holder = redis.call('GET', KEYS[1])
 -- Already ours: handed to the caller, or this attempt was resent after its reply was lost. The

@@ -14,7 +14,14 @@ local QUEUE_LIFE_MS = 86400000
 -- counter reached it) still numbers above every earlier holder, as long as its host's clock
 -- does not step back. One acquisition takes far more than a microsecond, so the counter never
 -- runs ahead of the clock. Returns the number as text.
-local function next_fence(fence_key)
+-- On a master of a quorum client (`quorum`), the clock is the floor of a counter that does
+-- not exist only (first use, or a master that lost its data): the masters' counters then stay
+-- equal while they all grant, so the client needs no second round trip to even them out (see
+-- raise_fence.lua), and a lost counter still starts above every earlier number.
+local function next_fence(fence_key, quorum)
+  if quorum and redis.call('EXISTS', fence_key) == 1 then
+    return string.format('%d', redis.call('INCR', fence_key))
+  end
   local fence = redis.call('INCR', fence_key)
   local clock = redis.call('TIME')
   local floor = clock[1] * 1000000 + clock[2]
