@@ -25,6 +25,19 @@
  *       waits for NAME, prints "acquired <ns>" as soon as it holds it, then releases it.
  *       With hold, the crashed-predecessor measurement of bench/peers/run: it queues two of
  *       these, kills the first and times the second from the release.
+ *   c_bench fencing URLS SECONDS
+ *       the uncontended cycle on a quorum client, each cycle timed alone (lock + unlock
+ *       calls); before each, untimed, sets the lock's fencing counter on every master over a
+ *       plain connection to one value above any Redis clock: every other cycle all the same
+ *       (the counters agree), in between with the first master 1,000,000 higher (it alone has
+ *       the highest number, which the client then writes back to the others: the fencing
+ *       phase). Prints for each kind of cycle, "agreeing" and "one_ahead",
+ *       "<kind>_cycles_per_sec <float>" (over their timed time) and "<kind>_p50_us <float>",
+ *       then "written_back <share>": the share of one_ahead cycles after which every master
+ *       held the number the lock call returned.
+ *
+ * URL may be several URLs separated by spaces: the independent masters of a quorum client
+ * (redilock_new_quorum, its default quorum). URLS is such a list.
  *
  * Environment: C_BENCH_FAIR=0 makes every client of the process not fair
  * (redilock_options_set_fair(options, false)): its calls take a free lock whoever waits.
@@ -34,17 +47,22 @@
 #endif
 #include "redilock.h"
 
+#include <inttypes.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HELD_NAME "bench:held"
 #define HOLD_TTL_MS 60000 /* the hold mode's: longer than any set-up the driver waits for */
+#define MAX_MASTERS 16
+#define FENCE_LEAD 1000000 /* how far the fencing mode puts masters ahead of the others */
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -52,10 +70,12 @@ static long long now_ns(void) {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void fail(const char *what) {
-    fprintf(stderr, "c_bench: %s: %s\n", what, redilock_last_error());
+static void fail_with(const char *what, const char *why) {
+    fprintf(stderr, "c_bench: %s: %s\n", what, why);
     exit(1);
 }
+
+static void fail(const char *what) { fail_with(what, redilock_last_error()); }
 
 /* Whether the clients are fair (the library's default) or barge: C_BENCH_FAIR=0. */
 static bool fair_clients(void) {
@@ -63,18 +83,39 @@ static bool fair_clients(void) {
     return !(fair && strcmp(fair, "0") == 0);
 }
 
+/* The URLs of a space-separated list, in `masters` (at most MAX_MASTERS), pointing into
+ * `copy`, which the caller frees; returns how many. */
+static size_t split_urls(const char *urls, char **copy, const char *masters[MAX_MASTERS]) {
+    size_t count = 0;
+    char *rest = NULL;
+    *copy = strdup(urls);
+    for (char *url = strtok_r(*copy, " ", &rest); url; url = strtok_r(NULL, " ", &rest)) {
+        if (count == MAX_MASTERS) {
+            fprintf(stderr, "c_bench: more than %d URLs\n", MAX_MASTERS);
+            exit(2);
+        }
+        masters[count++] = url;
+    }
+    return count;
+}
+
 /* retry_interval_ms 0 keeps the default (10 s, a safety net: a release hands the lock to the
- * first waiter in line). */
-static redilock *new_client(const char *url, int64_t retry_interval_ms) {
+ * first waiter in line). Several URLs make a quorum client. */
+static redilock *new_client(const char *urls, int64_t retry_interval_ms) {
     redilock_options *options = NULL;
     redilock *client = NULL;
+    const char *masters[MAX_MASTERS];
+    char *copy;
+    size_t count = split_urls(urls, &copy, masters);
     if (redilock_options_new(&options) != REDILOCK_STATUS_OK ||
         redilock_options_set_default_ttl_ms(options, 10000) != REDILOCK_STATUS_OK ||
         (retry_interval_ms && redilock_options_set_retry_interval_ms(options, retry_interval_ms) != REDILOCK_STATUS_OK) ||
         (!fair_clients() && redilock_options_set_fair(options, false) != REDILOCK_STATUS_OK) ||
-        redilock_new_with_options(url, options, &client) != REDILOCK_STATUS_OK)
+        (count == 1 ? redilock_new_with_options(masters[0], options, &client)
+                    : redilock_new_quorum(masters, count, options, &client)) != REDILOCK_STATUS_OK)
         fail("new");
     redilock_options_free(options);
+    free(copy);
     return client;
 }
 
@@ -206,6 +247,128 @@ static void wait_for(redilock *client, const char *name) {
     if (redilock_unlock(client, name, token) != REDILOCK_STATUS_OK) fail("unlock");
 }
 
+/* A plain connection to one master (redis://HOST:PORT), for the fencing mode's set-up: the
+ * library rightly has no call that sets a fencing counter. */
+struct plain_connection {
+    int fd;
+    FILE *replies;
+};
+
+static struct plain_connection connect_plain(const char *url) {
+    char host[256], port[16];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found = NULL;
+    int fd = -1;
+    if (sscanf(url, "redis://%255[^:/]:%15[0-9]", host, port) != 2) fail_with(url, "not redis://HOST:PORT");
+    if (getaddrinfo(host, port, &hints, &found) == 0) {
+        fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+        if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(found);
+    }
+    if (fd < 0) fail_with(url, "cannot connect");
+    return (struct plain_connection){.fd = fd, .replies = fdopen(fd, "r")};
+}
+
+/* Sets the fencing counter of the lock whose key ends with ARGV[1] (the library names the
+ * counter redilock:fence:{TAG}:<key>) to ARGV[2]; returns what it held. */
+static const char SET_FENCE_SCRIPT[] = "local key = redis.call('KEYS', 'redilock:fence:*' .. ARGV[1])[1] "
+                                       "return redis.call('SET', key, ARGV[2], 'GET')";
+
+static uint64_t set_fence(struct plain_connection *master, const char *name, uint64_t value) {
+    char request[512], number[32], reply[64] = "";
+    snprintf(number, sizeof number, "%" PRIu64, value);
+    /* EVAL script 0 name number, in RESP */
+    int length = snprintf(request, sizeof request, "*5\r\n$4\r\nEVAL\r\n$%zu\r\n%s\r\n$1\r\n0\r\n$%zu\r\n%s\r\n"
+                          "$%zu\r\n%s\r\n", strlen(SET_FENCE_SCRIPT), SET_FENCE_SCRIPT, strlen(name), name,
+                          strlen(number), number);
+    if (length >= (int)sizeof request || write(master->fd, request, (size_t)length) != length)
+        fail_with("fencing", "cannot send to a master");
+    /* a bulk reply: "$<length>", then the counter; "-ERR ..." when the counter was not found */
+    if (!fgets(reply, sizeof reply, master->replies) || reply[0] != '$' ||
+        !fgets(reply, sizeof reply, master->replies))
+        fail_with("fencing: a master's reply", reply);
+    return strtoull(reply, NULL, 10);
+}
+
+/* Sets the counters for the next acquisition, the first master FENCE_LEAD higher when
+ * `one_ahead`; returns whether every master held `last_fence` before. */
+static bool set_fences(struct plain_connection *masters, size_t count, const char *name, uint64_t value,
+                       bool one_ahead, uint64_t last_fence) {
+    bool all_held = true;
+    for (size_t i = 0; i < count; i++)
+        all_held &= set_fence(&masters[i], name, value + (one_ahead && i == 0 ? FENCE_LEAD : 0)) == last_fence;
+    return all_held;
+}
+
+/* The cycles of one kind in the fencing mode. */
+struct timed_cycles {
+    long long *ns;
+    size_t count, capacity;
+    long long total_ns;
+};
+
+static void add_cycle(struct timed_cycles *cycles, long long ns) {
+    if (cycles->count == cycles->capacity) {
+        cycles->capacity = cycles->capacity ? 2 * cycles->capacity : 4096;
+        cycles->ns = realloc(cycles->ns, cycles->capacity * sizeof *cycles->ns);
+        if (!cycles->ns) fail_with("fencing", "out of memory");
+    }
+    cycles->ns[cycles->count++] = ns;
+    cycles->total_ns += ns;
+}
+
+static int compare_ns(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+static void print_cycles(const char *kind, struct timed_cycles *cycles) {
+    qsort(cycles->ns, cycles->count, sizeof *cycles->ns, compare_ns);
+    printf("%s_cycles_per_sec %.1f\n%s_p50_us %.1f\n", kind, (double)cycles->count / ((double)cycles->total_ns / 1e9),
+           kind, (double)cycles->ns[cycles->count / 2] / 1e3);
+    free(cycles->ns);
+}
+
+/* The two kinds of cycle alternate, so that a machine busy with other work slows both alike. */
+static void fencing(redilock *client, const char *urls, long long end) {
+    const char *master_urls[MAX_MASTERS];
+    struct plain_connection masters[MAX_MASTERS];
+    struct timed_cycles agreeing = {0}, one_ahead = {0};
+    char *copy, name[64], token[REDILOCK_TOKEN_LEN];
+    size_t count = split_urls(urls, &copy, master_urls);
+    for (size_t i = 0; i < count; i++) masters[i] = connect_plain(master_urls[i]);
+    snprintf(name, sizeof name, "bench:fencing:%d", (int)getpid());
+    cycle(client, name); /* makes the counters, which set_fence finds by their key */
+    /* A master's counter starts at its clock (µs since 1970): twice the clock is above it. */
+    struct timespec clock;
+    clock_gettime(CLOCK_REALTIME, &clock);
+    uint64_t base = ((uint64_t)clock.tv_sec * 1000000 + (uint64_t)clock.tv_nsec / 1000) * 2, fence = 0;
+    long long written_back = 0;
+    bool ahead = false;
+    set_fences(masters, count, name, base, ahead, 0);
+    while (now_ns() < end || one_ahead.count == 0) {
+        long long start = now_ns();
+        if (redilock_lock_ex(client, name, 0, REDILOCK_NO_WAIT, NULL, token, sizeof token, &fence) !=
+            REDILOCK_STATUS_OK)
+            fail("lock");
+        if (redilock_unlock(client, name, token) != REDILOCK_STATUS_OK) fail("unlock");
+        add_cycle(ahead ? &one_ahead : &agreeing, now_ns() - start);
+        if (fence != base + 1 + (ahead ? FENCE_LEAD : 0))
+            fail_with("fencing", "the lock's number is not the highest counter's plus one");
+        base += 2 * FENCE_LEAD;
+        bool all_held = set_fences(masters, count, name, base, !ahead, fence);
+        written_back += ahead && all_held;
+        ahead = !ahead;
+    }
+    print_cycles("agreeing", &agreeing);
+    print_cycles("one_ahead", &one_ahead);
+    printf("written_back %.3f\n", (double)written_back / (double)one_ahead.count);
+    for (size_t i = 0; i < count; i++) fclose(masters[i].replies);
+    free(copy);
+}
+
 static long rss_kib(void) {
     FILE *status = fopen("/proc/self/status", "r");
     char line[256];
@@ -228,7 +391,8 @@ static void memory(redilock *client, long long cycles) {
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s uncontended|contend|fanin|waiters|memory URL SECONDS|CYCLES [ARGS...]\n"
-                        "       %s hold|wait URL NAME\n", argv[0], argv[0]);
+                        "       %s hold|wait URL NAME\n"
+                        "       %s fencing URLS SECONDS\n", argv[0], argv[0], argv[0]);
         return 2;
     }
     const char *mode = argv[1], *url = argv[2];
@@ -258,6 +422,8 @@ int main(int argc, char **argv) {
         hold(client, argv[3]);
     else if (strcmp(mode, "wait") == 0 && argc == 4)
         wait_for(client, argv[3]);
+    else if (strcmp(mode, "fencing") == 0 && argc == 4)
+        fencing(client, url, end);
     else {
         fprintf(stderr, "c_bench: unknown mode or arguments: %s\n", mode);
         return 2;

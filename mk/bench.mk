@@ -6,8 +6,9 @@ bench:
 
 # redilock next to the other Redis locks: bench/peers/install puts the peers, from their
 # registries, into bench/.peers (git-ignored); bench/peers/run measures them all against one
-# private redis-server and rewrites bench/RESULTS.md and bench/results.png. demo-c builds the
-# demo that the run checks under valgrind (its own run here is a quiet smoke test).
+# private redis-server (the quorum part against 5 more) and rewrites bench/RESULTS.md and
+# bench/results.png. demo-c builds the demo that the run checks under valgrind (its own run
+# here is a quiet smoke test).
 bench-peers:
 	scripts/setup bench
 	$(MAKE) --no-print-directory lib local-pc bench-c bench-cpp bench-ruby

@@ -19,6 +19,8 @@ UNCONTENDED, CONTENDED, FANIN, WAITING, MEMORY = "uncontended", "contend", "fani
 ONE_CORE = "uncontended on one core"  # the uncontended scenario with Redis and the worker on one core
 CONTENDED_ZERO = "contend, no think time"  # the contended scenario with hold 0 and pause 0
 CRASHED = "crashed predecessor"  # libredilock C alone: a waiter whose predecessor in the queue crashed
+QUORUM = "quorum"  # the results of the quorum part: scenario -> key -> metrics
+FENCING = "fencing"  # libredilock C alone: the uncontended quorum cycle with and without the fencing phase
 RAW, C, PYTHON_REDILOCK = "raw", "c", "python-redilock"
 REDILOCK, PEER = "redilock", "peer"  # the kinds of contender, besides RAW
 DIRECT_CONNECTIONS = 4  # a libredilock client's direct connections (crates/redilock/src/transport/pool.rs)
@@ -62,32 +64,42 @@ def runs(metrics):
     return " / ".join(rate(v) for v in metrics["runs"])
 
 
-def scenario_table(rows, results, header, cells):
-    """A line per contender that ran, `cells(metrics, raw, python_redilock)` after its label
-    (the references are None when they did not run), then those that did not, with why."""
-    raw, python = measured(results, RAW), measured(results, PYTHON_REDILOCK)
-    lines = [[row.label, *cells(m, raw, python)] for row in rows if (m := measured(results, row.key))]
+BASELINES = {RAW: "raw", PYTHON_REDILOCK: "python-redilock"}  # the references of most tables
+WAIT_BASELINES = {PYTHON_REDILOCK: "python-redilock"}  # the raw baseline does not wait
+QUORUM_PEERS = {"redsync": "redsync", "redlock": "node-redlock"}  # those of the quorum part
+
+
+def scenario_table(rows, results, header, cells, references=BASELINES):
+    """A line per contender that ran, `cells(metrics, *references' metrics)` after its label
+    (a reference's metrics are None when it did not run), then those that did not, with why."""
+    reference_metrics = [measured(results, key) for key in references]
+    lines = [[row.label, *cells(m, *reference_metrics)] for row in rows if (m := measured(results, row.key))]
     return table(header, lines + unmeasured(rows, results, len(header)))
 
 
-def cycles_table(rows, results, redis_time=False):
-    """Cycles/s; with `redis_time`, Redis's time per cycle too (uncontended runs measure it)."""
-    def cells(m, raw, python):
-        return [f"**{rate(m['cycles_per_sec'])}**", runs(m), ratio(m["cycles_per_sec"], raw and raw["cycles_per_sec"]),
-                ratio(m["cycles_per_sec"], python and python["cycles_per_sec"])] + (
+def cycles_table(rows, results, redis_time=False, references=BASELINES):
+    """Cycles/s and their ratio to each reference; with `redis_time`, Redis's time per cycle too
+    (uncontended runs measure it)."""
+    def cells(m, *reference_metrics):
+        return [f"**{rate(m['cycles_per_sec'])}**", runs(m),
+                *(ratio(m["cycles_per_sec"], r and r["cycles_per_sec"]) for r in reference_metrics)] + (
                     [us(m["redis_us"])] if redis_time else [])
 
-    return scenario_table(rows, results, ["contender", "cycles/s (median)", "each run", "vs raw", "vs python-redilock"]
-                          + (["Redis µs / cycle"] if redis_time else []), cells)
+    return scenario_table(rows, results, ["contender", "cycles/s (median)", "each run",
+                                          *(f"vs {name}" for name in references.values())]
+                          + (["Redis µs / cycle"] if redis_time else []), cells, references)
 
 
-def contended_table(rows, results):
-    def cells(m, raw, python):
+def contended_table(rows, results, references=WAIT_BASELINES):
+    """The hand-off figures, and each reference's wait p99 over the contender's."""
+    def cells(m, *reference_metrics):
         return [f"{m['cs_per_sec']:.0f}", ms(m["wait_p50"]), f"**{ms(m['wait_p99'])}**", ms(m["wait_max"]),
-                ms(m["gap_p50"]), ratio(python["wait_p99"], m["wait_p99"]) if python else NOT_APPLICABLE]
+                ms(m["gap_p50"]), *(ratio(r["wait_p99"], m["wait_p99"]) if r else NOT_APPLICABLE
+                                    for r in reference_metrics)]
 
     return scenario_table(rows, results, ["contender", "CS/s", "wait p50", "wait p99", "wait max", "hand-off gap p50",
-                                          "python-redilock's p99 ÷ this"], cells)
+                                          *(f"{name}'s p99 ÷ this" for name in references.values())],
+                          cells, references)
 
 
 def waiters_table(rows, results):
@@ -117,6 +129,32 @@ def memory_table(rows, results):
         return [f"{m['cycles']:,}", f"{m['rss_1k']:,} KiB", f"{m['rss_end']:,} KiB", f"**{m['growth']:+,} KiB**"]
 
     return scenario_table(rows, results, ["contender", "cycles", "RSS after 1,000", "RSS at the end", "growth"], cells)
+
+
+def single_server_ratios(quorum_rows, quorum, single):
+    """Each quorum contender's uncontended rate over the same library's on one server."""
+    pairs = [(row.label, m["cycles_per_sec"], one["cycles_per_sec"]) for row in quorum_rows
+             if (m := measured(quorum, row.key)) and (one := measured(single, row.key))]
+    if not pairs:
+        return ""
+    return ("Against the same library on one server (section 1, same run): "
+            + "; ".join(f"{label}: {ratio(quorum_rate, single_rate)}" for label, quorum_rate, single_rate in pairs)
+            + ".")
+
+
+def fencing_section(fencing, masters):
+    f = measured(fencing, C)
+    if f is None:
+        return f"Not measured: {fencing.get(C, 'redilock C was not among the contenders of this run')}."
+    lines = [[what, f"**{rate(f[f'{kind}_cycles_per_sec'])}**", us(f[f"{kind}_p50_us"])] for kind, what in (
+        ("agreeing", f"the {masters} counters agreeing: no fencing phase"),
+        ("one_ahead", "one master ahead: the fencing phase on every acquisition"))]
+    return (table(["redilock C, uncontended cycle", "cycles/s (median)", "cycle p50"], lines)
+            + f"\n\nThe fencing phase costs **{us(f['cost_us'])} per acquisition** (the difference of the p50s, "
+            f"median of the runs): the cycle runs at "
+            f"**{ratio(f['one_ahead_cycles_per_sec'], f['agreeing_cycles_per_sec'])}** the rate without it. "
+            f"After {f['written_back']:.1%} of the cycles with one master ahead (median), all {masters} masters "
+            "held the number the lock call returned: the write-back had reached them.")
 
 
 def valgrind_section(valgrind):
@@ -371,8 +409,8 @@ def bars(axis, rows, results, metric, title, unit, log=False, second=None):
         axis.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
-def chart(rows, results, hold_seconds, path):
-    figure, axes = plt.subplots(3, 2, figsize=(12, 12))
+def chart(rows, quorum_rows, results, context, path):
+    figure, axes = plt.subplots(4, 2, figsize=(12, 16))
     bars(axes[0][0], rows, results[UNCONTENDED], "cycles_per_sec", "1. Uncontended lock + unlock (higher is better)",
          "cycles/s; pale: Redis and the worker on one core", second=results[ONE_CORE])
     bars(axes[0][1], rows, results[CONTENDED], "wait_p99",
@@ -381,11 +419,17 @@ def chart(rows, results, hold_seconds, path):
          "2. The same with no think time: critical sections/s (higher is better)", "critical sections/s")
     bars(axes[1][1], rows, results[FANIN], "cycles_per_sec", "3. Fan-in, 16 threads on one client (higher is better)",
          "cycles/s")
+    hold_seconds, masters = context["hold_seconds"], context["masters"]
     bars(axes[2][0], rows, results[WAITING], "commands_per_acq",
          f"4. 16 waiters, {hold_seconds:g} s hold: commands per acquisition (lower is better)", "commands")
     bars(axes[2][1], rows, results[WAITING], "usec_per_acq",
          f"4. 16 waiters, {hold_seconds:g} s hold: Redis time per acquisition (lower is better)", "µs")
-    figure.suptitle("redilock and its peers, one machine and one redis-server, medians "
+    quorum = results[QUORUM]
+    bars(axes[3][0], quorum_rows, quorum[UNCONTENDED], "cycles_per_sec",
+         f"7. Quorum of {masters} masters: uncontended lock + unlock (higher is better)", "cycles/s")
+    bars(axes[3][1], quorum_rows, quorum[CONTENDED], "wait_p99",
+         f"7. Quorum of {masters} masters, 4 processes: wait p99 (lower is better)", "ms, log scale", log=True)
+    figure.suptitle("redilock and its peers, one machine and one redis-server (7: five more), medians "
                     "(blue: redilock, orange: peers, grey: raw baseline)", fontsize=11)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -408,13 +452,15 @@ def kept_notes(markdown_path):
     return found.group(0) if found else ""
 
 
-def write_report(rows, results, valgrind, context, markdown_path, chart_path):
-    chart(rows, results, context["hold_seconds"], chart_path)
+def write_report(rows, quorum_rows, results, valgrind, context, markdown_path, chart_path):
+    chart(rows, quorum_rows, results, context, chart_path)
+    quorum = results[QUORUM]
     notes = kept_notes(markdown_path)
     text = f"""# redilock next to its peers
 
 Measured by `make bench-peers` on {context['started']} ({context['minutes']:.0f} minutes), against one private
-redis-server on loopback that every contender shares, contenders interleaved run by run. Each figure
+redis-server on loopback that every contender shares (section 7: {context['masters']} more, the masters of a
+quorum), contenders interleaved run by run. Each figure
 is the median of {context['runs']} runs (memory: one run); ratios are to the raw baseline and to python-redilock,
 the design redilock grew from. Nothing here is asserted by a test.
 
@@ -519,6 +565,40 @@ just before the unlock call) to B's acquisition, against the same without the ki
 acquisition), {context['crash_runs']} runs of each, interleaved.
 
 {crashed_section(results[CRASHED], context['crash_runs'])}
+
+## 7. Quorum ({context['masters']} masters)
+
+The libraries that lock over independent masters (Redlock), each with one client over
+{context['masters']} more private redis-servers on loopback, with no replication between them: a lock is held
+when a majority of them ({context['masters'] // 2 + 1}) granted it, each library's default. The workers and
+scenarios are those of sections 1 and 2, with the {context['masters']} URLs, separated by spaces, as their URL
+argument; the ratios are to redsync and node-redlock in the same run.
+
+{contenders_table(quorum_rows)}
+
+Uncontended: one worker process, lock (one attempt) + unlock, {context['seconds']:g} s per run.
+
+{cycles_table(quorum_rows, quorum[UNCONTENDED], references=QUORUM_PEERS)}
+
+{single_server_ratios(quorum_rows, quorum[UNCONTENDED], results[UNCONTENDED])}
+
+Contended hand-off: 4 processes on one name, hold 2 ms, pause 2 ms, {context['contend_seconds']:g} s, counted
+as in section 2.
+
+{contended_table(quorum_rows, quorum[CONTENDED], references=QUORUM_PEERS)}
+
+The fencing phase: each master that grants a lock numbers the acquisition with its own fencing
+counter; libredilock takes the highest number and, when fewer than a quorum of the masters that
+granted it already have that number, writes it back to the others, an extra round trip. While
+the masters all grant, their counters stay equal and no cycle after the first needs it. The C worker's `fencing`
+mode times each uncontended cycle (the lock and unlock calls alone) and, before each cycle,
+untimed, sets the lock's fencing counter on every master to one value above every Redis clock:
+every other cycle all the same (the counters agree, no write-back), in between with one master
+1,000,000 ahead (it alone has the highest number, so the acquisition writes it back to the other
+{context['masters'] - 1}). The two kinds alternate in one process, so that other work on the machine slows both
+alike; {context['seconds']:g} s per run.
+
+{fencing_section(quorum[FENCING], context['masters'])}
 
 ## Targets
 

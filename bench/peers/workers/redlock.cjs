@@ -6,7 +6,9 @@
 // Waiting is the library's default: 10 retries 200 ms apart (+-100 ms jitter), then a
 // LockError; a waiter that gets one asks again. "fanin" runs its loops as concurrent async
 // tasks on one client (Node has one thread), after one second of warm-up for the JIT, as do
-// the uncontended cycles. Found through NODE_PATH (bench/.peers/node/node_modules).
+// the uncontended cycles. URL may be several URLs separated by spaces: independent masters,
+// one ioredis client each, of which redlock wants its default quorum (N/2+1). Found through
+// NODE_PATH (bench/.peers/node/node_modules).
 'use strict';
 
 const Redis = require('ioredis');
@@ -17,9 +19,13 @@ const WARM_UP_SECONDS = 1;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now() / 1000;
 
-function newClient(url) {
-  const redis = new Redis(url);
-  return { redis, redlock: new Redlock([redis]) };
+function newClient(urls) {
+  const masters = urls.split(/\s+/).filter(Boolean).map((url) => new Redis(url));
+  return { masters, redlock: new Redlock(masters) };
+}
+
+function disconnect(client) {
+  for (const redis of client.masters) redis.disconnect();
 }
 
 async function lock(client, name) {
@@ -51,7 +57,7 @@ async function cyclesPerSec(url, seconds, loops) {
   const start = now();
   const counts = await Promise.all(names.map((name) => cycles(client, name, seconds)));
   console.log(`cycles_per_sec ${(counts.reduce((a, b) => a + b) / (now() - start)).toFixed(1)}`);
-  client.redis.disconnect();
+  disconnect(client);
 }
 
 async function contend(url, seconds, holdMs, pauseMs) {
@@ -68,7 +74,7 @@ async function contend(url, seconds, holdMs, pauseMs) {
     await sleep(pauseMs);
   }
   console.log(lines.join('\n'));
-  client.redis.disconnect();
+  disconnect(client);
 }
 
 async function waiters(url, seconds, count) {
@@ -86,7 +92,7 @@ async function waiters(url, seconds, count) {
   await held.unlock();
   await Promise.all(waiting);
   console.log(`acquisitions ${count}`);
-  for (const client of [holder, ...clients]) client.redis.disconnect();
+  for (const client of [holder, ...clients]) disconnect(client);
 }
 
 async function main() {

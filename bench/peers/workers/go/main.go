@@ -5,6 +5,8 @@
 //	go-worker redilock|redsync contend URL SECONDS HOLD_MS PAUSE_MS
 //	go-worker redilock|redsync fanin URL SECONDS GOROUTINES
 //	go-worker redilock|redsync waiters URL SECONDS WAITERS
+//
+// For redsync, URL may be several URLs separated by spaces: independent masters of a quorum.
 package main
 
 import (
