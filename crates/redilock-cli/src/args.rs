@@ -265,6 +265,7 @@ pub struct ConnectionArgs {
     /// rediss:// or unix://)
     #[arg(
         long,
+        visible_alias = "redis",
         global = true,
         env = "REDIS_URL",
         hide_env_values = true,

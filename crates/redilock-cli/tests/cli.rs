@@ -915,12 +915,14 @@ fn a_failure_on_a_paused_redis_is_said_within_the_call_bound_before_the_give_bac
     );
 }
 
-/// `redilock` over a quorum of `masters`, each given by its own --url.
+/// `redilock` over a quorum of `masters`, each given by its own --url or by --redis, its alias
+/// (every other master, so that both spellings are used).
 fn redilock_quorum(masters: &[RedisServer]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_redilock"));
     command.env_remove("REDIS_URL");
-    for master in masters {
-        command.arg("--url").arg(master.url());
+    for (index, master) in masters.iter().enumerate() {
+        let option = if index % 2 == 0 { "--url" } else { "--redis" };
+        command.arg(option).arg(master.url());
     }
     command
 }
