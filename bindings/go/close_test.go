@@ -179,7 +179,9 @@ func TestCleanupFreesAnAbandonedClient(t *testing.T) {
 	}
 	baseline := connected()
 	const abandoned = 8
-	for range abandoned {
+	// Kept reachable until counted: with GOGC=1 a collection could free them before that.
+	clients := make([]*redilock.Client, abandoned)
+	for i := range clients {
 		c, err := redilock.New(server.url)
 		if err != nil {
 			t.Fatal(err)
@@ -187,10 +189,12 @@ func TestCleanupFreesAnAbandonedClient(t *testing.T) {
 		if err := c.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		clients[i] = c
 	}
 	if got := connected(); got < baseline+abandoned {
 		t.Fatalf("%d clients connected, want at least %d", got, baseline+abandoned)
 	}
+	runtime.KeepAlive(clients)
 	waitUntil(t, "the abandoned clients disconnect", func() bool {
 		runtime.GC()
 		return connected() <= baseline

@@ -107,7 +107,8 @@ TEST_F(Quorum, AGuardHoldsTheLockOnEveryMasterWithItsFenceAndValidity) {
         EXPECT_FALSE(redilock::Lock(other, name, ttl, std::try_to_lock));
         lock.unlock();
         EXPECT_EQ(lock.validity(), 0ms);
-        EXPECT_EQ(holding(name), 0u);
+        // Unlock returns once a quorum released it; the other masters follow in the background.
+        EXPECT_TRUE(eventually([&] { return holding(name) == 0; }));
     }
     redilock::Mutex mutex(other, name, ttl);
     {

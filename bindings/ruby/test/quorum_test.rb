@@ -32,7 +32,8 @@ class QuorumTest < Minitest::Test
     assert_operator lock.remaining_ttl, :<=, 10
     assert lock.extend(20)
     assert lock.unlock
-    assert_equal 0, holders(name)
+    # Unlock returns once a quorum released it; the other masters follow in the background.
+    assert eventually { holders(name).zero? }, "released on every master"
     assert_raises(Redilock::NotOwner) { lock.unlock }
     assert_operator client.lock(name, timeout: 0).tap(&:unlock).fence, :>, lock.fence
     assert client.ping
@@ -48,7 +49,7 @@ class QuorumTest < Minitest::Test
         lock.fence
       end
     end
-    assert_equal 0, holders(name)
+    assert eventually { holders(name).zero? }, "released on every master"
     assert_operator fences.last, :>, fences.first, "fences strictly increase across holders"
   end
 
