@@ -16,7 +16,7 @@ WITH_REDIS := tests/harness/with-redis
 CFLAGS_C  := -std=c11 -O2 -g -Wall -Wextra -Werror -Iinclude
 LINK_LIB  := -L$(LIB_DIR) -lredilock -Wl,-rpath,$(LIB_DIR)
 
-.PHONY: all lib local-pc demo test test-loaded check-soname bench bench-c bench-peers header check-header lint \
+.PHONY: all lib local-pc demo test test-loaded check-soname bench bench-c bench-peers bench-fanin header check-header lint \
         test-rust test-c test-valgrind demo-c cli install uninstall test-install test-docs check-crates \
         test-cpp demo-cpp bench-cpp test-go demo-go bench-go test-ruby demo-ruby bench-ruby \
         test-interop

@@ -16,3 +16,11 @@ bench-peers:
 	bench/peers/install
 	bench/peers/run
 
+
+# Where the time of the fan-in scenario (16 threads on one client) goes, libredilock C beside
+# the raw baseline: CPU time and context switches per cycle, the worker's and Redis's.
+bench-fanin:
+	scripts/setup bench
+	$(MAKE) --no-print-directory lib bench-c
+	bench/peers/install raw_baseline
+	bench/peers/fanin-costs

@@ -608,6 +608,7 @@ alike; {context['seconds']:g} s per run.
 
 ```sh
 make bench-peers
+make bench-fanin   # the fan-in breakdown under Notes; prints its table, writes nothing
 ```
 
 It builds libredilock and its bench workers, runs `bench/peers/install` then `bench/peers/run`,
