@@ -16,7 +16,6 @@ bench-peers:
 	bench/peers/install
 	bench/peers/run
 
-
 # Where the time of the fan-in scenario (16 threads on one client) goes, libredilock C beside
 # the raw baseline: CPU time and context switches per cycle, the worker's and Redis's.
 bench-fanin:
