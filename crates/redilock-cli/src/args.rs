@@ -280,7 +280,8 @@ pub struct ConnectionArgs {
     pub quorum: Option<usize>,
 
     /// With 3 or more --url: how long one master may take to answer before it counts as
-    /// failed for that call [default: a tenth of the TTL, from 50ms to 2s]
+    /// failed for that call, at most 2s (the command timeout) [default: a tenth of the TTL,
+    /// from 50ms to 2s]
     #[arg(
         long,
         global = true,

@@ -955,7 +955,10 @@ fn a_command_runs_under_a_quorum_of_five_while_two_masters_are_down() {
 
     // One master crashed, one frozen (it answers nothing): 3 of 5 still grant the lock. The
     // node timeout spares waiting on the frozen one for the whole command timeout.
-    let node_timeout_ms = scaled(Duration::from_secs(1)).as_millis();
+    // Capped by the command timeout, as every node timeout is (the CLI keeps the default one).
+    let node_timeout_ms = scaled(Duration::from_secs(1))
+        .min(Options::default().command_timeout)
+        .as_millis();
     let node_timeout = format!("{node_timeout_ms}ms");
     masters[0].kill();
     masters[1].pause();
