@@ -540,7 +540,10 @@ done: commands executed by Redis (`INFO commandstats`, the commands a Lua script
 per second and per waiter acquisition (16), requests that clients sent (`MONITOR` lines that
 are not Lua's), and Redis's time per acquisition: the `usec` of `INFO commandstats` for those
 requests (a script's time includes the commands it runs, which commandstats also counts on their
-own: those are taken out by Lua's share of each command's `MONITOR` lines). That time depends on
+own: those are taken out by Lua's share of each command's `MONITOR` lines). `MONITOR` watches a
+run of its own: Redis feeds it each command a script runs inside the script's time (which it
+would triple for a script of several commands), so the figures come from a second run without
+it. That time depends on
 how busy Redis is: between the waiters' requests it idles, and a script call then takes much longer
 than in the tight loop of section 1 (cold caches), so the column weighs script calls above all.
 
