@@ -236,6 +236,23 @@ fn fencing_numbers_increase_with_every_acquisition() {
     assert!(other.fence >= clock_us, "{} < {clock_us}", other.fence);
 }
 
+#[test]
+fn fencing_numbers_rise_by_one_when_the_counter_is_ahead_of_the_clock() {
+    // As after the Redis host's clock stepped back: the counter, not the clock, goes on.
+    let server = RedisServer::start();
+    let c = client(&server);
+    let first = c.lock("ahead", TTL, Wait::TryOnce).unwrap();
+    c.unlock("ahead", &first.token).unwrap();
+    let counter = server.cli(&["--scan", "--pattern", "redilock:fence:*ahead"]);
+    let ahead = redis_clock_us(&server) + 3_600_000_000;
+    server.cli(&["SET", counter.trim(), &ahead.to_string()]);
+    for expected in [ahead + 1, ahead + 2] {
+        let lease = c.lock("ahead", TTL, Wait::TryOnce).unwrap();
+        assert_eq!(lease.fence, expected);
+        c.unlock("ahead", &lease.token).unwrap();
+    }
+}
+
 /// The Redis server's clock, in microseconds.
 fn redis_clock_us(server: &RedisServer) -> u64 {
     let time = server.cli(&["TIME"]);

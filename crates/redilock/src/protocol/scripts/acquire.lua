@@ -13,24 +13,27 @@
 -- expiry, -3: this token was withdrawn), the caller's place in the queue (0: first; -1: not
 -- queued), 1 when the holder is other software (which announces no release)}.
 local token, ttl = ARGV[1], ARGV[2]
-local words = {}
-for word in string.gmatch(ARGV[3] or '', '%S+') do
-  words[word] = true
+local flags = ARGV[3] or ''
+local function flag(word)
+  return string.find(flags, word, 1, true) ~= nil
 end
-local barging, quorum = words.barge, words.quorum
-local mode = (words.join and 'join') or (words.stay and 'stay') or ''
+local barging, quorum = flag('barge'), flag('quorum')
+local mode = (flag('join') and 'join') or (flag('stay') and 'stay') or ''
 -- A late copy of an attempt whose caller already gave up (its reply was lost, Redis was
 -- paused) must take nothing and queue nowhere: the caller's cleanup withdrew the token.
 local function withdrawn()
   return redis.call('ZSCORE', KEYS[4], token)
 end
--- Free, and nobody waits (or the caller barges): the uncontended path.
-if (barging or redis.call('LLEN', KEYS[3]) == 0) and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
-  if withdrawn() then
+-- Free, and nobody waits (or the caller barges): the uncontended path. With neither a queue
+-- nor withdrawn tokens (one EXISTS for both), nothing else needs a look.
+local quiet = redis.call('EXISTS', KEYS[3], KEYS[4]) == 0
+if (quiet or barging or redis.call('LLEN', KEYS[3]) == 0)
+    and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
+  if not quiet and withdrawn() then
     redis.call('DEL', KEYS[1])
     return {0, -3, -1, 0}
   end
-  if barging and mode == 'stay' then
+  if barging and mode == 'stay' and not quiet then
     -- Its place is no longer needed: left there, it would swallow the next release's wake-up.
     redis.call('LREM', KEYS[3], 1, token .. 'b' .. ttl)
   end
