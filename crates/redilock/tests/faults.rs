@@ -234,3 +234,76 @@ fn a_slow_reply_on_the_shared_connection_may_take_up_to_the_command_timeout() {
         c.ping().await.unwrap();
     });
 }
+
+/// The commands the ACL paragraph of docs/operations.md names, as ACL rules (`+get`,
+/// `+script|load`): every word in backticks that is all capitals.
+fn documented_acl_rules() -> Vec<String> {
+    let doc = include_str!("../../../docs/operations.md");
+    let paragraph = doc
+        .split("\n\n")
+        .find(|p| p.starts_with("**ACL.**"))
+        .expect("docs/operations.md has an **ACL.** paragraph");
+    paragraph
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|quoted| {
+            quoted
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace())
+        })
+        .flat_map(|quoted| match quoted.split_once(' ') {
+            Some((container, sub)) if !sub.contains(' ') && container == "SCRIPT" => {
+                vec![format!("+{}|{}", container, sub).to_lowercase()]
+            }
+            _ => quoted
+                .split_whitespace()
+                .map(|c| format!("+{c}").to_lowercase())
+                .collect(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_acl_is_enough_for_every_call() {
+    let server = RedisServer::start();
+    let rules = documented_acl_rules();
+    assert!(rules.len() > 20, "{rules:?}");
+    let mut setuser = vec![
+        "ACL",
+        "SETUSER",
+        "locker",
+        "on",
+        ">pw",
+        "resetchannels",
+        "~*",
+    ];
+    setuser.push("&redilock:wake:*");
+    setuser.extend(rules.iter().map(String::as_str));
+    server.cli(&setuser);
+    let url = format!("redis://locker:pw@127.0.0.1:{}", server.port);
+    let holder = Client::new(&url, quick_options()).unwrap();
+    let waiter = Arc::new(Client::new(&url, quick_options()).unwrap());
+
+    let token = holder.lock("acl", TTL, Wait::TryOnce).unwrap().token;
+    holder
+        .extend("acl", &token, Duration::from_secs(20))
+        .unwrap();
+    assert!(holder.remaining_ttl("acl", &token).unwrap().is_some());
+    holder.state("acl").unwrap();
+    // A wait that gives up withdraws its place (the cleanup script).
+    let err = waiter
+        .lock("acl", TTL, Wait::AtMost(Duration::from_millis(100)))
+        .unwrap_err();
+    assert!(matches!(err, Error::NotAcquired(_)), "{err:?}");
+    // A queued waiter is handed the lock by the release and woken on its channel.
+    let queued = Arc::clone(&waiter);
+    let handed = std::thread::spawn(move || {
+        queued.lock("acl", TTL, Wait::AtMost(scaled(Duration::from_secs(10))))
+    });
+    wait_until("the waiter is queued", || queue(&server, "acl").len() == 1);
+    holder.unlock("acl", &token).unwrap();
+    let lease = handed.join().unwrap().unwrap();
+    waiter.unlock("acl", &lease.token).unwrap();
+    assert_eq!(server.cli(&["EXISTS", "acl"]), "0");
+}
