@@ -49,10 +49,10 @@ impl ClientId {
     }
 }
 
-/// 64 random bits from the OS's secure source, as 16 hex characters.
+/// 16 hex characters from the OS's secure source (60 random bits: a v4 UUID's first half).
 fn random_hex() -> String {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+    let first_half = uuid::Uuid::new_v4().as_u128() >> 64;
+    format!("{first_half:016x}")
 }
 
 // Debug hides the secret so that logging a lock does not hand out the right to release it.
