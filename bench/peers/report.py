@@ -178,8 +178,9 @@ WHY = {
         "a libredilock cycle took {c_us:.0f} µs here against {raw_us:.0f} µs for the raw round trips (a bare SET NX "
         "and a compare-and-delete script), Redis's own time {c_redis} against {raw_redis} of it (INFO commandstats). "
         "The acquire script also looks at the waiters' queue and at the withdrawn tokens and numbers the "
-        "acquisition (LLEN, SET NX, ZSCORE, then INCR, TIME and SET for a fencing number that never falls "
-        "below the Redis clock) and the release script pops the queue before it deletes (GET, LPOP, DEL): two "
+        "acquisition (EXISTS for the queue and the withdrawn tokens at once, SET NX, then TIME and GETSET for a "
+        "fencing number that never falls below the Redis clock) and the release script looks at the queue "
+        "before it deletes (GET, LRANGE, DEL): two "
         "script calls where the raw baseline makes a plain SET and one script; the rest is the client's own "
         "work per call. `make bench`, whose raw row sends the lock's own scripts, shows the client's share alone"),
     "uncontended peers": (
@@ -211,9 +212,9 @@ WHY = {
         "thread's multiplexed connection (two thread hand-offs each); its scripts also do more inside Redis (see "
         "the uncontended targets)"),
     "waiters commands": (
-        "a waiter pays to join the queue (one acquire script: LLEN, SET NX, GET, ZSCORE, RPUSH, PEXPIRE, PTTL), to "
-        "be handed the lock by its predecessor's release (LPOP, INCR, TIME, SET of the fencing number, PUBLISH, "
-        "SET, LINDEX and a PUBLISH telling the next in line it is first, PEXPIRE) and its own release, besides "
+        "a waiter pays to join the queue (one acquire script: EXISTS, LLEN, SET NX, GET, ZSCORE, RPUSH, PEXPIRE, "
+        "PTTL), to be handed the lock by its predecessor's release (LRANGE, LPOP, TIME and GETSET of the fencing "
+        "number, PUBLISH, SET, a PUBLISH telling the next in line it is first, PEXPIRE) and its own release, besides "
         "the scripts themselves; more than that means waiters looked again: the first in line when the holder's "
         "TTL ran out, or the 10 s safety net ({breakdown})"),
     "waiters requests": (
@@ -235,7 +236,7 @@ WHY = {
         "on one core Redis's time and the client's add up; a libredilock cycle took {c_us:.0f} µs against "
         "{raw_us:.0f} µs for the raw round trips, of which Redis's own time (INFO commandstats) was {c_redis} "
         "against {raw_redis}: the acquire script looks at the queue and the withdrawn tokens and numbers the "
-        "acquisition (LLEN, SET NX, ZSCORE, INCR, TIME, SET) and the release script pops the queue (GET, LPOP, "
+        "acquisition (EXISTS, SET NX, TIME, GETSET) and the release script looks at the queue (GET, LRANGE, "
         "DEL), two script calls against a plain SET and one script; the rest is the client's own work and the "
         "system calls of its round trips"),
     "memory": "the RSS kept growing over the cycles: a leak per cycle, or caches that had not settled",
