@@ -178,7 +178,7 @@ WHY = {
         "a libredilock cycle took {c_us:.0f} µs here against {raw_us:.0f} µs for the raw round trips (a bare SET NX "
         "and a compare-and-delete script), Redis's own time {c_redis} against {raw_redis} of it (INFO commandstats). "
         "The acquire script also looks at the waiters' queue and at the withdrawn tokens and numbers the "
-        "acquisition (EXISTS for the queue and the withdrawn tokens at once, SET NX, then TIME and GETSET for a "
+        "acquisition (one EXISTS for the queue and the withdrawn tokens, SET NX, then TIME and GETSET for a "
         "fencing number that never falls below the Redis clock) and the release script looks at the queue "
         "before it deletes (GET, LRANGE, DEL): two "
         "script calls where the raw baseline makes a plain SET and one script; the rest is the client's own "
@@ -212,8 +212,8 @@ WHY = {
         "thread's multiplexed connection (two thread hand-offs each); its scripts also do more inside Redis (see "
         "the uncontended targets)"),
     "waiters commands": (
-        "a waiter pays to join the queue (one acquire script: EXISTS, LLEN, SET NX, GET, ZSCORE, RPUSH, PEXPIRE, "
-        "PTTL), to be handed the lock by its predecessor's release (LRANGE, LPOP, TIME and GETSET of the fencing "
+        "a waiter pays to join the queue (one acquire script: EXISTS, GET, RPUSH, PTTL, and SET NX and PEXPIRE "
+        "for the first in line), to be handed the lock by its predecessor's release (LRANGE, LPOP, TIME and GETSET of the fencing "
         "number, PUBLISH, SET, a PUBLISH telling the next in line it is first, PEXPIRE) and its own release, besides "
         "the scripts themselves; more than that means waiters looked again: the first in line when the holder's "
         "TTL ran out, or the 10 s safety net ({breakdown})"),

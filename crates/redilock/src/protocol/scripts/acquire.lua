@@ -19,21 +19,23 @@ local function flag(word)
 end
 local barging, quorum = flag('barge'), flag('quorum')
 local mode = (flag('join') and 'join') or (flag('stay') and 'stay') or ''
+-- Whether anybody waits and whether any tokens were withdrawn, in one command: EXISTS counts a
+-- key each time it is named, so naming the withdrawn tokens twice tells the two apart (0:
+-- neither, 1: a queue, 2: withdrawn tokens, 3: both). A list that exists is not empty.
+local found = redis.call('EXISTS', KEYS[3], KEYS[4], KEYS[4])
+local queued, any_withdrawn = found % 2 == 1, found >= 2
 -- A late copy of an attempt whose caller already gave up (its reply was lost, Redis was
 -- paused) must take nothing and queue nowhere: the caller's cleanup withdrew the token.
 local function withdrawn()
-  return redis.call('ZSCORE', KEYS[4], token)
+  return any_withdrawn and redis.call('ZSCORE', KEYS[4], token)
 end
--- Free, and nobody waits (or the caller barges): the uncontended path. With neither a queue
--- nor withdrawn tokens (one EXISTS for both), nothing else needs a look.
-local quiet = redis.call('EXISTS', KEYS[3], KEYS[4]) == 0
-if (quiet or barging or redis.call('LLEN', KEYS[3]) == 0)
-    and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
-  if not quiet and withdrawn() then
+-- Free, and nobody waits (or the caller barges): the uncontended path.
+if (barging or not queued) and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
+  if withdrawn() then
     redis.call('DEL', KEYS[1])
     return {0, -3, -1, 0}
   end
-  if barging and mode == 'stay' and not quiet then
+  if barging and mode == 'stay' and queued then
     -- Its place is no longer needed: left there, it would swallow the next release's wake-up.
     redis.call('LREM', KEYS[3], 1, token .. 'b' .. ttl)
   end
