@@ -252,13 +252,11 @@ fn documented_acl_rules() -> Vec<String> {
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace())
         })
-        .flat_map(|quoted| match quoted.split_once(' ') {
-            Some((container, sub)) if !sub.contains(' ') && container == "SCRIPT" => {
-                vec![format!("+{}|{}", container, sub).to_lowercase()]
-            }
-            _ => quoted
+        .flat_map(|quoted| match quoted {
+            "SCRIPT LOAD" => vec!["+script|load".to_string()],
+            commands => commands
                 .split_whitespace()
-                .map(|c| format!("+{c}").to_lowercase())
+                .map(|c| format!("+{}", c.to_lowercase()))
                 .collect(),
         })
         .collect()
@@ -275,10 +273,9 @@ fn the_documented_acl_is_enough_for_every_call() {
         "locker",
         "on",
         ">pw",
-        "resetchannels",
         "~*",
+        "&redilock:wake:*",
     ];
-    setuser.push("&redilock:wake:*");
     setuser.extend(rules.iter().map(String::as_str));
     server.cli(&setuser);
     let url = format!("redis://locker:pw@127.0.0.1:{}", server.port);
