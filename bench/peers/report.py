@@ -212,7 +212,7 @@ WHY = {
         "thread's multiplexed connection (two thread hand-offs each); its scripts also do more inside Redis (see "
         "the uncontended targets)"),
     "waiters commands": (
-        "a waiter pays to join the queue (one acquire script: EXISTS, GET, RPUSH, PTTL, and SET NX and PEXPIRE "
+        "a waiter pays to join the queue (one acquire script: EXISTS, GET, RPUSH, and SET NX, PEXPIRE and PTTL "
         "for the first in line), to be handed the lock by its predecessor's release (LRANGE, LPOP, TIME and GETSET of the fencing "
         "number, PUBLISH, SET, a PUBLISH telling the next in line it is first, PEXPIRE) and its own release, besides "
         "the scripts themselves; more than that means waiters looked again: the first in line when the holder's "
@@ -543,8 +543,8 @@ are not Lua's), and Redis's time per acquisition: the `usec` of `INFO commandsta
 requests (a script's time includes the commands it runs, which commandstats also counts on their
 own: those are taken out by Lua's share of each command's `MONITOR` lines). `MONITOR` watches a
 run of its own: Redis feeds it each command a script runs inside the script's time (which it
-would triple for a script of several commands), so the figures come from a second run without
-it. That time depends on
+would triple for a script of several commands), so the figures come from runs without it: three,
+of which the table shows the median by Redis's time, which swings from run to run. That time depends on
 how busy Redis is: between the waiters' requests it idles, and a script call then takes much longer
 than in the tight loop of section 1 (cold caches), so the column weighs script calls above all.
 

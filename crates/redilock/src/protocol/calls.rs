@@ -357,7 +357,8 @@ pub(crate) enum Attempt {
 
 /// What a refused attempt learned.
 pub(crate) struct Held {
-    /// The holder's remaining TTL, when it has one.
+    /// The holder's remaining TTL, when it has one and the caller needs it: a caller behind
+    /// the first in line is not told (the first in line alone watches the holder).
     pub(crate) remaining: Option<Duration>,
     /// Whether the caller is first in line: then it alone watches for the holder's expiry.
     pub(crate) first_in_line: bool,

@@ -10,7 +10,8 @@
 -- 'barge ' in front (or just 'barge', to try once) for a caller that barges, and 'quorum ' in
 -- front of that for a master of a quorum client (see next_fence).
 -- Returns {1, fencing number} when taken, else {0, the holder's remaining TTL in ms (-1: no
--- expiry, -3: this token was withdrawn), the caller's place in the queue (0: first; -1: not
+-- expiry, -2: not looked up, for a caller behind the first in line, which does not watch the
+-- holder; -3: this token was withdrawn), the caller's place in the queue (0: first; -1: not
 -- queued), 1 when the holder is other software (which announces no release)}.
 local token, ttl = ARGV[1], ARGV[2]
 local flags = ARGV[3] or ''
@@ -83,4 +84,4 @@ local foreign = 0
 if holder ~= '' and string.len(holder) ~= 32 then
   foreign = 1
 end
-return {0, redis.call('PTTL', KEYS[1]), place, foreign}
+return {0, place > 0 and -2 or redis.call('PTTL', KEYS[1]), place, foreign}
