@@ -543,8 +543,8 @@ are not Lua's), and Redis's time per acquisition: the `usec` of `INFO commandsta
 requests (a script's time includes the commands it runs, which commandstats also counts on their
 own: those are taken out by Lua's share of each command's `MONITOR` lines). `MONITOR` watches a
 run of its own: Redis feeds it each command a script runs inside the script's time (which it
-would triple for a script of several commands), so the figures come from runs without it: three,
-of which the table shows the median by Redis's time, which swings from run to run. That time depends on
+would triple for a script of several commands), so each run takes its figures from three more runs
+without it: the one with the median Redis time, which swings from run to run. That time depends on
 how busy Redis is: between the waiters' requests it idles, and a script call then takes much longer
 than in the tight loop of section 1 (cold caches), so the column weighs script calls above all.
 
