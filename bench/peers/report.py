@@ -213,8 +213,9 @@ WHY = {
         "the uncontended targets)"),
     "waiters commands": (
         "a waiter pays to join the queue (one acquire script: EXISTS, GET, RPUSH, and SET NX, PEXPIRE and PTTL "
-        "for the first in line), to be handed the lock by its predecessor's release (LRANGE, LPOP, TIME and GETSET of the fencing "
-        "number, PUBLISH, SET, a PUBLISH telling the next in line it is first, PEXPIRE) and its own release, besides "
+        "for the first in line), to be handed the lock by its predecessor's release (LRANGE, LPOP, TIME and "
+        "GETSET of the fencing number, PUBLISH, SET, a PUBLISH telling the next in line it is first, PEXPIRE) "
+        "and its own release, besides "
         "the scripts themselves; more than that means waiters looked again: the first in line when the holder's "
         "TTL ran out, or the 10 s safety net ({breakdown})"),
     "waiters requests": (
