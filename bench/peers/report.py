@@ -180,7 +180,7 @@ WHY = {
         "The acquire script also looks at the waiters' queue and at the withdrawn tokens and numbers the "
         "acquisition (one EXISTS for the queue and the withdrawn tokens, SET NX, then TIME and GETSET for a "
         "fencing number that never falls below the Redis clock) and the release script looks at the queue "
-        "before it deletes (GET, LRANGE, DEL): two "
+        "before it deletes (GET, EXISTS, DEL): two "
         "script calls where the raw baseline makes a plain SET and one script; the rest is the client's own "
         "work per call. `make bench`, whose raw row sends the lock's own scripts, shows the client's share alone"),
     "uncontended peers": (
@@ -213,7 +213,7 @@ WHY = {
         "the uncontended targets)"),
     "waiters commands": (
         "a waiter pays to join the queue (one acquire script: EXISTS, GET, RPUSH, and SET NX, PEXPIRE and PTTL "
-        "for the first in line), to be handed the lock by its predecessor's release (LRANGE, LPOP, TIME and "
+        "for the first in line), to be handed the lock by its predecessor's release (EXISTS, LRANGE, LPOP, TIME and "
         "GETSET of the fencing number, PUBLISH, SET, a PUBLISH telling the next in line it is first, PEXPIRE) "
         "and its own release, besides "
         "the scripts themselves; more than that means waiters looked again: the first in line when the holder's "
@@ -237,7 +237,7 @@ WHY = {
         "on one core Redis's time and the client's add up; a libredilock cycle took {c_us:.0f} µs against "
         "{raw_us:.0f} µs for the raw round trips, of which Redis's own time (INFO commandstats) was {c_redis} "
         "against {raw_redis}: the acquire script looks at the queue and the withdrawn tokens and numbers the "
-        "acquisition (EXISTS, SET NX, TIME, GETSET) and the release script looks at the queue (GET, LRANGE, "
+        "acquisition (EXISTS, SET NX, TIME, GETSET) and the release script looks at the queue (GET, EXISTS, "
         "DEL), two script calls against a plain SET and one script; the rest is the client's own work and the "
         "system calls of its round trips"),
     "memory": "the RSS kept growing over the cycles: a leak per cycle, or caches that had not settled",

@@ -14,9 +14,9 @@
 -- holder; -3: this token was withdrawn), the caller's place in the queue (0: first; -1: not
 -- queued), 1 when the holder is other software (which announces no release)}.
 local token, ttl = ARGV[1], ARGV[2]
-local flags = ARGV[3] or ''
+local flags = ARGV[3]
 local function flag(word)
-  return string.find(flags, word, 1, true) ~= nil
+  return flags ~= nil and string.find(flags, word, 1, true) ~= nil
 end
 local barging, quorum = flag('barge'), flag('quorum')
 local mode = (flag('join') and 'join') or (flag('stay') and 'stay') or ''
