@@ -3,6 +3,7 @@
 
 use crate::boundary::{boundary, c_str, hand_out, non_null, optional, Outcome};
 use crate::options::redilock_options;
+use crate::process::Process;
 use crate::status::{redilock_status, ErrorStatus, REDILOCK_STATUS_WRONG_PROCESS};
 use redilock_core::{blocking::Client, millis, Options};
 use std::ffi::c_char;
@@ -18,13 +19,13 @@ pub struct redilock {
     client: Client,
     /// A handle does not survive `fork()`: its sockets and event queue are shared with the
     /// parent, so a child must neither use nor tear them down.
-    owner_pid: u32,
+    made_in: Process,
 }
 
 /// The client behind a handle, once checked: not NULL, and made in this process.
 pub(crate) fn live_client<'a>(ptr: *const redilock) -> Result<&'a Client, ErrorStatus> {
     let handle = non_null(ptr, "client")?;
-    if handle.owner_pid != std::process::id() {
+    if handle.made_in != Process::current() {
         return Err(ErrorStatus::new(
             REDILOCK_STATUS_WRONG_PROCESS,
             "this client was created before fork(); create a new client in this process",
@@ -45,8 +46,8 @@ fn new_client(url: *const c_char, options: Options, client_out: *mut *mut redilo
     let url = std::str::from_utf8(c_str(url, "redis_url")?)
         .map_err(|_| ErrorStatus::invalid("redis_url is not valid UTF-8"))?;
     let client = Client::new(url, options)?;
-    let owner_pid = std::process::id();
-    hand_out(client_out, redilock { client, owner_pid })
+    let made_in = Process::current();
+    hand_out(client_out, redilock { client, made_in })
 }
 
 /// Creates a client for `redis_url` with default options and `default_ttl_ms` (0: every lock
@@ -131,8 +132,8 @@ pub extern "C" fn redilock_new_quorum(
             .collect::<Result<Vec<&str>, ErrorStatus>>()?;
         let options = optional(options).map(|o| o.options.clone());
         let client = Client::new_quorum(&urls, options.unwrap_or_default())?;
-        let owner_pid = std::process::id();
-        hand_out(client_out, redilock { client, owner_pid })
+        let made_in = Process::current();
+        hand_out(client_out, redilock { client, made_in })
     })
 }
 
@@ -173,7 +174,7 @@ pub extern "C" fn redilock_free(client: *mut redilock) {
     // SAFETY: made by redilock_new* and, per the contract, freed once.
     let handle = unsafe { Box::from_raw(client) };
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        if handle.owner_pid == std::process::id() {
+        if handle.made_in == Process::current() {
             drop(handle);
         } else {
             // Tearing the handle down here would unregister sockets from the event queue the

@@ -6,8 +6,9 @@
 //! `REDILOCK_STATUS_PANIC` instead of unwinding into C; every pointer is checked before use;
 //! every failure returns a status and leaves a message for `redilock_last_error()`.
 //!
-//! Modules: `status` (codes and the last error), `boundary` (panics and pointers), then one
-//! per exported object or concern: `client`, `options`, `lock`, `lease`, `cancel`, `version`.
+//! Modules: `status` (codes and the last error), `boundary` (panics and pointers), `process`
+//! (the process a handle was made in, across `fork()`), then one per exported object or
+//! concern: `client`, `options`, `lock`, `lease`, `cancel`, `version`.
 
 #![allow(non_camel_case_types)]
 // These functions exist for C callers, whose pointer contracts are written in the header's
@@ -15,8 +16,10 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 #![warn(missing_docs)]
 
-// In the order the header presents them.
 mod boundary;
+mod process;
+
+// In the order the header presents them.
 pub mod cancel;
 pub mod client;
 pub mod lease;
