@@ -22,6 +22,14 @@ pub struct redilock {
     made_in: Process,
 }
 
+impl redilock {
+    /// A handle for `client`, made in this process.
+    fn made_here(client: Client) -> redilock {
+        let made_in = Process::current();
+        redilock { client, made_in }
+    }
+}
+
 /// The client behind a handle, once checked: not NULL, and made in this process.
 pub(crate) fn live_client<'a>(ptr: *const redilock) -> Result<&'a Client, ErrorStatus> {
     let handle = non_null(ptr, "client")?;
@@ -46,8 +54,7 @@ fn new_client(url: *const c_char, options: Options, client_out: *mut *mut redilo
     let url = std::str::from_utf8(c_str(url, "redis_url")?)
         .map_err(|_| ErrorStatus::invalid("redis_url is not valid UTF-8"))?;
     let client = Client::new(url, options)?;
-    let made_in = Process::current();
-    hand_out(client_out, redilock { client, made_in })
+    hand_out(client_out, redilock::made_here(client))
 }
 
 /// Creates a client for `redis_url` with default options and `default_ttl_ms` (0: every lock
@@ -132,8 +139,7 @@ pub extern "C" fn redilock_new_quorum(
             .collect::<Result<Vec<&str>, ErrorStatus>>()?;
         let options = optional(options).map(|o| o.options.clone());
         let client = Client::new_quorum(&urls, options.unwrap_or_default())?;
-        let made_in = Process::current();
-        hand_out(client_out, redilock { client, made_in })
+        hand_out(client_out, redilock::made_here(client))
     })
 }
 
