@@ -13,25 +13,33 @@
 -- expiry, -2: not looked up, for a caller behind the first in line, which does not watch the
 -- holder; -3: this token was withdrawn), the caller's place in the queue (0: first; -1: not
 -- queued), 1 when the holder is other software (which announces no release)}.
-local token, ttl = ARGV[1], ARGV[2]
-local flags = ARGV[3]
-local function flag(word)
-  return flags ~= nil and string.find(flags, word, 1, true) ~= nil
-end
-local barging, quorum = flag('barge'), flag('quorum')
-local mode = (flag('join') and 'join') or (flag('stay') and 'stay') or ''
+local token, ttl, flags = ARGV[1], ARGV[2], ARGV[3] or ''
+local quorum = string.find(flags, 'quorum', 1, true) ~= nil
 -- Whether anybody waits and whether any tokens were withdrawn, in one command: EXISTS counts a
 -- key each time it is named, so naming the withdrawn tokens twice tells the two apart (0:
 -- neither, 1: a queue, 2: withdrawn tokens, 3: both). A list that exists is not empty.
 local found = redis.call('EXISTS', KEYS[3], KEYS[4], KEYS[4])
+-- Free, nobody waits and no token was ever withdrawn: the uncontended path. It returns before
+-- the other flags are read and the helpers of turns.lua are built, which would cost it more
+-- than its four commands do.
+if found == 0 and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
+  return {1, next_fence(KEYS[2], quorum)}
+end
+-- turns.lua
+local function flag(word)
+  return string.find(flags, word, 1, true) ~= nil
+end
+local barging = flag('barge')
+local mode = (flag('join') and 'join') or (flag('stay') and 'stay') or ''
 local queued, any_withdrawn = found % 2 == 1, found >= 2
 -- A late copy of an attempt whose caller already gave up (its reply was lost, Redis was
 -- paused) must take nothing and queue nowhere: the caller's cleanup withdrew the token.
 local function withdrawn()
   return any_withdrawn and redis.call('ZSCORE', KEYS[4], token)
 end
--- Free, and nobody waits (or the caller barges): the uncontended path.
-if (barging or not queued) and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
+-- Free, and nobody waits (or the caller barges), when a queue or withdrawn tokens kept the
+-- attempt off the path above.
+if found > 0 and (barging or not queued) and redis.call('SET', KEYS[1], token, 'NX', 'PX', ttl) then
   if withdrawn() then
     redis.call('DEL', KEYS[1])
     return {0, -3, -1, 0}

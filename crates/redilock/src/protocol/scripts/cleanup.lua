@@ -7,6 +7,7 @@
 -- withdrawn tokens; ARGV[1]: the token; ARGV[2]: its queue entry as a fair waiter (token and
 -- TTL); ARGV[3]: how long (ms) the token stays withdrawn.
 -- Returns 1 when the token held the lock (now released), else 0.
+-- turns.lua
 local token, keep_for = ARGV[1], tonumber(ARGV[3])
 local entries = {ARGV[2], token .. 'b' .. string.sub(ARGV[2], 33)} -- as a fair or a barging waiter
 -- How many wait, kept up to date, so that the queue is not touched once it may be empty (see

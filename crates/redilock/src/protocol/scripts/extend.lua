@@ -5,6 +5,7 @@
 -- KEYS[1]: the lock key; KEYS[2]: its queue. ARGV[1]: the owner's token; ARGV[2]: the new
 -- TTL in milliseconds.
 -- Returns 1 when extended, 0 when the token does not hold the lock.
+-- turns.lua
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end

@@ -1,36 +1,14 @@
--- Shared by acquire, release and cleanup (put in front of each): numbering an acquisition and
--- handing a free lock to the first waiter in line. The queue is a list of entries, each a
--- waiter's token (32 characters, the first 16 naming its client) followed by the TTL in
--- milliseconds it asked for (after a 'b' for a waiter that barges). A waiter is woken on its client's channel,
+-- Shared by acquire, release, extend and cleanup, each of which has it where its
+-- `-- turns.lua` line is (after fence.lua): handing a free lock to the first waiter in line
+-- and telling waiters. The queue is a list of entries, each a waiter's token (32 characters,
+-- the first 16 naming its client) followed by the TTL in milliseconds it asked for (after a
+-- 'b' for a waiter that barges). A waiter is woken on its client's channel,
 -- 'redilock:wake:<client>', which the client listens to for as long as it has waiters.
 
 local WAKE = 'redilock:wake:'
 -- A queue untouched this long is dropped (the waiters still in it re-join at their next
 -- re-check): crashed waiters leave no garbage behind for good.
 local QUEUE_LIFE_MS = 86400000
-
--- Numbers an acquisition: the Redis clock in microseconds, but always above the last number,
--- so a Redis that restarted without its data (or a replica promoted before the counter reached
--- it) still numbers above every earlier holder, as long as its host's clock does not step back.
--- One acquisition takes far more than a microsecond, so the clock is almost always ahead and
--- the number costs two commands: TIME, and GETSET (not SET ... GET, which needs Redis 6.2)
--- to store it and read the last one. Returns the number as text.
--- On a master of a quorum client (`quorum`), the clock is the floor of a counter that does
--- not exist only (first use, or a master that lost its data): the masters' counters then stay
--- equal while they all grant, so the client needs no second round trip to even them out (see
--- raise_fence.lua), and a lost counter still starts above every earlier number.
-local function next_fence(fence_key, quorum)
-  if quorum and redis.call('EXISTS', fence_key) == 1 then
-    return string.format('%d', redis.call('INCR', fence_key))
-  end
-  local clock = redis.call('TIME')
-  local fence = clock[1] * 1000000 + clock[2]
-  local last = tonumber(redis.call('GETSET', fence_key, string.format('%d', fence)))
-  if last and last >= fence then -- the clock stepped back (or the counter was raised past it)
-    fence = redis.call('INCRBY', fence_key, last + 1 - fence)
-  end
-  return string.format('%d', fence)
-end
 
 -- Gives the lock to `token` for `ttl` ms under a new fencing number, which it returns.
 local function take(lock_key, fence_key, token, ttl)
