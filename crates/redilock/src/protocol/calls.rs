@@ -1,6 +1,6 @@
 //! Every call the lock sends to Redis and what its replies mean, whichever transport sends it.
 
-use super::keys::{fence_key, queue_key, slot, withdrawn_key};
+use super::keys::LockKeys;
 use super::scripts::{ACQUIRE, CLEANUP, EXTEND, RAISE_FENCE, RELEASE, REMAINING};
 use crate::token::Token;
 use redis::{Cmd, Pipeline, RedisResult, Script, ScriptInvocation, Value};
@@ -86,10 +86,11 @@ pub(crate) fn acquire(
     queueing: Queueing,
     turns: Turns,
 ) -> Call {
+    let keys = LockKeys::of(key);
     let mut call = ACQUIRE.key(key);
-    call.key(fence_key(key))
-        .key(queue_key(key))
-        .key(withdrawn_key(key))
+    call.key(keys.fence())
+        .key(keys.queue())
+        .key(keys.withdrawn())
         .arg(token.as_str())
         .arg(millis(ttl));
     let taking = match turns {
@@ -108,31 +109,31 @@ pub(crate) fn acquire(
     if !mode.is_empty() {
         call.arg(mode.join(" "));
     }
-    script(&ACQUIRE, call, key, true)
+    script(&ACQUIRE, call, &keys, true)
 }
 
 /// The atomic compare-and-delete that hands the lock to the first waiter in line; replies 1
 /// when `token` held the lock. Not sent twice: a second one finds nothing and would report the
 /// lock as lost.
 pub(crate) fn release(key: &[u8], token: &Token) -> Call {
+    let keys = LockKeys::of(key);
     let mut call = RELEASE.key(key);
-    call.key(fence_key(key))
-        .key(queue_key(key))
-        .arg(token.as_str());
-    script(&RELEASE, call, key, false)
+    call.key(keys.fence()).key(keys.queue()).arg(token.as_str());
+    script(&RELEASE, call, &keys, false)
 }
 
 /// Gives back everything `token` (which asked for `ttl`) may hold when its caller stopped
 /// without a lease (see cleanup.lua); replies 1 when it released the lock itself.
 pub(crate) fn cleanup(key: &[u8], token: &Token, ttl: Duration) -> Call {
+    let keys = LockKeys::of(key);
     let mut call = CLEANUP.key(key);
-    call.key(fence_key(key))
-        .key(queue_key(key))
-        .key(withdrawn_key(key))
+    call.key(keys.fence())
+        .key(keys.queue())
+        .key(keys.withdrawn())
         .arg(token.as_str())
         .arg(queue_entry(token, ttl))
         .arg(millis(WITHDRAWN_FOR));
-    script(&CLEANUP, call, key, true)
+    script(&CLEANUP, call, &keys, true)
 }
 
 /// A waiter's entry in the queue: its token, then the TTL it asked for.
@@ -143,26 +144,26 @@ fn queue_entry(token: &Token, ttl: Duration) -> String {
 /// The owner-checked PEXPIRE (telling the first waiter in line when the TTL shrinks);
 /// replies 1 when `token` held the lock.
 pub(crate) fn extend(key: &[u8], token: &Token, ttl: Duration) -> Call {
+    let keys = LockKeys::of(key);
     let mut call = EXTEND.key(key);
-    call.key(queue_key(key))
-        .arg(token.as_str())
-        .arg(millis(ttl));
-    script(&EXTEND, call, key, true)
+    call.key(keys.queue()).arg(token.as_str()).arg(millis(ttl));
+    script(&EXTEND, call, &keys, true)
 }
 
 /// Raises the fencing counter of `key` to `fence` if it is lower (a quorum acquisition's
 /// second phase); safe to send again.
 pub(crate) fn raise_fence(key: &[u8], fence: u64) -> Call {
-    let mut call = RAISE_FENCE.key(fence_key(key));
+    let keys = LockKeys::of(key);
+    let mut call = RAISE_FENCE.key(keys.fence());
     call.arg(fence);
-    script(&RAISE_FENCE, call, key, true)
+    script(&RAISE_FENCE, call, &keys, true)
 }
 
 /// The owner's remaining TTL in ms: -1 without expiry, -3 when `token` does not hold it.
 pub(crate) fn remaining(key: &[u8], token: &Token) -> Call {
     let mut call = REMAINING.key(key);
     call.arg(token.as_str());
-    script(&REMAINING, call, key, true)
+    script(&REMAINING, call, &LockKeys::of(key), true)
 }
 
 /// Anyone's remaining TTL in ms: -2 when free, -1 without expiry.
@@ -170,7 +171,7 @@ pub(crate) fn pttl(key: &[u8]) -> Call {
     let mut cmd = redis::cmd("PTTL");
     cmd.arg(key);
     Call {
-        slot: Some(slot(key)),
+        slot: Some(LockKeys::of(key).slot),
         ..command(cmd)
     }
 }
@@ -322,14 +323,14 @@ pub(crate) fn extended(reply: &i64) -> bool {
 fn script(
     source: &'static Script,
     invocation: ScriptInvocation<'static>,
-    key: &[u8],
+    keys: &LockKeys,
     idempotent: bool,
 ) -> Call {
     Call {
         request: Request::Script(invocation),
         idempotent,
         script: Some(source),
-        slot: Some(slot(key)),
+        slot: Some(keys.slot),
     }
 }
 

@@ -6,19 +6,43 @@
 
 use once_cell::sync::Lazy;
 
-/// The lock's fencing counter.
-pub(crate) fn fence_key(key: &[u8]) -> Vec<u8> {
-    beside(b"fence", key)
+/// A lock's key and the keys kept beside it, all in the lock key's Redis Cluster slot, which
+/// is worked out once for them all.
+pub(crate) struct LockKeys<'a> {
+    key: &'a [u8],
+    pub(crate) slot: u16,
 }
 
-/// The queue of waiting tokens, first in line first (a list).
-pub(crate) fn queue_key(key: &[u8]) -> Vec<u8> {
-    beside(b"queue", key)
-}
+impl<'a> LockKeys<'a> {
+    pub(crate) fn of(key: &'a [u8]) -> Self {
+        LockKeys {
+            key,
+            slot: slot(key),
+        }
+    }
 
-/// The tokens withdrawn by callers that stopped, until when (a sorted set).
-pub(crate) fn withdrawn_key(key: &[u8]) -> Vec<u8> {
-    beside(b"withdrawn", key)
+    /// The lock's fencing counter.
+    pub(crate) fn fence(&self) -> Vec<u8> {
+        self.beside(b"fence")
+    }
+
+    /// The queue of waiting tokens, first in line first (a list).
+    pub(crate) fn queue(&self) -> Vec<u8> {
+        self.beside(b"queue")
+    }
+
+    /// The tokens withdrawn by callers that stopped, until when (a sorted set).
+    pub(crate) fn withdrawn(&self) -> Vec<u8> {
+        self.beside(b"withdrawn")
+    }
+
+    /// `redilock:<kind>:{T}:<key>`, where the hash tag `T` is chosen to fall in the same Redis
+    /// Cluster slot as `key` itself.
+    fn beside(&self, kind: &[u8]) -> Vec<u8> {
+        let mut digits = [0; 10];
+        let tag = decimal(SLOT_TAGS[usize::from(self.slot)], &mut digits);
+        [b"redilock:".as_slice(), kind, b":{", tag, b"}:", self.key].concat()
+    }
 }
 
 /// The channel on which a client's waiters are woken (see turns.lua): its name is in every
@@ -27,28 +51,13 @@ pub(crate) fn wake_channel(client: &str) -> Vec<u8> {
     [b"redilock:wake:".as_slice(), client.as_bytes()].concat()
 }
 
-/// `redilock:<kind>:{T}:<key>`, where the hash tag `T` is chosen to fall in the same Redis
-/// Cluster slot as `key` itself.
-fn beside(kind: &[u8], key: &[u8]) -> Vec<u8> {
-    let tag = SLOT_TAGS[usize::from(slot(key))];
-    [
-        b"redilock:".as_slice(),
-        kind,
-        b":{",
-        tag.to_string().as_bytes(),
-        b"}:",
-        key,
-    ]
-    .concat()
-}
-
 /// For each of the 16384 cluster slots, the smallest number whose decimal text hashes to it.
 static SLOT_TAGS: Lazy<Vec<u32>> = Lazy::new(|| {
     let mut tags = vec![u32::MAX; SLOTS];
     let mut missing = SLOTS;
     let mut n = 0u32;
     while missing > 0 {
-        let slot = usize::from(crc16(n.to_string().as_bytes()) % SLOTS as u16);
+        let slot = usize::from(crc16(decimal(n, &mut [0; 10])) % SLOTS as u16);
         if tags[slot] == u32::MAX {
             tags[slot] = n;
             missing -= 1;
@@ -60,9 +69,22 @@ static SLOT_TAGS: Lazy<Vec<u32>> = Lazy::new(|| {
 
 const SLOTS: usize = 16384;
 
+/// `n` in decimal, written at the end of `digits`.
+fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &[u8] {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[start..];
+        }
+    }
+}
+
 /// The Redis Cluster slot of a key: CRC16 of its hash tag (the text between the first `{` and
 /// the next `}`, when not empty), else of the whole key.
-pub(crate) fn slot(key: &[u8]) -> u16 {
+fn slot(key: &[u8]) -> u16 {
     let hashed = key
         .iter()
         .position(|&b| b == b'{')
@@ -75,18 +97,33 @@ pub(crate) fn slot(key: &[u8]) -> u16 {
     crc16(hashed) % SLOTS as u16
 }
 
-/// CRC-16/XMODEM, the checksum Redis Cluster uses for slots.
+/// CRC-16/XMODEM, the checksum Redis Cluster uses for slots, a byte at a time.
 fn crc16(bytes: &[u8]) -> u16 {
     bytes.iter().fold(0u16, |crc, &byte| {
-        (0..8).fold(crc ^ (u16::from(byte) << 8), |crc, _| {
-            if crc & 0x8000 != 0 {
+        (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ byte)]
+    })
+}
+
+/// The CRC of each byte value on its own, worked out a bit at a time at compile time.
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut crc = (byte as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
                 (crc << 1) ^ 0x1021
             } else {
                 crc << 1
-            }
-        })
-    })
-}
+            };
+            bit += 1;
+        }
+        table[byte] = crc;
+        byte += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -103,6 +140,13 @@ mod tests {
     }
 
     #[test]
+    fn decimal_is_to_string() {
+        for n in [0, 7, 10, 16383, 110_000, u32::MAX] {
+            assert_eq!(decimal(n, &mut [0; 10]), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
     fn every_key_of_a_lock_shares_its_slot() {
         for key in [
             &b"orders:42"[..],
@@ -112,9 +156,10 @@ mod tests {
             b"",
             "ü锁".as_bytes(),
         ] {
-            for beside in [fence_key, queue_key, withdrawn_key] {
+            let keys = LockKeys::of(key);
+            for beside in [keys.fence(), keys.queue(), keys.withdrawn()] {
                 assert_eq!(
-                    slot(&beside(key)),
+                    slot(&beside),
                     slot(key),
                     "{:?}",
                     String::from_utf8_lossy(key)
