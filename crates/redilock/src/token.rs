@@ -14,7 +14,10 @@ pub struct Token(String);
 
 impl Token {
     pub(crate) fn generate(client: &ClientId) -> Token {
-        Token(format!("{}{}", client.0, random_hex()))
+        let mut token = String::with_capacity(TOKEN_CHARS);
+        token.push_str(&client.0);
+        push_random_hex(&mut token);
+        Token(token)
     }
 
     /// Wraps a token received from elsewhere (another process, a C caller). Any bytes are
@@ -41,7 +44,9 @@ pub(crate) struct ClientId(String);
 
 impl ClientId {
     pub(crate) fn generate() -> ClientId {
-        ClientId(random_hex())
+        let mut id = String::with_capacity(TOKEN_CHARS / 2);
+        push_random_hex(&mut id);
+        ClientId(id)
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -49,10 +54,14 @@ impl ClientId {
     }
 }
 
-/// 16 hex characters from the OS's secure source (60 random bits: a v4 UUID's first half).
-fn random_hex() -> String {
+/// Appends 16 hex characters from the OS's secure source (60 random bits: a v4 UUID's first
+/// half).
+fn push_random_hex(text: &mut String) {
     let first_half = uuid::Uuid::new_v4().as_u128() >> 64;
-    format!("{first_half:016x}")
+    for digit in (0..16).rev() {
+        let nibble = (first_half >> (digit * 4)) & 0xf;
+        text.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
 }
 
 // Debug hides the secret so that logging a lock does not hand out the right to release it.
