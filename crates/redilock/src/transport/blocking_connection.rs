@@ -6,10 +6,11 @@
 //! until they are done or the time is up. A `rediss://` connection runs the same way over
 //! rustls.
 
+use super::replies::first_reply;
 use crate::deployment::Server;
 use crate::error::Result;
 use crate::tls;
-use redis::{ConnectionAddr, ConnectionLike, Parser, RedisConnectionInfo, RedisResult, Value};
+use redis::{ConnectionAddr, ConnectionLike, RedisConnectionInfo, RedisResult, Value};
 use rustls::{ClientConnection, StreamOwned};
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) struct BlockingConnection {
     socket: Socket,
-    parser: Parser,
+    received: Received,
     db: i64,
     command_timeout: Duration,
     /// When the exchange under way must be over; `None`: one command timeout per command.
@@ -38,6 +39,33 @@ enum Stream {
     Tcp(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
     Unix(UnixStream),
+}
+
+/// The bytes received and not read as replies yet: the buffer is kept from one reply to the
+/// next, so a read costs no allocation.
+#[derive(Default)]
+struct Received {
+    buffer: Vec<u8>,
+    /// Where the unread bytes start and end.
+    start: usize,
+    end: usize,
+}
+
+/// What a read asks for at least: a lock call's replies fit many times over.
+const READ_SIZE: usize = 4096;
+
+impl Received {
+    /// Leaves at least [`READ_SIZE`] bytes free after the unread ones.
+    fn make_room(&mut self) {
+        if self.buffer.len() - self.end >= READ_SIZE {
+            return;
+        }
+        self.buffer.copy_within(self.start..self.end, 0);
+        (self.start, self.end) = (0, self.end - self.start);
+        if self.buffer.len() - self.end < READ_SIZE {
+            self.buffer.resize(self.end + READ_SIZE, 0);
+        }
+    }
 }
 
 /// How far past its deadline a blocked socket call may run before the timeout is lowered for
@@ -78,7 +106,7 @@ impl BlockingConnection {
         let settings = info.redis_settings();
         let mut conn = BlockingConnection {
             socket: Socket { stream, io_timeout },
-            parser: Parser::new(),
+            received: Received::default(),
             db: settings.db(),
             command_timeout,
             deadline: Some(deadline), // the handshake is part of connecting
@@ -112,6 +140,28 @@ impl BlockingConnection {
         Ok(())
     }
 
+    /// The next reply, read by `deadline`.
+    fn read_reply(&mut self, deadline: Instant) -> RedisResult<Value> {
+        loop {
+            let received = &mut self.received;
+            if let Some((reply, used)) =
+                first_reply(&received.buffer[received.start..received.end])?
+            {
+                received.start += used;
+                if received.start == received.end {
+                    (received.start, received.end) = (0, 0);
+                }
+                return Ok(reply);
+            }
+            received.make_room();
+            let free = &mut received.buffer[received.end..];
+            match self.socket.before(deadline, |stream| stream.read(free))? {
+                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+                read => received.end += read,
+            }
+        }
+    }
+
     /// Bounds every command sent until the next call by `deadline`.
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
@@ -121,6 +171,9 @@ impl BlockingConnection {
     /// idle connection whose server went away has its end of stream (or a reset) waiting;
     /// finding that before sending tells a dead connection from a lost reply.
     pub(crate) fn is_idle_and_open(&mut self) -> bool {
+        if self.received.start < self.received.end {
+            return false; // bytes nobody asked for
+        }
         let stream = &mut self.socket.stream;
         loop {
             match (stream.peek(), &mut *stream) {
@@ -256,18 +309,6 @@ pub(crate) fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "no reply in time")
 }
 
-/// The socket as the reply parser reads it: every read ends by the deadline.
-struct BoundedReader<'a> {
-    socket: &'a mut Socket,
-    deadline: Instant,
-}
-
-impl Read for BoundedReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.before(self.deadline, |stream| stream.read(buf))
-    }
-}
-
 impl ConnectionLike for BlockingConnection {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
         Ok(self.req_packed_commands(cmd, 0, 1)?.remove(0))
@@ -294,11 +335,7 @@ impl ConnectionLike for BlockingConnection {
         // command or the pipeline to report), so that the connection stays in step.
         let mut replies = Vec::with_capacity(count);
         for index in 0..offset + count {
-            let mut reader = BoundedReader {
-                socket: &mut self.socket,
-                deadline,
-            };
-            let value = self.parser.parse_value(&mut reader)?;
+            let value = self.read_reply(deadline)?;
             if index >= offset {
                 replies.push(value);
             }

@@ -6,6 +6,7 @@
 mod blocking_connection;
 mod multiplexed;
 mod pool;
+mod replies;
 pub(crate) mod routing;
 
 pub(crate) use multiplexed::SharedConnection;
