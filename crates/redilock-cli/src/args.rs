@@ -280,8 +280,8 @@ pub struct ConnectionArgs {
     pub quorum: Option<usize>,
 
     /// With 3 or more --url: how long one master may take to answer before it counts as
-    /// failed for that call, at most 2s (the command timeout) [default: a tenth of the TTL,
-    /// from 50ms to 2s]
+    /// failed for that call, at most the command timeout [default: a tenth of the TTL, from
+    /// 50ms to the command timeout]
     #[arg(
         long,
         global = true,
@@ -330,8 +330,8 @@ pub struct ConnectionArgs {
     )]
     pub replica_acks: ReplicaAcks,
 
-    /// How long a lock write waits for the replicas' acknowledgements; under 2s, the time one
-    /// Redis command may take [default: 1s]
+    /// How long a lock write waits for the replicas' acknowledgements; under the command
+    /// timeout [default: half the command timeout]
     #[arg(
         long,
         global = true,
@@ -340,6 +340,28 @@ pub struct ConnectionArgs {
         value_name = "DURATION"
     )]
     pub replica_ack_timeout: Option<Duration>,
+
+    /// How long opening a connection to Redis may take, TLS handshake and authentication
+    /// included [default: 2s]
+    #[arg(
+        long,
+        global = true,
+        env = "REDILOCK_CONNECT_TIMEOUT",
+        value_parser = duration::parse,
+        value_name = "DURATION"
+    )]
+    pub connect_timeout: Option<Duration>,
+
+    /// How long one Redis command may take to answer: what a paused or unreachable Redis costs
+    /// each call [default: 2s]
+    #[arg(
+        long,
+        global = true,
+        env = "REDILOCK_COMMAND_TIMEOUT",
+        value_parser = duration::parse,
+        value_name = "DURATION"
+    )]
+    pub command_timeout: Option<Duration>,
 }
 
 impl ConnectionArgs {
@@ -353,14 +375,17 @@ impl ConnectionArgs {
             }),
             _ => None, // clap requires both or neither
         };
+        let defaults = Options::default();
         Options {
+            connect_timeout: self.connect_timeout.unwrap_or(defaults.connect_timeout),
+            command_timeout: self.command_timeout.unwrap_or(defaults.command_timeout),
             replica_acks: self.replica_acks,
             replica_ack_timeout: self.replica_ack_timeout,
             tls_ca_file: self.tls_ca.clone(),
             tls_client_cert,
             quorum: self.quorum,
             node_timeout: self.node_timeout,
-            ..Options::default()
+            ..defaults
         }
     }
 }

@@ -717,6 +717,18 @@ fn tls_and_replica_options_that_cannot_be_used_are_usage_errors() {
             "must be shorter than the command timeout (2000 ms)",
         ),
         (
+            &["--command-timeout", "5s", "--replica-ack-timeout", "5s"],
+            "must be shorter than the command timeout (5000 ms)",
+        ),
+        (
+            &["--command-timeout", "0ms"],
+            "the command timeout must be greater than 0",
+        ),
+        (
+            &["--connect-timeout", "0ms"],
+            "the connect timeout must be greater than 0",
+        ),
+        (
             &["--url", &tls_url, "--tls-ca", "/nonexistent/ca.pem"],
             "the TLS CA file /nonexistent/ca.pem cannot be read",
         ),
@@ -913,6 +925,33 @@ fn a_failure_on_a_paused_redis_is_said_within_the_call_bound_before_the_give_bac
         said < scaled(Duration::from_millis(3500)),
         "said after {said:?}"
     );
+}
+
+/// --command-timeout sets what one command may take: a call to a Redis paused for longer than
+/// the default (2 s) still answers once Redis resumes.
+#[test]
+fn a_longer_command_timeout_outlasts_a_pause_longer_than_the_default() {
+    let server = RedisServer::start();
+    server.pause();
+    let mut child = redilock(&server)
+        .env("REDILOCK_COMMAND_TIMEOUT", "60s")
+        .args(["state", "paused"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What is tested is the time itself: longer than the default command timeout.
+    std::thread::sleep(Duration::from_millis(2500));
+    server.resume();
+    let status = wait_at_most(&mut child, scaled(Duration::from_secs(30)));
+    let mut said = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert_eq!(said, "free\n");
 }
 
 /// `redilock` over a quorum of `masters`, each given by its own --url or by --redis, its alias

@@ -86,6 +86,8 @@ fn the_man_page_names_every_command_exit_code_and_variable_and_renders_cleanly()
         "REDILOCK_REPLICA_ACK_TIMEOUT",
         "REDILOCK_QUORUM",
         "REDILOCK_NODE_TIMEOUT",
+        "REDILOCK_CONNECT_TIMEOUT",
+        "REDILOCK_COMMAND_TIMEOUT",
         "REDILOCK_NAME",
         "REDILOCK_TOKEN",
         "REDILOCK_FENCE",
