@@ -16,6 +16,11 @@
 //! Environment: BENCH_ROUNDS (default 7), BENCH_SECONDS per row and round (default 2).
 
 use redilock::{blocking, Options, ReplicaAcks, Wait};
+
+/// The library's scripts, composed as it sends them (its file, included as it is).
+#[allow(dead_code)]
+#[path = "../crates/redilock/src/protocol/scripts.rs"]
+mod scripts;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -161,12 +166,7 @@ fn uncontended(out_dir: &Path, url: &str, rounds: usize, seconds: f64) {
 /// library's own cost.
 fn raw_cycles(url: &str, duration: Duration) -> f64 {
     let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let acquire = lock_script(include_str!(
-        "../crates/redilock/src/protocol/scripts/acquire.lua"
-    ));
-    let release = lock_script(include_str!(
-        "../crates/redilock/src/protocol/scripts/release.lua"
-    ));
+    let (acquire, release) = (&*scripts::ACQUIRE, &*scripts::RELEASE);
     let name = format!("bench:raw:{}", std::process::id());
     let (fence, queue) = (format!("{name}:fence"), format!("{name}:queue"));
     count_cycles(duration, || {
@@ -190,21 +190,6 @@ fn raw_cycles(url: &str, duration: Duration) -> f64 {
             .unwrap();
         assert_eq!(released, 1);
     })
-}
-
-/// One of the lock's scripts as the library sends it: fence.lua in front, turns.lua at its
-/// `-- turns.lua` line (see the library's protocol/scripts.rs).
-fn lock_script(script: &str) -> redis::Script {
-    let (before, after) = script.split_once("\n-- turns.lua\n").unwrap();
-    redis::Script::new(
-        &[
-            include_str!("../crates/redilock/src/protocol/scripts/fence.lua"),
-            before,
-            include_str!("../crates/redilock/src/protocol/scripts/turns.lua"),
-            after,
-        ]
-        .concat(),
-    )
 }
 
 /// A reference below any lock with fencing and wake-ups: a bare SET NX PX, then a
