@@ -55,16 +55,32 @@ struct Received {
 const READ_SIZE: usize = 4096;
 
 impl Received {
-    /// Leaves at least [`READ_SIZE`] bytes free after the unread ones.
-    fn make_room(&mut self) {
-        if self.buffer.len() - self.end >= READ_SIZE {
-            return;
+    /// The first whole reply among the unread bytes, taken out of them.
+    fn take_reply(&mut self) -> RedisResult<Option<Value>> {
+        let Some((reply, used)) = first_reply(&self.buffer[self.start..self.end])? else {
+            return Ok(None);
+        };
+        self.start += used;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
         }
-        self.buffer.copy_within(self.start..self.end, 0);
-        (self.start, self.end) = (0, self.end - self.start);
+        Ok(Some(reply))
+    }
+
+    fn has_unread(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// Room for at least [`READ_SIZE`] bytes after the unread ones.
+    fn room(&mut self) -> &mut [u8] {
         if self.buffer.len() - self.end < READ_SIZE {
-            self.buffer.resize(self.end + READ_SIZE, 0);
+            self.buffer.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+            if self.buffer.len() - self.end < READ_SIZE {
+                self.buffer.resize(self.end + READ_SIZE, 0);
+            }
         }
+        &mut self.buffer[self.end..]
     }
 }
 
@@ -143,21 +159,13 @@ impl BlockingConnection {
     /// The next reply, read by `deadline`.
     fn read_reply(&mut self, deadline: Instant) -> RedisResult<Value> {
         loop {
-            let received = &mut self.received;
-            if let Some((reply, used)) =
-                first_reply(&received.buffer[received.start..received.end])?
-            {
-                received.start += used;
-                if received.start == received.end {
-                    (received.start, received.end) = (0, 0);
-                }
+            if let Some(reply) = self.received.take_reply()? {
                 return Ok(reply);
             }
-            received.make_room();
-            let free = &mut received.buffer[received.end..];
-            match self.socket.before(deadline, |stream| stream.read(free))? {
+            let room = self.received.room();
+            match self.socket.before(deadline, |stream| stream.read(room))? {
                 0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-                read => received.end += read,
+                read => self.received.end += read,
             }
         }
     }
@@ -171,7 +179,7 @@ impl BlockingConnection {
     /// idle connection whose server went away has its end of stream (or a reset) waiting;
     /// finding that before sending tells a dead connection from a lost reply.
     pub(crate) fn is_idle_and_open(&mut self) -> bool {
-        if self.received.start < self.received.end {
+        if self.received.has_unread() {
             return false; // bytes nobody asked for
         }
         let stream = &mut self.socket.stream;
