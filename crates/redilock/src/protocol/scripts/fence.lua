@@ -16,9 +16,10 @@ local function next_fence(fence_key, quorum)
   end
   local clock = redis.call('TIME')
   local fence = clock[1] * 1000000 + clock[2]
-  local last = tonumber(redis.call('GETSET', fence_key, string.format('%d', fence)))
+  local text = string.format('%d', fence) -- formatted once: stored, and returned as it is
+  local last = tonumber(redis.call('GETSET', fence_key, text))
   if last and last >= fence then -- the clock stepped back (or the counter was raised past it)
-    fence = redis.call('INCRBY', fence_key, last + 1 - fence)
+    text = string.format('%d', redis.call('INCRBY', fence_key, last + 1 - fence))
   end
-  return string.format('%d', fence)
+  return text
 end
