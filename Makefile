@@ -2,7 +2,9 @@
 # missing through scripts/setup. See README.md.
 
 PREFIX   ?= /usr/local
-CARGO    ?= cargo
+# Cargo never sees SOURCE_DATE_EPOCH, which dates the man page and the Debian package only:
+# ring's build script tracks it, and a change rebuilds the whole TLS stack and everything on it.
+CARGO    ?= env -u SOURCE_DATE_EPOCH cargo
 STRIP    ?= strip
 VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 MAJOR    := $(firstword $(subst ., ,$(VERSION)))
