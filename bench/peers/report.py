@@ -23,10 +23,10 @@ QUORUM = "quorum"  # the results of the quorum part: scenario -> key -> metrics
 FENCING = "fencing"  # libredilock C alone: the uncontended quorum cycle with and without the fencing phase
 RAW, C, PYTHON_REDILOCK = "raw", "c", "python-redilock"
 RAW_SCRIPTS = "raw-scripts"  # the raw baseline's client sending libredilock's scripts: a bound for any client
+RAW_SCRIPTS_ROW = "raw baseline, libredilock's scripts"  # that row's label
 REDILOCK, PEER = "redilock", "peer"  # the kinds of contender, besides RAW
 DIRECT_CONNECTIONS = 4  # a libredilock client's direct connections (crates/redilock/src/transport/pool.rs)
 NOT_APPLICABLE = "—"
-RAW_SCRIPTS_ROW = "raw baseline, libredilock's scripts"
 
 
 def measured(results, key):
